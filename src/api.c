@@ -1,0 +1,127 @@
+/*
+ * api.c - see api.h.
+ */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "log.h"
+
+void api_error(struct request *r, enum api_family family, int status, const char *code, const char *message)
+{
+	cJSON *body = cJSON_CreateObject();
+	cJSON *err;
+
+	switch (family) {
+	case API_HEPPU:
+		/* {"error": {"message": "...", "code": 404}} (SPEC 4.1) */
+		err = cJSON_AddObjectToObject(body, "error");
+		cJSON_AddStringToObject(err, "message", message);
+		cJSON_AddNumberToObject(err, "code", status);
+		break;
+	case API_TRILLET:
+		/* {"error": "Unauthorized", "message": "..."} (SPEC 4.2) */
+		cJSON_AddStringToObject(body, "error", code);
+		cJSON_AddStringToObject(body, "message", message);
+		break;
+	case API_ADMIN:
+		/* {"ok": false, "error": "..."} (SPEC 4.3) */
+		cJSON_AddFalseToObject(body, "ok");
+		cJSON_AddStringToObject(body, "error", message);
+		break;
+	case API_UNIFIED:
+	default:
+		err = cJSON_AddObjectToObject(body, "error");
+		cJSON_AddStringToObject(err, "code", code);
+		cJSON_AddStringToObject(err, "message", message);
+		cJSON_AddStringToObject(body, "request_id", r->request_id);
+		break;
+	}
+	if (status == 503)
+		request_add_header(r, "Retry-After", "1");
+	request_reply(r, status, body);
+}
+
+void api_db_unavailable(struct request *r, enum api_family family)
+{
+	if (family == API_TRILLET)
+		api_error(r, family, 503, "Service Unavailable", "Database unavailable; nothing was changed");
+	else
+		api_error(r, family, 503, "database_unavailable", "Database unavailable; nothing was changed. Retry.");
+}
+
+int api_auth_unified(struct request *r, struct worker_ctx *ctx, struct auth_identity *id)
+{
+	const char *key = request_param(r, "HTTP_X_API_KEY");
+	const char *frontend = request_param(r, "HTTP_X_FRONTEND_ID");
+	struct timespec now;
+
+	if (key == NULL || frontend == NULL || *frontend == '\0') {
+		api_error(r, API_UNIFIED, 401, "unauthorized", "Missing or malformed API key");
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	switch (auth_lookup_key(ctx->db, key, ctx->cfg->key_cache_ms,
+				(int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, id)) {
+	case AUTH_OK:
+		break;
+	case AUTH_DB_ERROR:
+		api_db_unavailable(r, API_UNIFIED);
+		return -1;
+	case AUTH_UNKNOWN:
+	default:
+		api_error(r, API_UNIFIED, 401, "unauthorized", "Unknown or revoked API key");
+		return -1;
+	}
+	if (strcmp(frontend, id->frontend_id) != 0) {
+		api_error(r, API_UNIFIED, 403, "forbidden", "This API key is not valid for this frontend");
+		return -1;
+	}
+	r->tenant_id = id->tenant_id;
+	return 0;
+}
+
+int api_cursor_key(struct worker_ctx *ctx)
+{
+	PGresult *res;
+	unsigned char *raw;
+	size_t len = 0;
+
+	if (ctx->cursor_key.len > 0)
+		return 0;
+	res = db_exec(ctx->db, DB_CURSOR_SECRET, 0, NULL);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		log_error("callstop_secrets has no cursor_hmac_key: run callstopctl migrate");
+		PQclear(res);
+		return -1;
+	}
+	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
+	PQclear(res);
+	if (raw == NULL || len == 0 || len > CURSOR_KEY_MAX) {
+		PQfreemem(raw);
+		return -1;
+	}
+	memcpy(ctx->cursor_key.key, raw, len);
+	ctx->cursor_key.len = len;
+	PQfreemem(raw);
+	return 0;
+}
+
+int api_is_uuid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	size_t i;
+
+	for (i = 0; i < sizeof(shape) - 1; i++) {
+		if (s[i] == '\0')
+			return 0;
+		if (shape[i] == '-' ? s[i] != '-' : strchr("0123456789abcdefABCDEF", s[i]) == NULL)
+			return 0;
+	}
+	return s[i] == '\0';
+}

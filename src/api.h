@@ -1,0 +1,53 @@
+/*
+ * api.h - what every route handler shares: the worker context, the error
+ * answer of each API family, and authentication.
+ */
+#ifndef CALLSTOP_API_H
+#define CALLSTOP_API_H
+
+#include "auth.h"
+#include "conf.h"
+#include "cursor.h"
+#include "db.h"
+#include "request.h"
+
+/* One per worker process. */
+struct worker_ctx {
+	const struct conf *cfg;
+	struct db *db;
+	struct cursor_key cursor_key;   /* loaded on first use */
+};
+
+/* The API families of SPEC sections 3 and 4: each has its own error body. */
+enum api_family {
+	API_UNIFIED = 0,
+	API_HEPPU,
+	API_TRILLET,
+	API_ADMIN,
+};
+
+/*
+ * Answer an error in the body shape of family (SPEC 3 for unified):
+ * code is the snake_case code (unified), message the human text.
+ * 503 database_unavailable also sets Retry-After: 1; 405 needs the caller's
+ * Allow header.
+ */
+void api_error(struct request *r, enum api_family family, int status, const char *code, const char *message);
+
+/* The 503 of each family when PostgreSQL is unreachable. */
+void api_db_unavailable(struct request *r, enum api_family family);
+
+/*
+ * Authenticate a unified-family request (SPEC 2): X-API-Key looked up,
+ * X-Frontend-ID compared with the key's frontend id.  Returns 0 with *id
+ * filled and r->tenant_id set, or -1 after answering 401, 403 or 503.
+ */
+int api_auth_unified(struct request *r, struct worker_ctx *ctx, struct auth_identity *id);
+
+/* Load the cursor HMAC key if not loaded.  Returns 0 or -1 (database). */
+int api_cursor_key(struct worker_ctx *ctx);
+
+/* 1 if s is a UUID in its text form (8-4-4-4-12 hex digits). */
+int api_is_uuid(const char *s);
+
+#endif

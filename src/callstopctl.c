@@ -1,0 +1,1326 @@
+/*
+ * callstopctl - the admin CLI of callstop: schema migrations, tenants, API
+ * keys, demo data and a health check (callstopctl(8)).
+ *
+ * Every command parses its arguments before it connects, so a usage error
+ * never waits for the database.  Values reach PostgreSQL only as statement
+ * parameters.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "ctl.h"
+
+#ifndef PKGDATADIR
+#define PKGDATADIR "/usr/share/callstop"
+#endif
+#define CTL_SQL_DIR PKGDATADIR "/sql"
+
+/* Any constant both migrates agree on; "callstop" in ASCII. */
+#define CTL_MIGRATE_LOCK "7161132845470315376"
+
+/* Seconds libpq may take to connect unless the conninfo or PGCONNECT_TIMEOUT
+ * says otherwise: an unreachable host must not hang `check` for minutes. */
+#define CTL_CONNECT_TIMEOUT "10"
+
+/* Times in listings: RFC 3339 UTC, like the API. */
+#define CTL_RFC3339(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* int8, int4, int2: right-aligned in tables. */
+#define CTL_OID_INT8 20
+#define CTL_OID_INT2 21
+#define CTL_OID_INT4 23
+
+/* ------------------------------------------------------------------------ */
+/* Errors */
+
+void ctl_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s: ", CTL_PROG, cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Append text to dst (dstlen bytes, always NUL-terminated, truncated if
+ * need be). */
+static void ctl_append(char *dst, size_t dstlen, const char *text)
+{
+	size_t n = strlen(dst);
+
+	snprintf(dst + n, dstlen - n, "%s", text);
+}
+
+/* Append at most len bytes of src to dst with every run of whitespace folded
+ * into one space and the ends trimmed: server and libpq messages span lines,
+ * our error lines must not. */
+static void ctl_fold(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	size_t n = strlen(dst), i;
+	int space = 0, any = 0;
+
+	for (i = 0; i < len && src[i] != '\0' && n + 1 < dstlen; i++) {
+		if (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r') {
+			space = any;
+			continue;
+		}
+		if (space && n + 2 < dstlen)
+			dst[n++] = ' ';
+		space = 0;
+		any = 1;
+		dst[n++] = src[i];
+	}
+	dst[n] = '\0';
+}
+
+/* Append "; label: text" when the server sent that field.  Only the first
+ * line of a CONTEXT: the innermost frame is the one that says where. */
+static void ctl_append_field(char *dst, size_t dstlen, const PGresult *res, int field, const char *label)
+{
+	const char *text = PQresultErrorField(res, field);
+	size_t len;
+
+	if (text == NULL || *text == '\0')
+		return;
+	len = field == PG_DIAG_CONTEXT ? strcspn(text, "\n") : strlen(text);
+	ctl_append(dst, dstlen, "; ");
+	ctl_append(dst, dstlen, label);
+	ctl_append(dst, dstlen, ": ");
+	ctl_fold(dst, dstlen, text, len);
+}
+
+void ctl_db_error(const char *cmd, PGconn *conn, const PGresult *res, const char *what)
+{
+	char msg[2048] = "";
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (what != NULL) {
+		ctl_append(msg, sizeof(msg), what);
+		ctl_append(msg, sizeof(msg), ": ");
+	}
+	if (primary != NULL) {
+		ctl_fold(msg, sizeof(msg), primary, strlen(primary));
+		ctl_append_field(msg, sizeof(msg), res, PG_DIAG_MESSAGE_DETAIL, "detail");
+		ctl_append_field(msg, sizeof(msg), res, PG_DIAG_MESSAGE_HINT, "hint");
+		ctl_append_field(msg, sizeof(msg), res, PG_DIAG_CONTEXT, "context");
+	} else {
+		/* No result, or one libpq made up (lost connection): its text is
+		 * in the connection. */
+		const char *text = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+
+		ctl_fold(msg, sizeof(msg), text, strlen(text));
+	}
+	ctl_error(cmd, "%s", msg);
+}
+
+int ctl_sqlstate_is(const PGresult *res, const char *sqlstate)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return s != NULL && strcmp(s, sqlstate) == 0;
+}
+
+static int ctl_result_ok(const PGresult *res)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+	return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+PGresult *ctl_exec(const char *cmd, PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (ctl_result_ok(res))
+		return res;
+	ctl_db_error(cmd, conn, res, NULL);
+	PQclear(res);
+	return NULL;
+}
+
+int ctl_command(const char *cmd, PGconn *conn, const char *sql)
+{
+	PGresult *res = ctl_exec(cmd, conn, sql, 0, NULL);
+
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+void ctl_rollback(PGconn *conn)
+{
+	PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+void ctl_getopt_error(const char *cmd, int c, char *const *argv)
+{
+	const char *opt = argv[optind - 1];
+
+	if (c == ':')
+		ctl_error(cmd, "option %s needs a value (see %s --help)", opt, CTL_PROG);
+	else if (optopt != 0)
+		ctl_error(cmd, "unknown option -%c (see %s --help)", optopt, CTL_PROG);
+	else
+		ctl_error(cmd, "unknown option %s (see %s --help)", opt, CTL_PROG);
+}
+
+int ctl_parse_int(const char *cmd, const char *name, const char *s, long long min, long long max,
+		  long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		ctl_error(cmd, "%s: expected an integer %lld..%lld, got '%s'", name, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Randomness */
+
+int ctl_random_chars(char *out, size_t n, const char *alphabet)
+{
+	size_t alen = strlen(alphabet), i = 0, j;
+	/* Accept only bytes below the largest multiple of alen, so that every
+	 * character is equally likely. */
+	unsigned limit = 256 - 256 % alen;
+	unsigned char buf[64];
+
+	while (i < n) {
+		if (RAND_bytes(buf, sizeof(buf)) != 1)
+			return -1;
+		for (j = 0; j < sizeof(buf) && i < n; j++)
+			if (buf[j] < limit)
+				out[i++] = alphabet[buf[j] % alen];
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+int ctl_random_hex(char *out, size_t nbytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b;
+	size_t i;
+
+	for (i = 0; i < nbytes; i++) {
+		if (RAND_bytes(&b, 1) != 1)
+			return -1;
+		out[2 * i] = hex[b >> 4];
+		out[2 * i + 1] = hex[b & 0xf];
+	}
+	out[2 * nbytes] = '\0';
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connection */
+
+/* Server warnings matter to an operator (a migration may RAISE WARNING);
+ * notices ("relation already exists, skipping") are noise. */
+static void ctl_notice_receiver(void *arg, const PGresult *res)
+{
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	char msg[1024] = "";
+
+	if (severity == NULL || strcmp(severity, "WARNING") != 0 || primary == NULL)
+		return;
+	ctl_fold(msg, sizeof(msg), primary, strlen(primary));
+	ctl_error((const char *)arg, "server warning: %s", msg);
+}
+
+/* The config file to read when no -c is given: $CALLSTOP_CONF (as callstopd
+ * reads it), else the default path if it exists, else NULL. */
+static const char *ctl_default_config(void)
+{
+	const char *env = getenv("CALLSTOP_CONF");
+
+	if (env != NULL && *env != '\0')
+		return env;
+	return access(CONF_DEFAULT_PATH, F_OK) == 0 ? CONF_DEFAULT_PATH : NULL;
+}
+
+/* Load the config file of g (or the default one).  Returns 0 with *conf set
+ * (NULL when there is no file to read), or -1 (reported). */
+static int ctl_load_config(const char *cmd, const struct ctl_global *g, struct conf **conf)
+{
+	const char *path = g->config_path ? g->config_path : ctl_default_config();
+	char err[1024];
+
+	*conf = NULL;
+	if (path == NULL)
+		return 0;
+	*conf = conf_load(path, err, sizeof(err));
+	if (*conf == NULL) {
+		ctl_error(cmd, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static PGconn *ctl_connect_to(const char *cmd, const char *conninfo)
+{
+	/* Later keywords win, and a conninfo string in dbname is expanded in
+	 * place: the conninfo overrides our defaults. */
+	const char *keys[4] = { "fallback_application_name", NULL, NULL, NULL };
+	const char *vals[4] = { CTL_PROG, NULL, NULL, NULL };
+	int n = 1;
+	PGconn *conn;
+
+	if (getenv("PGCONNECT_TIMEOUT") == NULL) {
+		keys[n] = "connect_timeout";
+		vals[n++] = CTL_CONNECT_TIMEOUT;
+	}
+	keys[n] = "dbname";
+	vals[n] = conninfo ? conninfo : "";
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL) {
+		ctl_error(cmd, "cannot connect to the database: out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		const char *text = PQerrorMessage(conn);
+		char msg[1024] = "";
+
+		ctl_fold(msg, sizeof(msg), text, strlen(text));
+		ctl_error(cmd, "cannot connect to the database: %s", msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeReceiver(conn, ctl_notice_receiver, (void *)cmd);
+	return conn;
+}
+
+PGconn *ctl_connect(const char *cmd, const struct ctl_global *g)
+{
+	struct conf *conf = NULL;
+	PGconn *conn;
+
+	if (g->conninfo != NULL)
+		return ctl_connect_to(cmd, g->conninfo);
+	if (ctl_load_config(cmd, g, &conf) < 0)
+		return NULL;
+	conn = ctl_connect_to(cmd, conf ? conf->database : NULL);
+	conf_free(conf);
+	return conn;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output */
+
+static int ctl_column_numeric(const PGresult *res, int col)
+{
+	Oid t = PQftype(res, col);
+
+	return t == CTL_OID_INT8 || t == CTL_OID_INT4 || t == CTL_OID_INT2;
+}
+
+/* Print res as aligned columns under its column names; NULL as "-". */
+static void ctl_print_table(const PGresult *res)
+{
+	int rows = PQntuples(res), cols = PQnfields(res), r, c;
+	int *width = calloc((size_t)cols, sizeof(*width));
+
+	if (width == NULL) {
+		ctl_error("output", "out of memory");
+		return;
+	}
+	for (c = 0; c < cols; c++) {
+		width[c] = (int)strlen(PQfname(res, c));
+		for (r = 0; r < rows; r++)
+			if (PQgetlength(res, r, c) > width[c])
+				width[c] = PQgetlength(res, r, c);
+	}
+	for (r = -1; r < rows; r++) {
+		for (c = 0; c < cols; c++) {
+			const char *v = r < 0 ? PQfname(res, c) : PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c);
+			int last = c == cols - 1;
+
+			if (r >= 0 && ctl_column_numeric(res, c))
+				printf("%*s%s", width[c], v, last ? "" : "  ");
+			else
+				printf("%-*s%s", last ? 0 : width[c], v, last ? "" : "  ");
+		}
+		putchar('\n');
+	}
+	free(width);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Migrations */
+
+struct ctl_migration {
+	int version;
+	char *name; /* "001_schema.sql" (owned) */
+};
+
+struct ctl_migrations {
+	struct ctl_migration *v;
+	size_t n;
+};
+
+static void ctl_migrations_free(struct ctl_migrations *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		free(m->v[i].name);
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+/* The version of a migration file name "NNN_name.sql", or -1 if name is not
+ * one (editor backups, READMEs). */
+static int ctl_migration_version(const char *name)
+{
+	size_t digits = strspn(name, "0123456789"), len = strlen(name);
+	long v;
+
+	if (digits == 0 || digits > 9 || name[digits] != '_' || len < digits + 6
+	    || strcmp(name + len - 4, ".sql") != 0)
+		return -1;
+	v = strtol(name, NULL, 10);
+	return v > 0 ? (int)v : -1;
+}
+
+static int ctl_migration_cmp(const void *a, const void *b)
+{
+	const struct ctl_migration *x = a, *y = b;
+
+	return (x->version > y->version) - (x->version < y->version);
+}
+
+/* The migration files of dir, sorted by version.  Returns 0, or -1
+ * (reported: unreadable dir, no migrations, two files of one version). */
+static int ctl_migrations_scan(const char *cmd, const char *dir, struct ctl_migrations *m)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0, i;
+
+	m->v = NULL;
+	m->n = 0;
+	if (d == NULL) {
+		ctl_error(cmd, "cannot read migrations directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int version = ctl_migration_version(de->d_name);
+
+		if (version < 0)
+			continue;
+		if (m->n == cap) {
+			struct ctl_migration *nv = realloc(m->v, (cap ? cap * 2 : 16) * sizeof(*nv));
+
+			if (nv == NULL)
+				goto nomem;
+			m->v = nv;
+			cap = cap ? cap * 2 : 16;
+		}
+		m->v[m->n].name = strdup(de->d_name);
+		if (m->v[m->n].name == NULL)
+			goto nomem;
+		m->v[m->n++].version = version;
+	}
+	closedir(d);
+	if (m->n == 0) {
+		ctl_error(cmd, "no migrations (NNN_name.sql) in %s", dir);
+		return -1;
+	}
+	qsort(m->v, m->n, sizeof(*m->v), ctl_migration_cmp);
+	for (i = 1; i < m->n; i++) {
+		if (m->v[i].version == m->v[i - 1].version) {
+			ctl_error(cmd, "%s and %s in %s have the same version", m->v[i - 1].name, m->v[i].name, dir);
+			ctl_migrations_free(m);
+			return -1;
+		}
+	}
+	return 0;
+nomem:
+	closedir(d);
+	ctl_migrations_free(m);
+	ctl_error(cmd, "out of memory");
+	return -1;
+}
+
+/* The whole file at dir/name, NUL-terminated (free it), or NULL (reported). */
+static char *ctl_read_file(const char *cmd, const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	char *buf = NULL;
+	long size;
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+		ctl_error(cmd, "%s/%s: path too long", dir, name);
+		return NULL;
+	}
+	f = fopen(path, "rb");
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+		goto fail;
+	buf = malloc((size_t)size + 1);
+	if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size)
+		goto fail;
+	buf[size] = '\0';
+	fclose(f);
+	return buf;
+fail:
+	ctl_error(cmd, "cannot read %s: %s", path, errno ? strerror(errno) : "short read");
+	free(buf);
+	if (f != NULL)
+		fclose(f);
+	return NULL;
+}
+
+/* Line (1-based) of the character at 1-based position pos of a UTF-8 text:
+ * the server counts characters, not bytes. */
+static long ctl_line_of(const char *text, long pos)
+{
+	long line = 1, chars = 0;
+
+	for (; *text != '\0' && chars < pos - 1; text++) {
+		if (((unsigned char)*text & 0xc0) != 0x80)
+			chars++;
+		if (*text == '\n')
+			line++;
+	}
+	return line;
+}
+
+/* Report a failed migration file, with the line of the error when the server
+ * gives its position. */
+static void ctl_migration_error(const char *cmd, PGconn *conn, const PGresult *res, const char *name,
+				const char *sql)
+{
+	const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+	char what[PATH_MAX + 32];
+
+	if (pos != NULL)
+		snprintf(what, sizeof(what), "%s: line %ld", name, ctl_line_of(sql, atol(pos)));
+	else
+		snprintf(what, sizeof(what), "%s", name);
+	ctl_db_error(cmd, conn, res, what);
+}
+
+/* Serialises migrates for the rest of the transaction. */
+static int ctl_migrate_lock(const char *cmd, PGconn *conn)
+{
+	const char *params[1] = { CTL_MIGRATE_LOCK };
+	PGresult *res = ctl_exec(cmd, conn, "SELECT pg_advisory_xact_lock($1::bigint)", 1, params);
+
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+static int ctl_migrate_prepare(const char *cmd, PGconn *conn)
+{
+	if (ctl_command(cmd, conn, "BEGIN") < 0)
+		return -1;
+	if (ctl_migrate_lock(cmd, conn) < 0
+	    || ctl_command(cmd, conn,
+			   "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			   " version integer PRIMARY KEY,"
+			   " name text NOT NULL,"
+			   " applied_at timestamptz NOT NULL DEFAULT now())") < 0
+	    || ctl_command(cmd, conn, "COMMIT") < 0) {
+		ctl_rollback(conn);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Decide, under the lock, whether m is still to be applied: 1 yes, 0 no
+ * (another migrate did it meanwhile), -1 error (reported; refusing a file
+ * older than the newest applied one, which was written against a schema
+ * that no longer exists).
+ */
+static int ctl_migration_pending(const char *cmd, PGconn *conn, const struct ctl_migration *m)
+{
+	char version[16];
+	const char *params[1] = { version };
+	PGresult *res;
+	int applied, newest, rc;
+
+	snprintf(version, sizeof(version), "%d", m->version);
+	res = ctl_exec(cmd, conn,
+		       "SELECT count(*) FILTER (WHERE version = $1::integer), coalesce(max(version), 0)"
+		       " FROM schema_migrations",
+		       1, params);
+	if (res == NULL)
+		return -1;
+	applied = atoi(PQgetvalue(res, 0, 0));
+	newest = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	if (applied)
+		rc = 0;
+	else if (newest > m->version) {
+		ctl_error(cmd, "%s is not applied but the schema is at version %d; refusing to apply it out of order",
+			  m->name, newest);
+		rc = -1;
+	} else
+		rc = 1;
+	return rc;
+}
+
+/* Apply one file in its own transaction.  Returns 1 applied, 0 already
+ * applied, -1 error (reported, rolled back). */
+static int ctl_migration_apply(const char *cmd, PGconn *conn, const char *dir, const struct ctl_migration *m)
+{
+	char version[16];
+	const char *params[2] = { version, m->name };
+	PGresult *res;
+	char *sql;
+	int rc;
+
+	if (ctl_command(cmd, conn, "BEGIN") < 0)
+		return -1;
+	if (ctl_migrate_lock(cmd, conn) < 0 || (rc = ctl_migration_pending(cmd, conn, m)) < 0)
+		goto fail;
+	if (rc == 0) {
+		ctl_rollback(conn);
+		return 0;
+	}
+	sql = ctl_read_file(cmd, dir, m->name);
+	if (sql == NULL)
+		goto fail;
+	/* PQexec, not PQexecParams: a file holds many statements. */
+	res = PQexec(conn, sql);
+	if (!ctl_result_ok(res)) {
+		ctl_migration_error(cmd, conn, res, m->name, sql);
+		PQclear(res);
+		free(sql);
+		goto fail;
+	}
+	PQclear(res);
+	free(sql);
+	snprintf(version, sizeof(version), "%d", m->version);
+	res = ctl_exec(cmd, conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, params);
+	if (res == NULL)
+		goto fail;
+	PQclear(res);
+	if (ctl_command(cmd, conn, "COMMIT") < 0)
+		goto fail;
+	return 1;
+fail:
+	ctl_rollback(conn);
+	return -1;
+}
+
+/* The newest applied version into *version (0: none; -1: no
+ * schema_migrations table).  Returns 0 or -1 (reported). */
+static int ctl_schema_version(const char *cmd, PGconn *conn, int *version)
+{
+	PGresult *res = ctl_exec(cmd, conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL);
+	int exists;
+
+	if (res == NULL)
+		return -1;
+	exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	*version = -1;
+	if (!exists)
+		return 0;
+	res = ctl_exec(cmd, conn, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL);
+	if (res == NULL)
+		return -1;
+	*version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* The number of files of m not recorded in schema_migrations, into *missing;
+ * the first of them into *first.  Returns 0 or -1 (reported). */
+static int ctl_migrations_missing(const char *cmd, PGconn *conn, const struct ctl_migrations *m, size_t *missing,
+				  const char **first)
+{
+	PGresult *res = ctl_exec(cmd, conn, "SELECT version FROM schema_migrations", 0, NULL);
+	size_t i;
+	int r, found;
+
+	if (res == NULL)
+		return -1;
+	*missing = 0;
+	*first = NULL;
+	for (i = 0; i < m->n; i++) {
+		found = 0;
+		for (r = 0; r < PQntuples(res) && !found; r++)
+			found = atoi(PQgetvalue(res, r, 0)) == m->v[i].version;
+		if (!found && (*missing)++ == 0)
+			*first = m->v[i].name;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int ctl_cmd_migrate(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "migrate", *dir = CTL_SQL_DIR;
+	struct ctl_migrations m;
+	PGconn *conn;
+	size_t i;
+	int c, rc = 0, applied = 0, version;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'D') {
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+		dir = optarg;
+	}
+	if (optind != argc) {
+		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[optind], CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_migrations_scan(cmd, dir, &m) < 0)
+		return CTL_EXIT_ERROR;
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL || ctl_migrate_prepare(cmd, conn) < 0) {
+		ctl_migrations_free(&m);
+		PQfinish(conn);
+		return CTL_EXIT_ERROR;
+	}
+	for (i = 0; i < m.n && rc >= 0; i++) {
+		rc = ctl_migration_apply(cmd, conn, dir, &m.v[i]);
+		if (rc > 0) {
+			printf("applied %s\n", m.v[i].name);
+			fflush(stdout);
+			applied++;
+		}
+	}
+	if (rc >= 0 && applied == 0) {
+		rc = ctl_schema_version(cmd, conn, &version);
+		if (rc == 0)
+			printf("schema is up to date (version %d)\n", version);
+	}
+	ctl_migrations_free(&m);
+	PQfinish(conn);
+	return rc < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tenants */
+
+/* Workspace and frontend ids travel in HTTP headers and are copied into
+ * fixed buffers by callstopd: visible ASCII, 1..CTL_ID_MAX bytes. */
+static int ctl_check_id(const char *cmd, const char *what, const char *s)
+{
+	size_t len = strlen(s), i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			break;
+	if (len == 0 || len > CTL_ID_MAX || i < len) {
+		ctl_error(cmd, "%s '%s': expected 1..%d visible ASCII characters", what, s, CTL_ID_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* A new workspace id: "ws_" + 20 of [a-z0-9]. */
+static int ctl_workspace_id_generate(const char *cmd, char *out, size_t outlen)
+{
+	char body[21];
+
+	if (ctl_random_chars(body, 20, "abcdefghijklmnopqrstuvwxyz0123456789") < 0) {
+		ctl_error(cmd, "the random number generator failed");
+		return -1;
+	}
+	snprintf(out, outlen, "ws_%s", body);
+	return 0;
+}
+
+/* Report a unique violation on tenants in the operator's words. */
+static void ctl_tenant_insert_error(const char *cmd, PGconn *conn, const PGresult *res, const char *name,
+				    const char *workspace_id)
+{
+	const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+	if (!ctl_sqlstate_is(res, "23505") || constraint == NULL)
+		ctl_db_error(cmd, conn, res, "cannot create the tenant");
+	else if (strcmp(constraint, "tenants_name_key") == 0)
+		ctl_error(cmd, "a tenant named '%s' already exists", name);
+	else if (strcmp(constraint, "tenants_workspace_id_key") == 0)
+		ctl_error(cmd, "workspace id '%s' is already used by another tenant", workspace_id);
+	else
+		ctl_db_error(cmd, conn, res, "cannot create the tenant");
+}
+
+int ctl_tenant_ensure(const char *cmd, PGconn *conn, const char *name, const char *workspace_id, char *id,
+		      size_t idlen, int *created)
+{
+	const char *params[2] = { name, workspace_id };
+	PGresult *res;
+
+	if (ctl_check_id(cmd, "workspace id", workspace_id) < 0)
+		return -1;
+	res = PQexecParams(conn,
+			   "INSERT INTO tenants (name, workspace_id) VALUES ($1, $2)"
+			   " ON CONFLICT (name) DO NOTHING RETURNING id",
+			   2, NULL, params, NULL, NULL, 0);
+	if (!ctl_result_ok(res)) {
+		ctl_tenant_insert_error(cmd, conn, res, name, workspace_id);
+		PQclear(res);
+		return -1;
+	}
+	*created = PQntuples(res) == 1;
+	if (!*created) {
+		PQclear(res);
+		res = ctl_exec(cmd, conn, "SELECT id FROM tenants WHERE name = $1", 1, params);
+		if (res == NULL)
+			return -1;
+		if (PQntuples(res) != 1) {
+			ctl_error(cmd, "tenant '%s' vanished while it was being created", name);
+			PQclear(res);
+			return -1;
+		}
+	}
+	snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* The id of the tenant called name into id (idlen bytes).  Returns 0, or -1
+ * (reported, "no tenant named" included). */
+static int ctl_tenant_id(const char *cmd, PGconn *conn, const char *name, char *id, size_t idlen)
+{
+	const char *params[1] = { name };
+	PGresult *res = ctl_exec(cmd, conn, "SELECT id FROM tenants WHERE name = $1", 1, params);
+
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		ctl_error(cmd, "no tenant named '%s' (see %s tenant list)", name, CTL_PROG);
+		PQclear(res);
+		return -1;
+	}
+	snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int ctl_tenant_add(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "workspace-id", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "tenant add", *workspace_id = NULL, *name;
+	const char *params[2];
+	char generated[32];
+	PGresult *res;
+	PGconn *conn;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'w') {
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+		workspace_id = optarg;
+	}
+	if (argc - optind != 1) {
+		ctl_error(cmd, "expected one tenant NAME (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	name = argv[optind];
+	if (*name == '\0') {
+		ctl_error(cmd, "the tenant name must not be empty");
+		return CTL_EXIT_USAGE;
+	}
+	if (workspace_id == NULL) {
+		if (ctl_workspace_id_generate(cmd, generated, sizeof(generated)) < 0)
+			return CTL_EXIT_ERROR;
+		workspace_id = generated;
+	}
+	if (ctl_check_id(cmd, "workspace id", workspace_id) < 0)
+		return CTL_EXIT_USAGE;
+
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	params[0] = name;
+	params[1] = workspace_id;
+	res = PQexecParams(conn, "INSERT INTO tenants (name, workspace_id) VALUES ($1, $2) RETURNING id", 2, NULL,
+			   params, NULL, NULL, 0);
+	if (!ctl_result_ok(res)) {
+		ctl_tenant_insert_error(cmd, conn, res, name, workspace_id);
+		PQclear(res);
+		PQfinish(conn);
+		return CTL_EXIT_ERROR;
+	}
+	printf("%s\n", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(conn);
+	return CTL_EXIT_OK;
+}
+
+static int ctl_tenant_list(const struct ctl_global *g, int argc, char **argv)
+{
+	const char *cmd = "tenant list";
+	PGresult *res;
+	PGconn *conn;
+
+	if (argc != 1) {
+		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[1], CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	res = ctl_exec(cmd, conn,
+		       "SELECT t.id, t.name, t.workspace_id,"
+		       " (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS keys,"
+		       " " CTL_RFC3339("t.created_at") " AS created_at"
+		       " FROM tenants t ORDER BY t.id",
+		       0, NULL);
+	if (res != NULL)
+		ctl_print_table(res);
+	PQclear(res);
+	PQfinish(conn);
+	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
+static int ctl_cmd_tenant(const struct ctl_global *g, int argc, char **argv)
+{
+	if (argc < 2) {
+		ctl_error("tenant", "expected add or list (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "add") == 0)
+		return ctl_tenant_add(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return ctl_tenant_list(g, argc - 1, argv + 1);
+	ctl_error("tenant", "unknown subcommand '%s' (expected add or list)", argv[1]);
+	return CTL_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* API keys */
+
+/*
+ * Store the hash of key for the tenant and print the key, in one
+ * transaction committed only after the key reached stdout: a key that could
+ * not be shown must not exist.  Returns 0 or -1 (reported).
+ */
+static int ctl_key_store(const char *cmd, PGconn *conn, const char *tenant, const char *frontend_id,
+			 const char *key)
+{
+	uint8_t hash[AUTH_HASH_LEN];
+	char prefix[9];
+	const char *params[4] = { tenant, (const char *)hash, prefix, frontend_id };
+	const int lengths[4] = { 0, AUTH_HASH_LEN, 0, 0 };
+	const int formats[4] = { 0, 1, 0, 0 }; /* bytea in binary: no escaping */
+	PGresult *res;
+
+	if (auth_hash(key, hash) < 0) {
+		ctl_error(cmd, "cannot hash the key (SHA-256 failed)");
+		return -1;
+	}
+	snprintf(prefix, sizeof(prefix), "%.8s", key);
+	if (ctl_command(cmd, conn, "BEGIN") < 0)
+		return -1;
+	res = PQexecParams(conn,
+			   "INSERT INTO api_keys (tenant_id, key_hash, key_prefix, frontend_id)"
+			   " SELECT t.id, $2, $3, $4 FROM tenants t WHERE t.name = $1 RETURNING id",
+			   4, NULL, params, lengths, formats, 0);
+	if (!ctl_result_ok(res)) {
+		ctl_db_error(cmd, conn, res, "cannot store the key");
+		goto fail;
+	}
+	if (PQntuples(res) != 1) {
+		ctl_error(cmd, "no tenant named '%s' (see %s tenant list)", tenant, CTL_PROG);
+		goto fail;
+	}
+	if (printf("%s\n", key) < 0 || fflush(stdout) != 0) {
+		ctl_error(cmd, "cannot write the key to stdout: %s; no key was created", strerror(errno));
+		goto fail;
+	}
+	if (ctl_command(cmd, conn, "COMMIT") < 0) {
+		ctl_error(cmd, "the key printed above was NOT stored; discard it");
+		PQclear(res);
+		return -1;
+	}
+	fprintf(stderr, "created key %s for tenant %s (frontend %s); it is shown only once, store it now\n",
+		PQgetvalue(res, 0, 0), tenant, frontend_id);
+	PQclear(res);
+	return 0;
+fail:
+	PQclear(res);
+	ctl_rollback(conn);
+	return -1;
+}
+
+static int ctl_key_create(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tenant", required_argument, NULL, 't' },
+		{ "frontend-id", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "key create", *tenant = NULL, *frontend_id = NULL;
+	char key[AUTH_TOKEN_LEN + 1];
+	PGconn *conn;
+	int c, rc;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			tenant = optarg;
+			break;
+		case 'f':
+			frontend_id = optarg;
+			break;
+		default:
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || tenant == NULL || frontend_id == NULL) {
+		ctl_error(cmd, "expected --tenant NAME --frontend-id FID (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_check_id(cmd, "frontend id", frontend_id) < 0)
+		return CTL_EXIT_USAGE;
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	if (auth_token_generate(AUTH_KEY_PREFIX, key) < 0) {
+		ctl_error(cmd, "the random number generator failed");
+		rc = -1;
+	} else {
+		rc = ctl_key_store(cmd, conn, tenant, frontend_id, key);
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	PQfinish(conn);
+	return rc < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
+}
+
+static int ctl_key_list(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tenant", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "key list", *tenant = NULL;
+	const char *params[1] = { NULL };
+	char tenant_id[32];
+	PGresult *res = NULL;
+	PGconn *conn;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 't') {
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+		tenant = optarg;
+	}
+	if (optind != argc) {
+		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[optind], CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	if (tenant == NULL || ctl_tenant_id(cmd, conn, tenant, tenant_id, sizeof(tenant_id)) == 0) {
+		params[0] = tenant ? tenant_id : NULL;
+		res = ctl_exec(cmd, conn,
+			       "SELECT k.id, t.name AS tenant, k.key_prefix AS prefix, k.frontend_id,"
+			       " " CTL_RFC3339("k.created_at") " AS created_at,"
+			       " " CTL_RFC3339("k.revoked_at") " AS revoked_at"
+			       " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+			       " WHERE $1::bigint IS NULL OR k.tenant_id = $1::bigint"
+			       " ORDER BY k.id",
+			       1, params);
+	}
+	if (res != NULL)
+		ctl_print_table(res);
+	PQclear(res);
+	PQfinish(conn);
+	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
+/* Why key id could not be revoked: it does not exist, or it already was. */
+static void ctl_key_revoke_error(const char *cmd, PGconn *conn, const char *id)
+{
+	const char *params[1] = { id };
+	PGresult *res = ctl_exec(cmd, conn, "SELECT " CTL_RFC3339("revoked_at") " FROM api_keys WHERE id = $1", 1,
+				 params);
+
+	if (res == NULL)
+		return;
+	if (PQntuples(res) == 0)
+		ctl_error(cmd, "no key with id %s (see %s key list)", id, CTL_PROG);
+	else
+		ctl_error(cmd, "key %s was already revoked at %s", id, PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+static int ctl_key_revoke(const struct ctl_global *g, int argc, char **argv)
+{
+	const char *cmd = "key revoke";
+	const char *params[1];
+	long long id;
+	PGresult *res;
+	PGconn *conn;
+	int rc = CTL_EXIT_ERROR;
+
+	if (argc != 2) {
+		ctl_error(cmd, "expected one key ID (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_parse_int(cmd, "ID", argv[1], 1, INT64_MAX, &id) < 0)
+		return CTL_EXIT_USAGE;
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	params[0] = argv[1];
+	res = ctl_exec(cmd, conn,
+		       "UPDATE api_keys k SET revoked_at = now() FROM tenants t"
+		       " WHERE k.id = $1 AND k.revoked_at IS NULL AND t.id = k.tenant_id"
+		       " RETURNING t.name, k.frontend_id",
+		       1, params);
+	if (res != NULL && PQntuples(res) == 1) {
+		printf("revoked key %lld of tenant %s (frontend %s)\n", id, PQgetvalue(res, 0, 0),
+		       PQgetvalue(res, 0, 1));
+		rc = CTL_EXIT_OK;
+	} else if (res != NULL) {
+		ctl_key_revoke_error(cmd, conn, argv[1]);
+	}
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+static int ctl_cmd_key(const struct ctl_global *g, int argc, char **argv)
+{
+	if (argc < 2) {
+		ctl_error("key", "expected create, list or revoke (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "create") == 0)
+		return ctl_key_create(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return ctl_key_list(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "revoke") == 0)
+		return ctl_key_revoke(g, argc - 1, argv + 1);
+	ctl_error("key", "unknown subcommand '%s' (expected create, list or revoke)", argv[1]);
+	return CTL_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* check */
+
+/* Compare the schema with the migrations of dir.  Returns 0 (up to date, or
+ * newer than dir: a package older than its database still runs) or -1
+ * (reported). */
+static int ctl_check_schema(const char *cmd, PGconn *conn, const char *dir)
+{
+	struct ctl_migrations m;
+	const char *first;
+	size_t missing;
+	int version, highest, rc = -1;
+
+	if (ctl_migrations_scan(cmd, dir, &m) < 0)
+		return -1;
+	highest = m.v[m.n - 1].version;
+	if (ctl_schema_version(cmd, conn, &version) < 0)
+		goto out;
+	if (version < 0) {
+		ctl_error(cmd, "schema: not migrated (no schema_migrations table); run %s migrate", CTL_PROG);
+		goto out;
+	}
+	if (ctl_migrations_missing(cmd, conn, &m, &missing, &first) < 0)
+		goto out;
+	if (missing > 0) {
+		ctl_error(cmd, "schema: version %d, but %zu migration(s) of %s are not applied (first: %s); run %s migrate",
+			  version, missing, dir, first, CTL_PROG);
+		goto out;
+	}
+	if (version > highest)
+		printf("schema: version %d (newer than the migrations in %s, which end at %d)\n", version, dir,
+		       highest);
+	else
+		printf("schema: version %d (migrations in %s: %d)\n", version, dir, highest);
+	rc = 0;
+out:
+	ctl_migrations_free(&m);
+	return rc;
+}
+
+static int ctl_cmd_check(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "check", *dir = CTL_SQL_DIR;
+	struct conf *conf;
+	PGconn *conn;
+	int c, rc;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'D') {
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+		dir = optarg;
+	}
+	if (optind != argc) {
+		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[optind], CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_load_config(cmd, g, &conf) < 0)
+		return CTL_EXIT_ERROR;
+	if (conf != NULL)
+		printf("config: %s: ok\n", conf->path);
+	else
+		printf("config: none (%s does not exist)\n", CONF_DEFAULT_PATH);
+	conn = ctl_connect_to(cmd, g->conninfo ? g->conninfo : conf ? conf->database : NULL);
+	conf_free(conf);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	printf("database: %s on %s, port %s: PostgreSQL %s\n", PQdb(conn), PQhost(conn), PQport(conn),
+	       PQparameterStatus(conn, "server_version"));
+	rc = ctl_check_schema(cmd, conn, dir);
+	PQfinish(conn);
+	if (rc < 0)
+		return CTL_EXIT_ERROR;
+	printf("ok\n");
+	return CTL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* main */
+
+static void ctl_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [-c CONFIG] [-d CONNINFO] COMMAND [ARGS]\n"
+		"       %s -h | -v\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE        read `database` from FILE (default $CALLSTOP_CONF,\n"
+		"                           else %s if it exists)\n"
+		"  -d, --database CONNINFO  libpq connection string; wins over the config file\n"
+		"                           (with neither, libpq's PGHOST, PGDATABASE, ... apply)\n"
+		"  -h, --help               print this help and exit\n"
+		"  -v, --version            print the version and exit\n"
+		"\n"
+		"Commands:\n"
+		"  migrate [--dir DIR]      apply DIR/NNN_name.sql in order (default DIR %s)\n"
+		"  tenant add NAME [--workspace-id ID]\n"
+		"                           create a tenant; prints its id\n"
+		"  tenant list              list tenants with their active key counts\n"
+		"  key create --tenant NAME --frontend-id FID\n"
+		"                           create an API key; prints it, once, on stdout\n"
+		"  key list [--tenant NAME] list API keys (prefixes only)\n"
+		"  key revoke ID            revoke an API key\n"
+		"  demo [--tenant NAME] [--workspace-id ID] [--batch-size N]\n"
+		"       [--small-batch-size N] [--running N]\n"
+		"                           create demo calls and batches (tenant demo,\n"
+		"                           ws_demo, 100000, 1000, 20); prints\n"
+		"                           \"call ID STATUS\" and \"batch JOB_ID ID ENTRIES STATUS\"\n"
+		"  check [--dir DIR]        check the config, the database and the schema\n"
+		"\n"
+		"Exit status: 0 success, 1 error, 2 usage error.\n",
+		CTL_PROG, CTL_PROG, CONF_DEFAULT_PATH, CTL_SQL_DIR);
+}
+
+static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
+{
+	const char *name = argv[0];
+
+	if (strcmp(name, "migrate") == 0)
+		return ctl_cmd_migrate(g, argc, argv);
+	if (strcmp(name, "tenant") == 0)
+		return ctl_cmd_tenant(g, argc, argv);
+	if (strcmp(name, "key") == 0)
+		return ctl_cmd_key(g, argc, argv);
+	if (strcmp(name, "demo") == 0)
+		return ctl_demo(g, argc, argv);
+	if (strcmp(name, "check") == 0)
+		return ctl_cmd_check(g, argc, argv);
+	ctl_error(name, "unknown command (see %s --help)", CTL_PROG);
+	return CTL_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "database", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_global g = { NULL, NULL };
+	int c, rc;
+
+	opterr = 0;
+	/* '+': stop at the command, whose options are its own. */
+	while ((c = getopt_long(argc, argv, "+:c:d:hv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			g.config_path = optarg;
+			break;
+		case 'd':
+			g.conninfo = optarg;
+			break;
+		case 'h':
+			ctl_usage(stdout);
+			return CTL_EXIT_OK;
+		case 'v':
+			printf("%s (callstop) %s\n", CTL_PROG, PACKAGE_VERSION);
+			return CTL_EXIT_OK;
+		default:
+			ctl_getopt_error("options", c, argv);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	rc = ctl_dispatch(&g, argc - optind, argv + optind);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ctl_error(argv[optind], "cannot write to stdout: %s", strerror(errno));
+		rc = CTL_EXIT_ERROR;
+	}
+	return rc;
+}

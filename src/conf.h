@@ -1,0 +1,121 @@
+/*
+ * conf.h - callstop.conf(5): an INI file, read once at start and again on
+ * SIGHUP (a file that fails to load on reload keeps the running config).
+ *
+ * Syntax: "[section]" headers, "key = value" lines, '#' or ';' comments at the
+ * start of a line, surrounding whitespace trimmed, an optional pair of double
+ * quotes around a value removed.  Unknown sections or keys are errors (a typo
+ * must not silently fall back to a default).
+ *
+ * Keys (section [callstopd]; every key is documented in callstop.conf(5)):
+ *   database        libpq conninfo string ("host=... dbname=...").  Required.
+ *                   Passwords belong in ~/.pgpass or PGPASSFILE, not here.
+ *   key_cache_ms    how long a worker trusts a cached API-key lookup, ms
+ *                   (1..1000, default 1000: a revoked key stops working
+ *                   within 1 s, SPEC section 2).
+ *   listen          "/path/to.sock" (unix) or "host:port" (TCP).
+ *                   Default /run/callstop/callstopd.sock.
+ *   listen_backlog  listen(2) backlog (default 511).
+ *   listen_group    group name given to a unix socket (default: unchanged).
+ *   listen_mode     octal mode of a unix socket (default 0660).
+ *   log_file        path of the log file; empty = stderr (default empty).
+ *   log_level       error | warn | info | debug (default info).
+ *   max_body_bytes  largest request body accepted, bytes (default 65536).
+ *   max_resources   most ids in one POST /calls/cancel (default 100).
+ *   pid_file        written by the master; empty = none (default empty).
+ *   process_control_timeout
+ *                   seconds the master waits for workers to stop after
+ *                   SIGQUIT (graceful) or SIGTERM (fast) before escalating
+ *                   to SIGTERM / SIGKILL, 1..3600 (default 10).
+ *   workers         number of preforked workers, 1..256 (default 4).
+ *
+ * The socket keys (listen*) and pid_file are read at start only: a reload
+ * that changes them keeps the running values and logs a warning.
+ */
+#ifndef CALLSTOP_CONF_H
+#define CALLSTOP_CONF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONF_DEFAULT_PATH "/etc/callstop/callstop.conf"
+
+enum conf_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+struct conf {
+	char *path;          /* file this was loaded from (owned) */
+	char *database;      /* libpq conninfo (owned) */
+	int key_cache_ms;
+	char *listen;        /* unix path or host:port (owned) */
+	int listen_backlog;
+	char *listen_group;  /* NULL = leave as is (owned) */
+	mode_t listen_mode;
+	char *log_file;      /* NULL = stderr (owned) */
+	enum conf_log_level log_level;
+	size_t max_body_bytes;
+	int max_resources;
+	char *pid_file;      /* NULL = none (owned) */
+	int process_control_timeout; /* seconds */
+	int workers;
+};
+
+enum conf_type {
+	CONF_INT,       /* int, decimal, min..max */
+	CONF_SIZE,      /* size_t, decimal, min..max */
+	CONF_MODE,      /* mode_t, octal, min..max */
+	CONF_LOG_LEVEL, /* enum conf_log_level, by name */
+	CONF_STR,       /* char *, must not be empty */
+	CONF_STR_NULL,  /* char *, empty = NULL */
+};
+
+#define CONF_F_REQUIRED 0x1 /* no default: the file must set it */
+#define CONF_F_RESTART  0x2 /* a reload cannot change it */
+
+/*
+ * One row of the key table.  Rows are sorted by section, then by name, so
+ * that the man page check (every key documented) can walk them in order.
+ */
+struct conf_key {
+	const char *section; /* "callstopd" */
+	const char *name;    /* "workers" */
+	enum conf_type type;
+	size_t offset;       /* of the field in struct conf */
+	const char *def;     /* default as it would be written in the file */
+	long long min, max;  /* numeric types only */
+	unsigned flags;      /* CONF_F_* */
+};
+
+/* The key table (static storage); *n receives the number of rows. */
+const struct conf_key *conf_keys(size_t *n);
+
+/*
+ * Load and validate the file at path into a new struct conf.
+ * Returns NULL on failure after writing one human-readable message
+ * ("callstop.conf:12: workers: expected an integer 1..256, got 'x'") into
+ * err (errlen bytes).  The caller owns the result: free with conf_free().
+ */
+struct conf *conf_load(const char *path, char *err, size_t errlen);
+
+void conf_free(struct conf *c);
+
+/* 1 if listen names a unix socket path (starts with '/' or '.'), else 0. */
+int conf_listen_is_unix(const struct conf *c);
+
+/*
+ * Split a TCP listen value "host:port", "[v6addr]:port" or "*:port" into
+ * host (brackets removed; "" for "*", meaning every address) and port
+ * (decimal 1..65535).  Returns 0, or -1 if the value is malformed or a part
+ * does not fit its buffer.
+ */
+int conf_listen_split(const char *listen, char *host, size_t hostlen, char *port, size_t portlen);
+
+/*
+ * For a reload: copy the running value of every CONF_F_RESTART key that
+ * differs from old into neu, and list the names of those keys in changed
+ * ("listen, pid_file"; "" if none; changedlen bytes, may be 0).
+ * Returns the number of such keys, or -1 if out of memory (neu is then
+ * unusable: conf_free() it).
+ */
+int conf_keep_restart_keys(struct conf *neu, const struct conf *old, char *changed, size_t changedlen);
+
+#endif

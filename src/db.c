@@ -1,0 +1,214 @@
+/*
+ * db.c - see db.h.
+ */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct db_statement {
+	const char *name;
+	const char *sql;
+};
+
+/* Every statement callstopd runs, in one place (STYLE.md 3).  Times are
+ * formatted by callstop_rfc3339() (sql/004_api.sql). */
+static const struct db_statement db_statements[DB_N_STMTS] = {
+	[DB_KEY_LOOKUP] = { "key_lookup",
+		"SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
+		" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+		" WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL" },
+	[DB_CURSOR_SECRET] = { "cursor_secret",
+		"SELECT value FROM callstop_secrets WHERE name = 'cursor_hmac_key'" },
+	[DB_CANCEL] = { "cancel",
+		"SELECT ord, resource_type, outcome, status, cancelled_count, pending_cancelled, active_count,"
+		" resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, outbox_ids"
+		" FROM callstop_cancel($1::bigint,"
+		"  ARRAY(SELECT v FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS x (v, n) ORDER BY n),"
+		"  ARRAY(SELECT v FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x (v, n) ORDER BY n),"
+		"  $4::boolean, $5, $6::bigint, $7, $8,"
+		"  ARRAY(SELECT jsonb_array_elements_text($9::jsonb)))"
+		" ORDER BY ord" },
+	[DB_CALL_STATUS] = { "call_status",
+		"SELECT c.id, c.status, b.job_id, c.agent_id, c.to_number, c.livekit_room, c.openai_call_id,"
+		" callstop_rfc3339(c.created_at), callstop_rfc3339(c.started_at), callstop_rfc3339(c.ended_at),"
+		" c.end_reason"
+		" FROM voice_call_logs c LEFT JOIN voice_call_batches b ON b.id = c.batch_id"
+		" WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
+	[DB_CALL_TARGETS] = { "call_targets",
+		"SELECT provider, target, state, attempts, last_error FROM termination_outbox"
+		" WHERE call_id = $1::uuid ORDER BY id" },
+	[DB_BATCH_STATUS] = { "batch_status",
+		"SELECT id, job_id, status, callstop_rfc3339(created_at), callstop_rfc3339(cancelled_at),"
+		" total_count, pending_count + claimed_count, running_count, completed_count, failed_count,"
+		" cancelled_count"
+		" FROM voice_call_batches"
+		" WHERE tenant_id = $1::bigint AND (job_id = $2 OR id = callstop_uuid_or_null($2))" },
+	[DB_BATCH_HISTORY] = { "batch_history",
+		"SELECT callstop_rfc3339(at), action, force, cancelled_count, route, key_id, request_id"
+		" FROM cancel_history WHERE batch_id = $1::uuid ORDER BY at, id LIMIT 100" },
+	[DB_BATCH_ENTRIES] = { "batch_entries",
+		"SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
+		" FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND id > $2::bigint"
+		" ORDER BY id LIMIT $3::integer" },
+	/* Two ordered index scans merged, so that a page costs the same for
+	 * any batch size even when "pending" also means "claimed". */
+	[DB_BATCH_ENTRIES_BY_STATUS] = { "batch_entries_by_status",
+		"SELECT * FROM ("
+		" (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
+		"  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $4 AND id > $2::bigint"
+		"  ORDER BY id LIMIT $3::integer)"
+		" UNION ALL"
+		" (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
+		"  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $5 AND id > $2::bigint"
+		"  ORDER BY id LIMIT $3::integer)"
+		") e ORDER BY id LIMIT $3::integer" },
+};
+
+struct db {
+	char *conninfo;
+	PGconn *conn;
+	enum db_error last_error;
+	int down_logged;
+	unsigned long connects;
+};
+
+struct db *db_new(const char *conninfo)
+{
+	struct db *db = calloc(1, sizeof(*db));
+
+	if (db == NULL)
+		return NULL;
+	db->conninfo = strdup(conninfo);
+	if (db->conninfo == NULL) {
+		free(db);
+		return NULL;
+	}
+	return db;
+}
+
+void db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	free(db);
+}
+
+static void db_disconnect(struct db *db)
+{
+	if (db->conn != NULL) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+}
+
+static int db_prepare_all(struct db *db)
+{
+	int i;
+
+	for (i = 0; i < DB_N_STMTS; i++) {
+		PGresult *res = PQprepare(db->conn, db_statements[i].name, db_statements[i].sql, 0, NULL);
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+		if (!ok)
+			log_error("database: cannot prepare statement %s: %s", db_statements[i].name,
+				  PQerrorMessage(db->conn));
+		PQclear(res);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+int db_connect(struct db *db)
+{
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	db_disconnect(db);
+	db->conn = PQconnectdb(db->conninfo);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		if (!db->down_logged) {
+			char *msg = PQerrorMessage(db->conn);
+			size_t len = strlen(msg);
+			/* libpq messages end in a newline; a log line must not */
+			while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+				msg[--len] = '\0';
+			log_error("database: cannot connect: %s", msg);
+			db->down_logged = 1;
+		}
+		db_disconnect(db);
+		return -1;
+	}
+	if (db_prepare_all(db) < 0) {
+		db_disconnect(db);
+		return -1;
+	}
+	if (db->down_logged || db->connects > 0)
+		log_info("database: connected");
+	db->down_logged = 0;
+	db->connects++;
+	return 0;
+}
+
+static int db_retryable_sqlstate(const char *state)
+{
+	return state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+}
+
+PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params)
+{
+	int conn_retry = 1, conflict_retries = 5;
+
+	for (;;) {
+		PGresult *res;
+		const char *state;
+
+		if (db_connect(db) < 0) {
+			db->last_error = DB_UNAVAILABLE;
+			return NULL;
+		}
+		res = PQexecPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
+			db->last_error = DB_OK;
+			return res;
+		}
+		if (PQstatus(db->conn) != CONNECTION_OK) {
+			PQclear(res);
+			db_disconnect(db);
+			if (conn_retry-- > 0)
+				continue;
+			if (!db->down_logged) {
+				log_error("database: connection lost during %s", db_statements[stmt].name);
+				db->down_logged = 1;
+			}
+			db->last_error = DB_UNAVAILABLE;
+			return NULL;
+		}
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (db_retryable_sqlstate(state) && conflict_retries-- > 0) {
+			log_info("database: %s: SQLSTATE %s, retrying", db_statements[stmt].name, state);
+			PQclear(res);
+			continue;
+		}
+		log_error("database: %s failed: SQLSTATE %s: %s", db_statements[stmt].name, state ? state : "?",
+			  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		PQclear(res);
+		db->last_error = DB_QUERY_ERROR;
+		return NULL;
+	}
+}
+
+enum db_error db_last_error(const struct db *db)
+{
+	return db->last_error;
+}
+
+unsigned long db_connects(const struct db *db)
+{
+	return db->connects;
+}

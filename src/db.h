@@ -1,0 +1,59 @@
+/*
+ * db.h - a worker's PostgreSQL connection and every statement callstopd runs.
+ *
+ * The SQL of callstopd lives in one table in db.c (prepared once per
+ * connection) and in the functions of sql/.  The connection is opened lazily
+ * and re-opened by itself after PostgreSQL comes back: a call made while the
+ * database is unreachable fails fast (DB_UNAVAILABLE) instead of blocking the
+ * worker.
+ */
+#ifndef CALLSTOP_DB_H
+#define CALLSTOP_DB_H
+
+#include <libpq-fe.h>
+
+enum db_stmt {
+	DB_KEY_LOOKUP,          /* $1 key hash (hex) -> key_id, tenant_id, frontend_id, workspace_id, key_hash */
+	DB_CURSOR_SECRET,       /* -> value (bytea) */
+	DB_CANCEL,              /* see callstop_cancel() in sql/003_cancel.sql; $2..$3 JSON arrays */
+	DB_CALL_STATUS,         /* $1 tenant, $2 call id -> one call row */
+	DB_CALL_TARGETS,        /* $1 call uuid -> provider, target, state, attempts, last_error */
+	DB_BATCH_STATUS,        /* $1 tenant, $2 job_id or uuid -> one batch row */
+	DB_BATCH_HISTORY,       /* $1 batch uuid -> history rows, oldest first */
+	DB_BATCH_ENTRIES,       /* $1 batch uuid, $2 after id, $3 limit -> entries */
+	DB_BATCH_ENTRIES_BY_STATUS, /* $1 batch, $2 after id, $3 limit, $4 status, $5 second status or NULL */
+	DB_N_STMTS
+};
+
+enum db_error {
+	DB_OK = 0,
+	DB_UNAVAILABLE,   /* no connection, or it broke: nothing was committed */
+	DB_QUERY_ERROR,   /* the server refused the statement (logged with SQLSTATE) */
+};
+
+struct db;
+
+/* A handle for conninfo (copied); does not connect yet.  NULL on ENOMEM. */
+struct db *db_new(const char *conninfo);
+void db_free(struct db *db);
+
+/* Connect (and prepare every statement) unless connected.  Returns 0, or -1
+ * after logging why (at most once per outage, not once per request). */
+int db_connect(struct db *db);
+
+/*
+ * Run a prepared statement with text parameters (NULL = SQL NULL).
+ * A statement that fails on a broken connection is retried once on a new
+ * connection (the old backend is gone, so it cannot have committed); a
+ * serialization failure or deadlock (40001, 40P01) is retried up to 5 times.
+ * Returns a PGresult with PGRES_TUPLES_OK that the caller PQclear()s, or NULL
+ * with db_last_error() telling why.
+ */
+PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
+
+enum db_error db_last_error(const struct db *db);
+
+/* Number of successful (re)connections since start, for metrics. */
+unsigned long db_connects(const struct db *db);
+
+#endif

@@ -1,0 +1,844 @@
+/*
+ * master.c - process manager of callstopd, after php-fpm's fpm_children,
+ * fpm_signals and fpm_process_ctl.
+ *
+ * The master does nothing but supervise: it holds the listening socket (never
+ * closed while it runs, so a reload drops no connection), forks the workers,
+ * reaps every child (fcgiwrap's master does not, and fills the process table
+ * with zombies), respawns the ones that die with a crash-loop backoff, and
+ * stops them with an escalation QUIT -> TERM -> KILL so that it never leaves
+ * an orphan behind.
+ *
+ * Signal handlers only write the signal number to a self-pipe; the main loop
+ * poll()s the pipe with a timeout that is the next respawn or escalation due.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "worker.h"
+
+/* Crash-loop backoff: a worker that dies within MASTER_SHORT_LIFE_MS of its
+ * start waits before respawn, 100 ms doubling up to 5 s; one that lived
+ * MASTER_STABLE_MS resets the delay. */
+#define MASTER_SHORT_LIFE_MS 1000
+#define MASTER_STABLE_MS 10000
+#define MASTER_BACKOFF_MIN_MS 100
+#define MASTER_BACKOFF_MAX_MS 5000
+
+/* A worker that ignored SIGQUIT for process_control_timeout is stuck; like
+ * php-fpm, it gets this long after SIGTERM before SIGKILL. */
+#define MASTER_TERM_AFTER_QUIT_MS 1000
+
+struct master_child {
+	pid_t pid;
+	int index;           /* worker slot, for log lines */
+	unsigned gen;        /* configuration generation it was forked with */
+	int64_t start_ms;    /* monotonic */
+	int stop_sig;        /* strongest stop signal sent, 0 = none */
+	int64_t sent_ms;     /* when stop_sig was sent */
+	int64_t deadline_ms; /* escalate when reached; 0 = never */
+};
+
+/* One per worker of the current generation. */
+struct master_slot {
+	pid_t pid;          /* 0 = not running */
+	int backoff_ms;     /* delay of the next short-lived respawn, 0 = none */
+	int64_t respawn_ms; /* when pid == 0: spawn at this time */
+};
+
+enum master_state { MASTER_RUNNING, MASTER_STOPPING_GRACEFUL, MASTER_STOPPING_FAST };
+
+struct master {
+	struct conf *cfg;
+	int listen_fd;
+	pid_t pid;
+	int sigpipe[2];
+	unsigned gen;
+	enum master_state state;
+	struct master_slot *slots;
+	int nslots;
+	struct master_child *children;
+	size_t nchildren, capchildren;
+	char *sock_path; /* unix socket to remove at exit, NULL for TCP */
+	char *pid_path;  /* pid file to remove at exit, NULL = none */
+};
+
+static const int master_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD };
+#define MASTER_NSIGNALS (sizeof(master_signals) / sizeof(master_signals[0]))
+
+static volatile sig_atomic_t master_sigpipe_wr = -1;
+
+static int64_t master_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *master_signame(int sig, char *buf, size_t len)
+{
+	switch (sig) {
+	case SIGABRT: return "SIGABRT";
+	case SIGALRM: return "SIGALRM";
+	case SIGBUS: return "SIGBUS";
+	case SIGFPE: return "SIGFPE";
+	case SIGHUP: return "SIGHUP";
+	case SIGILL: return "SIGILL";
+	case SIGINT: return "SIGINT";
+	case SIGKILL: return "SIGKILL";
+	case SIGPIPE: return "SIGPIPE";
+	case SIGQUIT: return "SIGQUIT";
+	case SIGSEGV: return "SIGSEGV";
+	case SIGSYS: return "SIGSYS";
+	case SIGTERM: return "SIGTERM";
+	case SIGTRAP: return "SIGTRAP";
+	case SIGUSR1: return "SIGUSR1";
+	case SIGUSR2: return "SIGUSR2";
+	case SIGXCPU: return "SIGXCPU";
+	case SIGXFSZ: return "SIGXFSZ";
+	}
+	snprintf(buf, len, "signal %d", sig);
+	return buf;
+}
+
+/* ---- listening socket ------------------------------------------------- */
+
+static int master_listen_unix(const struct conf *cfg)
+{
+	const char *path = cfg->listen;
+	struct sockaddr_un sun;
+	struct group *gr;
+	struct stat st;
+	mode_t old_umask;
+	int fd, probe, rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_error("listen %s: path too long for a unix socket", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	/* Remove a socket left by a crash, but never one that a running
+	 * callstopd still serves, and never a file that is not a socket. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error("listen %s: exists and is not a socket", path);
+			return -1;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0) {
+			log_error("listen %s: socket: %s", path, strerror(errno));
+			return -1;
+		}
+		rc = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
+		if (rc == 0 || errno != ECONNREFUSED) {
+			if (rc == 0)
+				log_error("listen %s: in use by a running process", path);
+			else
+				log_error("listen %s: cannot tell whether it is in use: %s", path, strerror(errno));
+			close(probe);
+			return -1;
+		}
+		close(probe);
+		if (unlink(path) < 0) {
+			log_error("listen %s: unlink stale socket: %s", path, strerror(errno));
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		log_error("listen %s: %s", path, strerror(errno));
+		return -1;
+	}
+
+	/* no FD_CLOEXEC: the workers inherit it */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0) {
+		log_error("listen %s: socket: %s", path, strerror(errno));
+		return -1;
+	}
+	/* the umask closes the window between bind and chmod in which the
+	 * socket would have the default mode */
+	old_umask = umask(0777 & ~cfg->listen_mode);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_umask);
+	if (rc < 0) {
+		log_error("listen %s: bind: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (chmod(path, cfg->listen_mode) < 0) {
+		log_error("listen %s: chmod %04o: %s", path, (unsigned)cfg->listen_mode, strerror(errno));
+		goto fail;
+	}
+	if (cfg->listen_group != NULL) {
+		errno = 0;
+		gr = getgrnam(cfg->listen_group);
+		if (gr == NULL) {
+			log_error("listen %s: listen_group %s: %s", path, cfg->listen_group,
+				  errno != 0 ? strerror(errno) : "no such group");
+			goto fail;
+		}
+		if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
+			log_error("listen %s: chown to group %s: %s", path, cfg->listen_group, strerror(errno));
+			goto fail;
+		}
+	}
+	if (listen(fd, cfg->listen_backlog) < 0) {
+		log_error("listen %s: listen: %s", path, strerror(errno));
+		goto fail;
+	}
+	return fd;
+
+fail:
+	close(fd);
+	unlink(path);
+	return -1;
+}
+
+static int master_listen_tcp(const struct conf *cfg)
+{
+	struct addrinfo hints, *res, *ai;
+	char host[256], port[8];
+	int fd = -1, one = 1, rc, saved = 0;
+
+	if (conf_listen_split(cfg->listen, host, sizeof(host), port, sizeof(port)) < 0) {
+		log_error("listen %s: expected host:port", cfg->listen);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		log_error("listen %s: %s", cfg->listen, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		/* a restart must not wait for TIME_WAIT connections of the last run */
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, cfg->listen_backlog) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		log_error("listen %s: %s", cfg->listen, strerror(saved));
+	return fd;
+}
+
+int master_listen(const struct conf *cfg)
+{
+	if (conf_listen_is_unix(cfg))
+		return master_listen_unix(cfg);
+	return master_listen_tcp(cfg);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static void master_sig_handler(int signo)
+{
+	unsigned char b = (unsigned char)signo;
+	int saved = errno;
+
+	if (write(master_sigpipe_wr, &b, 1) < 0) {
+		/* pipe full: the loop is already awake and will drain it */
+	}
+	errno = saved;
+}
+
+static void master_sigset(sigset_t *set)
+{
+	size_t i;
+
+	sigemptyset(set);
+	for (i = 0; i < MASTER_NSIGNALS; i++)
+		sigaddset(set, master_signals[i]);
+}
+
+static int master_signals_init(struct master *m)
+{
+	struct sigaction sa;
+	sigset_t set;
+	size_t i;
+
+	if (pipe2(m->sigpipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		log_error("signal pipe: %s", strerror(errno));
+		return -1;
+	}
+	master_sigpipe_wr = m->sigpipe[1];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = master_sig_handler;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < MASTER_NSIGNALS; i++) {
+		sa.sa_flags = SA_RESTART | (master_signals[i] == SIGCHLD ? SA_NOCLDSTOP : 0);
+		if (sigaction(master_signals[i], &sa, NULL) < 0) {
+			log_error("sigaction %d: %s", master_signals[i], strerror(errno));
+			return -1;
+		}
+	}
+	/* whoever started us may have left some of them blocked */
+	master_sigset(&set);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	return 0;
+}
+
+/* Default dispositions once the pipe is closed: a handler writing into a
+ * closed pipe would swallow a TERM sent while main() exits. */
+static void master_signals_reset(void)
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < MASTER_NSIGNALS; i++)
+		sigaction(master_signals[i], &sa, NULL);
+	master_sigpipe_wr = -1;
+}
+
+/*
+ * In the child, right after fork (signals are blocked, see master_spawn):
+ * nothing of the master's signal machinery may survive, or a signal sent to
+ * the worker before worker_main() installs its handlers would be written
+ * into the master's pipe and taken for the master's own.
+ */
+static void master_child_init(struct master *m)
+{
+	struct sigaction sa;
+	sigset_t none;
+	size_t i;
+
+	close(m->sigpipe[0]);
+	close(m->sigpipe[1]);
+	master_sigpipe_wr = -1;
+
+	/* second line of defence if the master dies without stopping us */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != m->pid)
+		_exit(1);
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < MASTER_NSIGNALS; i++) {
+		/* USR1/HUP must not kill a worker that has no handler yet */
+		sa.sa_handler = master_signals[i] == SIGUSR1 || master_signals[i] == SIGHUP ? SIG_IGN : SIG_DFL;
+		sigaction(master_signals[i], &sa, NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* ---- children ----------------------------------------------------------- */
+
+static struct master_child *master_child_find(struct master *m, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < m->nchildren; i++)
+		if (m->children[i].pid == pid)
+			return &m->children[i];
+	return NULL;
+}
+
+/* Schedules the respawn of a slot whose worker lived lived_ms (-1: fork failed). */
+static void master_slot_backoff(struct master *m, int index, int64_t lived_ms, int64_t now)
+{
+	struct master_slot *s = &m->slots[index];
+
+	if (lived_ms >= 0 && lived_ms > MASTER_STABLE_MS)
+		s->backoff_ms = 0;
+	if (lived_ms >= 0 && lived_ms >= MASTER_SHORT_LIFE_MS) {
+		s->respawn_ms = now;
+		return;
+	}
+	s->backoff_ms = s->backoff_ms == 0 ? MASTER_BACKOFF_MIN_MS : s->backoff_ms * 2;
+	if (s->backoff_ms > MASTER_BACKOFF_MAX_MS)
+		s->backoff_ms = MASTER_BACKOFF_MAX_MS;
+	s->respawn_ms = now + s->backoff_ms;
+	log_warn("worker %d: %s, respawning in %d ms (crash-loop backoff)", index,
+		 lived_ms < 0 ? "could not be started" : "exited less than 1 s after its start", s->backoff_ms);
+}
+
+static int master_spawn(struct master *m, int index, int64_t now)
+{
+	struct master_child *c;
+	sigset_t set, old;
+	pid_t pid;
+	int saved;
+
+	/* grow first: a child forked but not recorded would never be stopped */
+	if (m->nchildren == m->capchildren) {
+		size_t cap = m->capchildren == 0 ? 16 : m->capchildren * 2;
+		c = realloc(m->children, cap * sizeof(*c));
+		if (c == NULL) {
+			log_error("worker %d: out of memory", index);
+			master_slot_backoff(m, index, -1, now);
+			return -1;
+		}
+		m->children = c;
+		m->capchildren = cap;
+	}
+
+	/* blocked until the child has reset its handlers (master_child_init) */
+	master_sigset(&set);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	pid = fork();
+	if (pid == 0) {
+		master_child_init(m);
+		worker_main(m->cfg, m->listen_fd, index);
+	}
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		log_error("worker %d: fork: %s", index, strerror(saved));
+		master_slot_backoff(m, index, -1, now);
+		return -1;
+	}
+
+	c = &m->children[m->nchildren++];
+	c->pid = pid;
+	c->index = index;
+	c->gen = m->gen;
+	c->start_ms = now;
+	c->stop_sig = 0;
+	c->sent_ms = 0;
+	c->deadline_ms = 0;
+	m->slots[index].pid = pid;
+	log_info("worker %d (pid %ld) started, generation %u", index, (long)pid, m->gen);
+	return 0;
+}
+
+/* Sends sig and arms the next escalation timeout_ms from now. */
+static void master_child_signal(struct master_child *c, int sig, int64_t timeout_ms, int64_t now)
+{
+	char buf[32];
+
+	if (kill(c->pid, sig) < 0 && errno != ESRCH)
+		log_error("worker %d (pid %ld): kill %s: %s", c->index, (long)c->pid,
+			  master_signame(sig, buf, sizeof(buf)), strerror(errno));
+	c->stop_sig = sig;
+	c->sent_ms = now;
+	c->deadline_ms = sig == SIGKILL ? 0 : now + timeout_ms;
+}
+
+static int master_sig_strength(int sig)
+{
+	return sig == SIGKILL ? 3 : sig == SIGTERM ? 2 : sig == SIGQUIT ? 1 : 0;
+}
+
+/* QUIT or TERM every child that has not had that much yet.  all = 0: only
+ * the children of older generations (a reload). */
+static void master_stop_children(struct master *m, int sig, int all, int64_t now)
+{
+	int64_t timeout = (int64_t)m->cfg->process_control_timeout * 1000;
+	size_t i;
+
+	for (i = 0; i < m->nchildren; i++) {
+		struct master_child *c = &m->children[i];
+
+		if (!all && c->gen == m->gen)
+			continue;
+		if (master_sig_strength(c->stop_sig) < master_sig_strength(sig))
+			master_child_signal(c, sig, timeout, now);
+	}
+}
+
+static void master_escalate(struct master *m, int64_t now)
+{
+	char b1[32], b2[32];
+	size_t i;
+
+	for (i = 0; i < m->nchildren; i++) {
+		struct master_child *c = &m->children[i];
+		int next;
+
+		if (c->deadline_ms == 0 || now < c->deadline_ms)
+			continue;
+		next = c->stop_sig == SIGQUIT ? SIGTERM : SIGKILL;
+		log_warn("worker %d (pid %ld) still running %lld ms after %s, sending %s", c->index, (long)c->pid,
+			 (long long)(now - c->sent_ms), master_signame(c->stop_sig, b1, sizeof(b1)),
+			 master_signame(next, b2, sizeof(b2)));
+		master_child_signal(c, next, MASTER_TERM_AFTER_QUIT_MS, now);
+	}
+}
+
+static void master_log_exit(const struct master_child *c, int status, int64_t lived_ms)
+{
+	char buf[32];
+	long long s = lived_ms / 1000, d = (lived_ms % 1000) / 100;
+
+	if (WIFEXITED(status)) {
+		if (WEXITSTATUS(status) == 0 || c->stop_sig != 0)
+			log_info("worker %d (pid %ld) exited with status %d after %lld.%llds", c->index,
+				 (long)c->pid, WEXITSTATUS(status), s, d);
+		else
+			log_warn("worker %d (pid %ld) exited with status %d after %lld.%llds", c->index,
+				 (long)c->pid, WEXITSTATUS(status), s, d);
+	} else if (WIFSIGNALED(status)) {
+		const char *name = master_signame(WTERMSIG(status), buf, sizeof(buf));
+		const char *core = WCOREDUMP(status) ? " (core dumped)" : "";
+
+		if (WTERMSIG(status) == c->stop_sig)
+			log_info("worker %d (pid %ld) killed by signal %s after %lld.%llds%s", c->index,
+				 (long)c->pid, name, s, d, core);
+		else
+			log_warn("worker %d (pid %ld) killed by signal %s after %lld.%llds%s", c->index,
+				 (long)c->pid, name, s, d, core);
+	}
+}
+
+static void master_reap(struct master *m, int64_t now)
+{
+	struct master_child c;
+	struct master_child *p;
+	pid_t pid;
+	int status;
+
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			break;
+		p = master_child_find(m, pid);
+		if (p == NULL) {
+			log_debug("reaped pid %ld, not a worker", (long)pid);
+			continue;
+		}
+		c = *p;
+		*p = m->children[--m->nchildren];
+
+		master_log_exit(&c, status, now - c.start_ms);
+		if (c.gen != m->gen || c.index >= m->nslots || m->slots[c.index].pid != pid)
+			continue;
+		m->slots[c.index].pid = 0;
+		if (m->state == MASTER_RUNNING && c.stop_sig == 0)
+			master_slot_backoff(m, c.index, now - c.start_ms, now);
+	}
+}
+
+static void master_respawn(struct master *m, int64_t now)
+{
+	int i;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->slots[i].pid == 0 && m->slots[i].respawn_ms <= now)
+			master_spawn(m, i, now);
+}
+
+/* poll() timeout: until the next respawn or escalation due, -1 = none. */
+static int master_timeout(const struct master *m, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	size_t i;
+	int j;
+
+	if (m->state == MASTER_RUNNING)
+		for (j = 0; j < m->nslots; j++)
+			if (m->slots[j].pid == 0 && m->slots[j].respawn_ms < next)
+				next = m->slots[j].respawn_ms;
+	for (i = 0; i < m->nchildren; i++)
+		if (m->children[i].deadline_ms != 0 && m->children[i].deadline_ms < next)
+			next = m->children[i].deadline_ms;
+	if (next == INT64_MAX)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > INT_MAX ? INT_MAX : (int)(next - now);
+}
+
+/* Last resort when the loop itself fails: stop everything without poll(). */
+static void master_stop_now(struct master *m)
+{
+	int64_t now = master_now_ms(), deadline;
+	struct timespec nap = { 0, 50 * 1000000 };
+	size_t i;
+
+	m->state = MASTER_STOPPING_FAST;
+	master_stop_children(m, SIGTERM, 1, now);
+	deadline = now + (int64_t)m->cfg->process_control_timeout * 1000;
+	while (m->nchildren > 0) {
+		now = master_now_ms();
+		master_reap(m, now);
+		if (m->nchildren == 0)
+			break;
+		if (now >= deadline) {
+			for (i = 0; i < m->nchildren; i++)
+				if (m->children[i].stop_sig != SIGKILL)
+					master_child_signal(&m->children[i], SIGKILL, 0, now);
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* ---- control actions ------------------------------------------------------ */
+
+static void master_begin_stop(struct master *m, enum master_state how, int64_t now)
+{
+	if (how == MASTER_STOPPING_FAST) {
+		if (m->state == MASTER_STOPPING_FAST)
+			return;
+		log_info("fast stop: sending SIGTERM to %zu workers", m->nchildren);
+		m->state = MASTER_STOPPING_FAST;
+		master_stop_children(m, SIGTERM, 1, now);
+		return;
+	}
+	if (m->state != MASTER_RUNNING)
+		return;
+	log_info("graceful stop: sending SIGQUIT to %zu workers", m->nchildren);
+	m->state = MASTER_STOPPING_GRACEFUL;
+	master_stop_children(m, SIGQUIT, 1, now);
+}
+
+static int master_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static void master_reload(struct master *m, int64_t now)
+{
+	char err[1024], changed[256];
+	struct master_slot *slots;
+	struct conf *neu;
+	int n, i;
+
+	log_info("reloading configuration from %s", m->cfg->path);
+	neu = conf_load(m->cfg->path, err, sizeof(err));
+	if (neu == NULL) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	n = conf_keep_restart_keys(neu, m->cfg, changed, sizeof(changed));
+	slots = n < 0 ? NULL : calloc((size_t)neu->workers, sizeof(*slots));
+	if (slots == NULL) {
+		log_error("reload failed, keeping the running configuration: out of memory");
+		conf_free(neu);
+		return;
+	}
+	if (!master_str_equal(neu->log_file, m->cfg->log_file) &&
+	    log_open(NULL, neu->log_file, neu->log_level) < 0) {
+		log_error("reload failed, keeping the running configuration: log_file %s: %s", neu->log_file,
+			  strerror(errno));
+		free(slots);
+		conf_free(neu);
+		return;
+	}
+	log_set_level(neu->log_level);
+	if (n > 0)
+		log_warn("reload: %s changed, which needs a restart; keeping the running value%s (listen %s)",
+			 changed, n > 1 ? "s" : "", neu->listen);
+
+	conf_free(m->cfg);
+	m->cfg = neu;
+	free(m->slots);
+	m->slots = slots;
+	m->nslots = neu->workers;
+	m->gen++;
+	for (i = 0; i < m->nslots; i++)
+		master_spawn(m, i, now);
+	/* the new generation accepts already; the old one finishes what it has */
+	master_stop_children(m, SIGQUIT, 0, now);
+	log_info("reload: generation %u, %d workers; previous workers draining", m->gen, m->nslots);
+}
+
+static void master_reopen(struct master *m)
+{
+	size_t i;
+
+	if (log_reopen() < 0)
+		log_error("reopen log file %s: %s", m->cfg->log_file != NULL ? m->cfg->log_file : "(stderr)",
+			  strerror(errno));
+	else
+		log_info("log file reopened");
+	for (i = 0; i < m->nchildren; i++)
+		if (kill(m->children[i].pid, SIGUSR1) < 0 && errno != ESRCH)
+			log_error("worker %d (pid %ld): kill SIGUSR1: %s", m->children[i].index,
+				  (long)m->children[i].pid, strerror(errno));
+}
+
+/* ---- pid file and main loop ---------------------------------------------- */
+
+static int master_pidfile_write(const char *path)
+{
+	char buf[32];
+	int fd, len, saved;
+	ssize_t n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		log_error("pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	n = write(fd, buf, (size_t)len);
+	saved = n < 0 ? errno : EIO;
+	if (close(fd) < 0 && n == len) {
+		n = -1;
+		saved = errno;
+	}
+	if (n != len) {
+		log_error("pid_file %s: write: %s", path, strerror(saved));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Drains the self-pipe; returns a bit per master_signals[] index. */
+static unsigned master_read_signals(struct master *m)
+{
+	unsigned char buf[64];
+	unsigned pending = 0;
+	ssize_t n, j;
+	size_t i;
+
+	while ((n = read(m->sigpipe[0], buf, sizeof(buf))) > 0)
+		for (j = 0; j < n; j++)
+			for (i = 0; i < MASTER_NSIGNALS; i++)
+				if (buf[j] == master_signals[i])
+					pending |= 1u << i;
+	return pending;
+}
+
+static int master_pending(unsigned pending, int sig)
+{
+	size_t i;
+
+	for (i = 0; i < MASTER_NSIGNALS; i++)
+		if (master_signals[i] == sig)
+			return (pending >> i) & 1;
+	return 0;
+}
+
+static int master_loop(struct master *m)
+{
+	struct pollfd pfd;
+	unsigned pending;
+	int64_t now;
+	int r, i;
+
+	now = master_now_ms();
+	for (i = 0; i < m->nslots; i++)
+		master_spawn(m, i, now);
+
+	while (m->state == MASTER_RUNNING || m->nchildren > 0) {
+		pfd.fd = m->sigpipe[0];
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		r = poll(&pfd, 1, master_timeout(m, master_now_ms()));
+		if (r < 0 && errno != EINTR) {
+			log_error("poll: %s; stopping", strerror(errno));
+			master_stop_now(m);
+			return 1;
+		}
+		pending = r > 0 ? master_read_signals(m) : 0;
+		now = master_now_ms();
+
+		if (master_pending(pending, SIGTERM) || master_pending(pending, SIGINT))
+			master_begin_stop(m, MASTER_STOPPING_FAST, now);
+		if (master_pending(pending, SIGQUIT))
+			master_begin_stop(m, MASTER_STOPPING_GRACEFUL, now);
+		if (master_pending(pending, SIGHUP)) {
+			if (m->state == MASTER_RUNNING)
+				master_reload(m, now);
+			else
+				log_info("stopping: reload ignored");
+		}
+		if (master_pending(pending, SIGUSR1))
+			master_reopen(m);
+
+		/* not only on SIGCHLD: a reap is cheap, and a lost byte must not
+		 * leave a zombie */
+		master_reap(m, now);
+		master_escalate(m, now);
+		if (m->state == MASTER_RUNNING)
+			master_respawn(m, now);
+	}
+	return 0;
+}
+
+int master_run(struct conf *cfg, int listen_fd)
+{
+	struct master m;
+	int rc = 1;
+
+	memset(&m, 0, sizeof(m));
+	m.cfg = cfg;
+	m.listen_fd = listen_fd;
+	m.pid = getpid();
+	m.sigpipe[0] = m.sigpipe[1] = -1;
+	m.state = MASTER_RUNNING;
+	m.nslots = cfg->workers;
+	m.slots = calloc((size_t)cfg->workers, sizeof(*m.slots));
+	if (conf_listen_is_unix(cfg))
+		m.sock_path = strdup(cfg->listen);
+	if (cfg->pid_file != NULL)
+		m.pid_path = strdup(cfg->pid_file);
+	if (m.slots == NULL || (conf_listen_is_unix(cfg) && m.sock_path == NULL) ||
+	    (cfg->pid_file != NULL && m.pid_path == NULL)) {
+		log_error("master: out of memory");
+		goto out;
+	}
+	if (m.pid_path != NULL && master_pidfile_write(m.pid_path) < 0) {
+		free(m.pid_path);
+		m.pid_path = NULL;
+		goto out;
+	}
+	if (master_signals_init(&m) < 0)
+		goto out;
+
+	rc = master_loop(&m);
+	log_info("callstopd stopped");
+
+out:
+	if (m.pid_path != NULL)
+		unlink(m.pid_path);
+	close(listen_fd);
+	if (m.sock_path != NULL)
+		unlink(m.sock_path);
+	if (m.sigpipe[0] >= 0) {
+		master_signals_reset();
+		close(m.sigpipe[0]);
+		close(m.sigpipe[1]);
+	}
+	free(m.pid_path);
+	free(m.sock_path);
+	free(m.slots);
+	free(m.children);
+	conf_free(m.cfg);
+	return rc;
+}

@@ -1,0 +1,98 @@
+/*
+ * router.c - see router.h.
+ */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api_unified.h"
+
+#define ROUTER_ID_MAX 256
+
+struct route {
+	const char *method;
+	const char *pattern;   /* "{id}" matches one non-empty path segment */
+	router_handler handler;
+	const char *name;      /* for the access log and metrics */
+};
+
+static const struct route router_routes[] = {
+	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel" },
+	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status" },
+	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel" },
+};
+
+static const struct {
+	const char *prefix;
+	enum api_family family;
+} router_families[] = {
+	/* longest prefix first */
+	{ "/api/v1/admin/", API_ADMIN },
+	{ "/api/v1/", API_HEPPU },
+	{ "/v1/api/batch-calls", API_TRILLET },
+	{ "/v1/batch-calls", API_TRILLET },
+};
+
+enum api_family router_family(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(router_families) / sizeof(router_families[0]); i++)
+		if (strncmp(path, router_families[i].prefix, strlen(router_families[i].prefix)) == 0)
+			return router_families[i].family;
+	return API_UNIFIED;
+}
+
+/* Match path against pattern; on a match copy the {id} segment into id. */
+static int router_match(const char *pattern, const char *path, char *id, size_t idlen)
+{
+	const char *brace = strstr(pattern, "{id}");
+	size_t pre, seg;
+
+	id[0] = '\0';
+	if (brace == NULL)
+		return strcmp(pattern, path) == 0;
+	pre = (size_t)(brace - pattern);
+	if (strncmp(pattern, path, pre) != 0)
+		return 0;
+	path += pre;
+	seg = strcspn(path, "/");
+	if (seg == 0 || seg >= idlen || strcmp(path + seg, brace + 4) != 0)
+		return 0;
+	memcpy(id, path, seg);
+	id[seg] = '\0';
+	return 1;
+}
+
+void router_dispatch(struct request *r, struct worker_ctx *ctx)
+{
+	char id[ROUTER_ID_MAX];
+	char allow[64] = "";
+	size_t i;
+
+	for (i = 0; i < sizeof(router_routes) / sizeof(router_routes[0]); i++) {
+		const struct route *rt = &router_routes[i];
+
+		if (!router_match(rt->pattern, r->path, id, sizeof(id)))
+			continue;
+		if (strcmp(rt->method, r->method) == 0) {
+			r->route = rt->name;
+			rt->handler(r, ctx, id[0] ? id : NULL);
+			return;
+		}
+		if (strstr(allow, rt->method) == NULL) {
+			size_t used = strlen(allow);
+			snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "", rt->method);
+		}
+	}
+	if (allow[0] != '\0') {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "Method %.16s not allowed; use %s", r->method, allow);
+		request_add_header(r, "Allow", allow);
+		api_error(r, router_family(r->path), 405, "method_not_allowed", msg);
+		return;
+	}
+	api_error(r, router_family(r->path), 404, "not_found", "Not found");
+}
