@@ -25,6 +25,16 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id);
 
+-- Admin tokens (SPEC 2, 4.3): their own table, only the SHA-256 stored.
+CREATE TABLE admin_tokens (
+	id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	name         text NOT NULL CHECK (name <> ''),
+	token_hash   bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+	token_prefix text NOT NULL,
+	created_at   timestamptz NOT NULL DEFAULT now(),
+	revoked_at   timestamptz
+);
+
 CREATE TABLE voice_call_batches (
 	id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	tenant_id       bigint NOT NULL REFERENCES tenants(id),
@@ -103,7 +113,9 @@ CREATE TABLE cancel_history (
 	force           boolean NOT NULL,
 	cancelled_count integer NOT NULL,
 	route           text NOT NULL,
+	-- Who: api_keys.id, or admin_tokens.id for an admin cancel (SPEC 4.3).
 	key_id          bigint,
+	key_kind        text NOT NULL DEFAULT 'api_key' CHECK (key_kind IN ('api_key', 'admin_token')),
 	request_id      text,
 	at              timestamptz NOT NULL DEFAULT now(),
 	CHECK ((resource_type = 'call') = (call_id IS NOT NULL)),

@@ -22,10 +22,16 @@ LANGUAGE sql AS $$
 		FROM c WHERE en.id = c.batch_entry_id AND en.status IN ('claimed', 'running')
 		RETURNING en.id
 	), o AS (
-		INSERT INTO termination_outbox (tenant_id, call_id, provider, target, state, last_error)
+		INSERT INTO termination_outbox (tenant_id, call_id, provider, target, state, last_error,
+		                                idempotency_key)
 		SELECT c.tenant_id, c.id, t.provider, t.target,
 			CASE WHEN t.provider = ANY (p_providers) THEN 'pending' ELSE 'failed' END,
-			CASE WHEN t.provider = ANY (p_providers) THEN NULL ELSE t.label || ' not configured' END
+			CASE WHEN t.provider = ANY (p_providers) THEN NULL ELSE t.label || ' not configured' END,
+			-- SPEC 4.3: the admin hangup's key names the call; any other
+			-- row's key is only unique.  Either is reused by every retry.
+			CASE WHEN p_end_reason = 'admin_cancel' AND t.provider = 'openai'
+				THEN 'admin_hangup_' || t.target || '_' || gen_random_uuid()
+				ELSE gen_random_uuid()::text END
 		FROM c CROSS JOIN LATERAL (VALUES
 			('livekit', 'LiveKit', c.livekit_room),
 			('openai', 'OpenAI', c.openai_call_id)) AS t (provider, label, target)
@@ -38,13 +44,15 @@ LANGUAGE sql AS $$
 	GROUP BY c.id, c.livekit_room, c.openai_call_id
 $$;
 
+-- An admin cancel (p_end_reason 'admin_cancel') is made with an admin token.
 CREATE FUNCTION callstop_history(p_tenant_id bigint, p_type text, p_call_id uuid, p_batch_id uuid,
                                  p_force boolean, p_count integer, p_route text, p_key_id bigint,
-                                 p_request_id text) RETURNS void
+                                 p_request_id text, p_end_reason text) RETURNS void
 LANGUAGE sql AS $$
 	INSERT INTO cancel_history (tenant_id, resource_type, call_id, batch_id, force, cancelled_count,
-	                            route, key_id, request_id)
-	VALUES (p_tenant_id, p_type, p_call_id, p_batch_id, p_force, p_count, p_route, p_key_id, p_request_id)
+	                            route, key_id, key_kind, request_id)
+	VALUES (p_tenant_id, p_type, p_call_id, p_batch_id, p_force, p_count, p_route, p_key_id,
+	        CASE WHEN p_end_reason = 'admin_cancel' THEN 'admin_token' ELSE 'api_key' END, p_request_id)
 $$;
 
 -- The calls that refs of type 'call' / 'call_or_openai' name, for a tenant
@@ -167,7 +175,7 @@ BEGIN
 				cancelled_count := cancelled_count + v_a;
 			END IF;
 			PERFORM callstop_history(v_batch.tenant_id, 'batch', NULL, v_batch.id, p_force,
-			                         cancelled_count, p_route, p_key_id, p_request_id);
+			                         cancelled_count, p_route, p_key_id, p_request_id, p_end_reason);
 			RETURN NEXT;
 		ELSE
 			resource_type := 'call';
@@ -193,7 +201,7 @@ BEGIN
 			END IF;
 			outcome := 'cancelled'; status := 'cancelled'; cancelled_count := 1;
 			PERFORM callstop_history(v_call.tenant_id, 'call', v_call.id, NULL, p_force, 1,
-			                         p_route, p_key_id, p_request_id);
+			                         p_route, p_key_id, p_request_id, p_end_reason);
 			RETURN NEXT;
 		END IF;
 	END LOOP;

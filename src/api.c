@@ -47,41 +47,91 @@ void api_error(struct request *r, enum api_family family, int status, const char
 
 void api_db_unavailable(struct request *r, enum api_family family)
 {
-	if (family == API_TRILLET)
-		api_error(r, family, 503, "Service Unavailable", "Database unavailable; nothing was changed");
-	else
-		api_error(r, family, 503, "database_unavailable", "Database unavailable; nothing was changed. Retry.");
+	api_error(r, family, 503, family == API_TRILLET ? "Service Unavailable" : "database_unavailable",
+		  "Database unavailable; nothing was changed. Retry.");
+}
+
+static int64_t api_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The 401 of each family (SPEC 2, 4). */
+static void api_unauthorized(struct request *r, enum api_family family, const char *why)
+{
+	switch (family) {
+	case API_HEPPU:
+	case API_ADMIN:
+		api_error(r, family, 401, "unauthorized", "Unauthorized");
+		break;
+	case API_TRILLET:
+		api_error(r, family, 401, "Unauthorized", why);
+		break;
+	case API_UNIFIED:
+	default:
+		api_error(r, family, 401, "unauthorized", why);
+		break;
+	}
+}
+
+int api_auth_key(struct request *r, struct worker_ctx *ctx, enum api_family family, struct auth_identity *id)
+{
+	const char *key = request_param(r, "HTTP_X_API_KEY");
+
+	if (key == NULL) {
+		api_unauthorized(r, family, "Missing or malformed API key");
+		return -1;
+	}
+	switch (auth_lookup_key(ctx->db, key, ctx->cfg->key_cache_ms, api_now_ms(), id)) {
+	case AUTH_OK:
+		r->tenant_id = id->tenant_id;
+		return 0;
+	case AUTH_DB_ERROR:
+		api_db_unavailable(r, family);
+		return -1;
+	case AUTH_UNKNOWN:
+	default:
+		api_unauthorized(r, family, "Unknown or revoked API key");
+		return -1;
+	}
 }
 
 int api_auth_unified(struct request *r, struct worker_ctx *ctx, struct auth_identity *id)
 {
-	const char *key = request_param(r, "HTTP_X_API_KEY");
 	const char *frontend = request_param(r, "HTTP_X_FRONTEND_ID");
-	struct timespec now;
 
-	if (key == NULL || frontend == NULL || *frontend == '\0') {
-		api_error(r, API_UNIFIED, 401, "unauthorized", "Missing or malformed API key");
+	if (frontend == NULL || *frontend == '\0') {
+		api_unauthorized(r, API_UNIFIED, "Missing X-Frontend-ID");
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	switch (auth_lookup_key(ctx->db, key, ctx->cfg->key_cache_ms,
-				(int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, id)) {
-	case AUTH_OK:
-		break;
-	case AUTH_DB_ERROR:
-		api_db_unavailable(r, API_UNIFIED);
+	if (api_auth_key(r, ctx, API_UNIFIED, id) < 0)
 		return -1;
-	case AUTH_UNKNOWN:
-	default:
-		api_error(r, API_UNIFIED, 401, "unauthorized", "Unknown or revoked API key");
-		return -1;
-	}
 	if (strcmp(frontend, id->frontend_id) != 0) {
 		api_error(r, API_UNIFIED, 403, "forbidden", "This API key is not valid for this frontend");
 		return -1;
 	}
-	r->tenant_id = id->tenant_id;
 	return 0;
+}
+
+int api_auth_admin(struct request *r, struct worker_ctx *ctx, long long *token_id)
+{
+	const char *token = request_param(r, "HTTP_X_ADMIN_TOKEN");
+
+	switch (token ? auth_lookup_admin(ctx->db, token, ctx->cfg->key_cache_ms, api_now_ms(), token_id)
+		      : AUTH_UNKNOWN) {
+	case AUTH_OK:
+		return 0;
+	case AUTH_DB_ERROR:
+		api_db_unavailable(r, API_ADMIN);
+		return -1;
+	case AUTH_UNKNOWN:
+	default:
+		api_unauthorized(r, API_ADMIN, "Unauthorized");
+		return -1;
+	}
 }
 
 int api_cursor_key(struct worker_ctx *ctx)

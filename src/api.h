@@ -38,6 +38,15 @@ void api_error(struct request *r, enum api_family family, int status, const char
 void api_db_unavailable(struct request *r, enum api_family family);
 
 /*
+ * Verify x-api-key (SPEC 2) for family: returns 0 with *id filled and
+ * r->tenant_id set, or -1 after answering 401 or 503 in the family's body.
+ */
+int api_auth_key(struct request *r, struct worker_ctx *ctx, enum api_family family, struct auth_identity *id);
+
+/* Verify X-Admin-Token (SPEC 4.3): 0 with *token_id, or -1 after answering. */
+int api_auth_admin(struct request *r, struct worker_ctx *ctx, long long *token_id);
+
+/*
  * Authenticate a unified-family request (SPEC 2): X-API-Key looked up,
  * X-Frontend-ID compared with the key's frontend id.  Returns 0 with *id
  * filled and r->tenant_id set, or -1 after answering 401, 403 or 503.

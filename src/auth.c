@@ -64,7 +64,7 @@ int auth_hash(const char *s, uint8_t out[AUTH_HASH_LEN])
 #define AUTH_CACHE_SLOTS 64
 
 struct auth_cache_slot {
-	uint8_t hash[AUTH_HASH_LEN];
+	uint8_t hash[AUTH_HASH_LEN];   /* of the key or admin token: never equal */
 	int64_t fetched_ms;
 	int valid;
 	int known;
@@ -73,8 +73,10 @@ struct auth_cache_slot {
 
 static struct auth_cache_slot auth_cache[AUTH_CACHE_SLOTS];
 
-static enum auth_result auth_fetch(struct db *db, const uint8_t hash[AUTH_HASH_LEN], int *known,
-				   struct auth_identity *id)
+/* Look hash up with stmt (DB_KEY_LOOKUP or DB_ADMIN_LOOKUP: id, tenant_id,
+ * frontend_id, workspace_id, hash). */
+static enum auth_result auth_fetch(struct db *db, enum db_stmt stmt, const uint8_t hash[AUTH_HASH_LEN],
+				   int *known, struct auth_identity *id)
 {
 	char hex[2 * AUTH_HASH_LEN + 1];
 	const char *params[1] = { hex };
@@ -83,7 +85,7 @@ static enum auth_result auth_fetch(struct db *db, const uint8_t hash[AUTH_HASH_L
 
 	for (i = 0; i < AUTH_HASH_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", hash[i]);
-	res = db_exec(db, DB_KEY_LOOKUP, 1, params);
+	res = db_exec(db, stmt, 1, params);
 	if (res == NULL)
 		return AUTH_DB_ERROR;
 	*known = 0;
@@ -105,15 +107,15 @@ static enum auth_result auth_fetch(struct db *db, const uint8_t hash[AUTH_HASH_L
 	return AUTH_OK;
 }
 
-enum auth_result auth_lookup_key(struct db *db, const char *key, int key_cache_ms, int64_t now_ms,
-				 struct auth_identity *id)
+static enum auth_result auth_lookup(struct db *db, enum db_stmt stmt, const char *prefix, const char *token,
+				   int key_cache_ms, int64_t now_ms, struct auth_identity *id)
 {
 	uint8_t hash[AUTH_HASH_LEN];
 	struct auth_cache_slot *slot;
 	enum auth_result r;
 	int known = 0;
 
-	if (!auth_token_well_formed(key, AUTH_KEY_PREFIX) || auth_hash(key, hash) < 0)
+	if (!auth_token_well_formed(token, prefix) || auth_hash(token, hash) < 0)
 		return AUTH_UNKNOWN;
 	slot = &auth_cache[hash[0] % AUTH_CACHE_SLOTS];
 	if (slot->valid && now_ms - slot->fetched_ms < key_cache_ms &&
@@ -123,7 +125,7 @@ enum auth_result auth_lookup_key(struct db *db, const char *key, int key_cache_m
 		*id = slot->id;
 		return AUTH_OK;
 	}
-	r = auth_fetch(db, hash, &known, id);
+	r = auth_fetch(db, stmt, hash, &known, id);
 	if (r != AUTH_OK)
 		return r;
 	memcpy(slot->hash, hash, AUTH_HASH_LEN);
@@ -133,4 +135,21 @@ enum auth_result auth_lookup_key(struct db *db, const char *key, int key_cache_m
 	if (known)
 		slot->id = *id;
 	return known ? AUTH_OK : AUTH_UNKNOWN;
+}
+
+enum auth_result auth_lookup_key(struct db *db, const char *key, int key_cache_ms, int64_t now_ms,
+				 struct auth_identity *id)
+{
+	return auth_lookup(db, DB_KEY_LOOKUP, AUTH_KEY_PREFIX, key, key_cache_ms, now_ms, id);
+}
+
+enum auth_result auth_lookup_admin(struct db *db, const char *token, int key_cache_ms, int64_t now_ms,
+				   long long *token_id)
+{
+	struct auth_identity id;
+	enum auth_result r = auth_lookup(db, DB_ADMIN_LOOKUP, AUTH_ADMIN_PREFIX, token, key_cache_ms, now_ms, &id);
+
+	if (r == AUTH_OK)
+		*token_id = id.key_id;
+	return r;
 }

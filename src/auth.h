@@ -49,6 +49,13 @@ enum auth_result {
 struct db;
 
 /*
+ * Look up admin token (as presented): like auth_lookup_key, against
+ * admin_tokens; fills *token_id on AUTH_OK.
+ */
+enum auth_result auth_lookup_admin(struct db *db, const char *token, int key_cache_ms, int64_t now_ms,
+				   long long *token_id);
+
+/*
  * Look up key (as presented) for this worker: SHA-256, per-worker cache of
  * at most key_cache_ms, database lookup through db on a miss, hash compared in
  * constant time.  Fills *id on AUTH_OK.  now_ms: a monotonic clock in ms.

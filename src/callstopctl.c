@@ -33,7 +33,7 @@
 #define CTL_SQL_DIR PKGDATADIR "/sql"
 
 /* Any constant both migrates agree on; "callstop" in ASCII. */
-#define CTL_MIGRATE_LOCK "7161132845470315376"
+#define CTL_MIGRATE_LOCK "7161124095545077616"
 
 /* Seconds libpq may take to connect unless the conninfo or PGCONNECT_TIMEOUT
  * says otherwise: an unreachable host must not hang `check` for minutes. */
@@ -122,6 +122,10 @@ void ctl_db_error(const char *cmd, PGconn *conn, const PGresult *res, const char
 		ctl_append_field(msg, sizeof(msg), res, PG_DIAG_MESSAGE_DETAIL, "detail");
 		ctl_append_field(msg, sizeof(msg), res, PG_DIAG_MESSAGE_HINT, "hint");
 		ctl_append_field(msg, sizeof(msg), res, PG_DIAG_CONTEXT, "context");
+		/* undefined_table, undefined_function: the usual cause is a
+		 * database that was never migrated. */
+		if (ctl_sqlstate_is(res, "42P01") || ctl_sqlstate_is(res, "42883"))
+			ctl_append(msg, sizeof(msg), " (is the schema migrated? see " CTL_PROG " check)");
 	} else {
 		/* No result, or one libpq made up (lost connection): its text is
 		 * in the connection. */
@@ -360,7 +364,7 @@ static void ctl_print_table(const PGresult *res)
 			const char *v = r < 0 ? PQfname(res, c) : PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c);
 			int last = c == cols - 1;
 
-			if (r >= 0 && ctl_column_numeric(res, c))
+			if (ctl_column_numeric(res, c))
 				printf("%*s%s", width[c], v, last ? "" : "  ");
 			else
 				printf("%-*s%s", last ? 0 : width[c], v, last ? "" : "  ");
@@ -927,59 +931,110 @@ static int ctl_cmd_tenant(const struct ctl_global *g, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------ */
-/* API keys */
+/* API keys and admin tokens */
+
+/* What differs between the two kinds of secret callstopctl issues. */
+struct ctl_token_kind {
+	const char *noun;       /* "key" */
+	const char *prefix;     /* AUTH_KEY_PREFIX */
+	/* $1 owner, $2 SHA-256 (bytea), $3 prefix[, $4 frontend id] -> id;
+	 * no row when the owner does not exist. */
+	const char *sql_insert;
+	/* $1 id -> a description ("of tenant acme (frontend fe-1)"), one row
+	 * when it was revoked now. */
+	const char *sql_revoke;
+	/* $1 id -> revoked_at, no row when there is no such id. */
+	const char *sql_revoked_at;
+};
+
+static const struct ctl_token_kind ctl_api_key = {
+	"key",
+	AUTH_KEY_PREFIX,
+	"INSERT INTO api_keys (tenant_id, key_hash, key_prefix, frontend_id)"
+	" SELECT t.id, $2, $3, $4 FROM tenants t WHERE t.name = $1 RETURNING id",
+	"UPDATE api_keys k SET revoked_at = now() FROM tenants t"
+	" WHERE k.id = $1 AND k.revoked_at IS NULL AND t.id = k.tenant_id"
+	" RETURNING format('of tenant %s (frontend %s)', t.name, k.frontend_id)",
+	"SELECT " CTL_RFC3339("revoked_at") " FROM api_keys WHERE id = $1",
+};
+
+static const struct ctl_token_kind ctl_admin_token = {
+	"admin token",
+	AUTH_ADMIN_PREFIX,
+	"INSERT INTO admin_tokens (name, token_hash, token_prefix) VALUES ($1, $2, $3) RETURNING id",
+	"UPDATE admin_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
+	" RETURNING format('(%s)', name)",
+	"SELECT " CTL_RFC3339("revoked_at") " FROM admin_tokens WHERE id = $1",
+};
 
 /*
- * Store the hash of key for the tenant and print the key, in one
- * transaction committed only after the key reached stdout: a key that could
- * not be shown must not exist.  Returns 0 or -1 (reported).
+ * Store a new token's hash and print the token, in one transaction
+ * committed only after the token reached stdout: a token that could not be
+ * shown must not exist.  frontend_id: NULL for admin tokens.  Its id goes
+ * into id (idlen bytes).  Returns 0, 1 if the owner does not exist (not
+ * reported), or -1 (reported).
  */
-static int ctl_key_store(const char *cmd, PGconn *conn, const char *tenant, const char *frontend_id,
-			 const char *key)
+static int ctl_token_store(const char *cmd, PGconn *conn, const struct ctl_token_kind *kind, const char *token,
+			   const char *owner, const char *frontend_id, char *id, size_t idlen)
 {
 	uint8_t hash[AUTH_HASH_LEN];
 	char prefix[9];
-	const char *params[4] = { tenant, (const char *)hash, prefix, frontend_id };
+	const char *params[4] = { owner, (const char *)hash, prefix, frontend_id };
 	const int lengths[4] = { 0, AUTH_HASH_LEN, 0, 0 };
 	const int formats[4] = { 0, 1, 0, 0 }; /* bytea in binary: no escaping */
 	PGresult *res;
+	int rc = -1;
 
-	if (auth_hash(key, hash) < 0) {
-		ctl_error(cmd, "cannot hash the key (SHA-256 failed)");
+	if (auth_hash(token, hash) < 0) {
+		ctl_error(cmd, "cannot hash the %s (SHA-256 failed)", kind->noun);
 		return -1;
 	}
-	snprintf(prefix, sizeof(prefix), "%.8s", key);
+	/* "csk_" and 4 characters: enough to tell keys apart, too few to
+	 * help guess one. */
+	snprintf(prefix, sizeof(prefix), "%.8s", token);
 	if (ctl_command(cmd, conn, "BEGIN") < 0)
 		return -1;
-	res = PQexecParams(conn,
-			   "INSERT INTO api_keys (tenant_id, key_hash, key_prefix, frontend_id)"
-			   " SELECT t.id, $2, $3, $4 FROM tenants t WHERE t.name = $1 RETURNING id",
-			   4, NULL, params, lengths, formats, 0);
+	res = PQexecParams(conn, kind->sql_insert, frontend_id ? 4 : 3, NULL, params, lengths, formats, 0);
 	if (!ctl_result_ok(res)) {
-		ctl_db_error(cmd, conn, res, "cannot store the key");
-		goto fail;
+		ctl_db_error(cmd, conn, res, "cannot store it");
+		goto out;
 	}
 	if (PQntuples(res) != 1) {
-		ctl_error(cmd, "no tenant named '%s' (see %s tenant list)", tenant, CTL_PROG);
-		goto fail;
+		rc = 1;
+		goto out;
 	}
-	if (printf("%s\n", key) < 0 || fflush(stdout) != 0) {
-		ctl_error(cmd, "cannot write the key to stdout: %s; no key was created", strerror(errno));
-		goto fail;
+	snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
+	if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
+		ctl_error(cmd, "cannot write the %s to stdout: %s; none was created", kind->noun, strerror(errno));
+		goto out;
 	}
+	PQclear(res);
 	if (ctl_command(cmd, conn, "COMMIT") < 0) {
-		ctl_error(cmd, "the key printed above was NOT stored; discard it");
-		PQclear(res);
+		ctl_error(cmd, "the %s printed above was NOT stored; discard it", kind->noun);
 		return -1;
 	}
-	fprintf(stderr, "created key %s for tenant %s (frontend %s); it is shown only once, store it now\n",
-		PQgetvalue(res, 0, 0), tenant, frontend_id);
-	PQclear(res);
 	return 0;
-fail:
+out:
 	PQclear(res);
 	ctl_rollback(conn);
-	return -1;
+	return rc;
+}
+
+/* Generate a token of kind and store it (see ctl_token_store). */
+static int ctl_token_issue(const char *cmd, PGconn *conn, const struct ctl_token_kind *kind, const char *owner,
+			   const char *frontend_id, char *id, size_t idlen)
+{
+	char token[AUTH_TOKEN_LEN + 1];
+	int rc;
+
+	if (auth_token_generate(kind->prefix, token) < 0) {
+		ctl_error(cmd, "the random number generator failed");
+		return -1;
+	}
+	rc = ctl_token_store(cmd, conn, kind, token, owner, frontend_id, id, idlen);
+	/* It is in stdout's buffer by now, but need not linger in ours. */
+	OPENSSL_cleanse(token, sizeof(token));
+	return rc;
 }
 
 static int ctl_key_create(const struct ctl_global *g, int argc, char **argv)
@@ -990,7 +1045,7 @@ static int ctl_key_create(const struct ctl_global *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "key create", *tenant = NULL, *frontend_id = NULL;
-	char key[AUTH_TOKEN_LEN + 1];
+	char id[32];
 	PGconn *conn;
 	int c, rc;
 
@@ -1017,15 +1072,14 @@ static int ctl_key_create(const struct ctl_global *g, int argc, char **argv)
 	conn = ctl_connect(cmd, g);
 	if (conn == NULL)
 		return CTL_EXIT_ERROR;
-	if (auth_token_generate(AUTH_KEY_PREFIX, key) < 0) {
-		ctl_error(cmd, "the random number generator failed");
-		rc = -1;
-	} else {
-		rc = ctl_key_store(cmd, conn, tenant, frontend_id, key);
-	}
-	OPENSSL_cleanse(key, sizeof(key));
+	rc = ctl_token_issue(cmd, conn, &ctl_api_key, tenant, frontend_id, id, sizeof(id));
+	if (rc == 1)
+		ctl_error(cmd, "no tenant named '%s' (see %s tenant list)", tenant, CTL_PROG);
+	else if (rc == 0)
+		fprintf(stderr, "created key %s for tenant %s (frontend %s); it is shown only once, store it now\n",
+			id, tenant, frontend_id);
 	PQfinish(conn);
-	return rc < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
+	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
 }
 
 static int ctl_key_list(const struct ctl_global *g, int argc, char **argv)
@@ -1074,25 +1128,26 @@ static int ctl_key_list(const struct ctl_global *g, int argc, char **argv)
 	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
 }
 
-/* Why key id could not be revoked: it does not exist, or it already was. */
-static void ctl_key_revoke_error(const char *cmd, PGconn *conn, const char *id)
+/* Why token id of kind could not be revoked: no such id, or it already was. */
+static void ctl_token_revoke_error(const char *cmd, PGconn *conn, const struct ctl_token_kind *kind,
+				   const char *id)
 {
 	const char *params[1] = { id };
-	PGresult *res = ctl_exec(cmd, conn, "SELECT " CTL_RFC3339("revoked_at") " FROM api_keys WHERE id = $1", 1,
-				 params);
+	PGresult *res = ctl_exec(cmd, conn, kind->sql_revoked_at, 1, params);
 
 	if (res == NULL)
 		return;
 	if (PQntuples(res) == 0)
-		ctl_error(cmd, "no key with id %s (see %s key list)", id, CTL_PROG);
+		ctl_error(cmd, "no %s with id %s", kind->noun, id);
 	else
-		ctl_error(cmd, "key %s was already revoked at %s", id, PQgetvalue(res, 0, 0));
+		ctl_error(cmd, "%s %s was already revoked at %s", kind->noun, id, PQgetvalue(res, 0, 0));
 	PQclear(res);
 }
 
-static int ctl_key_revoke(const struct ctl_global *g, int argc, char **argv)
+/* "<kind> revoke ID" (argv[0] is "revoke"). */
+static int ctl_token_revoke(const char *cmd, const struct ctl_global *g, const struct ctl_token_kind *kind,
+			    int argc, char **argv)
 {
-	const char *cmd = "key revoke";
 	const char *params[1];
 	long long id;
 	PGresult *res;
@@ -1100,7 +1155,7 @@ static int ctl_key_revoke(const struct ctl_global *g, int argc, char **argv)
 	int rc = CTL_EXIT_ERROR;
 
 	if (argc != 2) {
-		ctl_error(cmd, "expected one key ID (see %s --help)", CTL_PROG);
+		ctl_error(cmd, "expected one ID (see %s --help)", CTL_PROG);
 		return CTL_EXIT_USAGE;
 	}
 	if (ctl_parse_int(cmd, "ID", argv[1], 1, INT64_MAX, &id) < 0)
@@ -1109,17 +1164,12 @@ static int ctl_key_revoke(const struct ctl_global *g, int argc, char **argv)
 	if (conn == NULL)
 		return CTL_EXIT_ERROR;
 	params[0] = argv[1];
-	res = ctl_exec(cmd, conn,
-		       "UPDATE api_keys k SET revoked_at = now() FROM tenants t"
-		       " WHERE k.id = $1 AND k.revoked_at IS NULL AND t.id = k.tenant_id"
-		       " RETURNING t.name, k.frontend_id",
-		       1, params);
+	res = ctl_exec(cmd, conn, kind->sql_revoke, 1, params);
 	if (res != NULL && PQntuples(res) == 1) {
-		printf("revoked key %lld of tenant %s (frontend %s)\n", id, PQgetvalue(res, 0, 0),
-		       PQgetvalue(res, 0, 1));
+		printf("revoked %s %lld %s\n", kind->noun, id, PQgetvalue(res, 0, 0));
 		rc = CTL_EXIT_OK;
 	} else if (res != NULL) {
-		ctl_key_revoke_error(cmd, conn, argv[1]);
+		ctl_token_revoke_error(cmd, conn, kind, argv[1]);
 	}
 	PQclear(res);
 	PQfinish(conn);
@@ -1137,8 +1187,83 @@ static int ctl_cmd_key(const struct ctl_global *g, int argc, char **argv)
 	if (strcmp(argv[1], "list") == 0)
 		return ctl_key_list(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "revoke") == 0)
-		return ctl_key_revoke(g, argc - 1, argv + 1);
+		return ctl_token_revoke("key revoke", g, &ctl_api_key, argc - 1, argv + 1);
 	ctl_error("key", "unknown subcommand '%s' (expected create, list or revoke)", argv[1]);
+	return CTL_EXIT_USAGE;
+}
+
+static int ctl_admin_create(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "admin-token create", *name = "admin";
+	char id[32];
+	PGconn *conn;
+	int c, rc;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'n') {
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+		name = optarg;
+	}
+	if (optind != argc || *name == '\0') {
+		ctl_error(cmd, "expected [--name NAME] (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	rc = ctl_token_issue(cmd, conn, &ctl_admin_token, name, NULL, id, sizeof(id));
+	if (rc == 0)
+		fprintf(stderr, "created admin token %s (%s); it is shown only once, store it now\n", id, name);
+	PQfinish(conn);
+	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
+static int ctl_admin_list(const struct ctl_global *g, int argc, char **argv)
+{
+	const char *cmd = "admin-token list";
+	PGresult *res;
+	PGconn *conn;
+
+	if (argc != 1) {
+		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[1], CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	res = ctl_exec(cmd, conn,
+		       "SELECT id, name, token_prefix AS prefix,"
+		       " " CTL_RFC3339("created_at") " AS created_at,"
+		       " " CTL_RFC3339("revoked_at") " AS revoked_at"
+		       " FROM admin_tokens ORDER BY id",
+		       0, NULL);
+	if (res != NULL)
+		ctl_print_table(res);
+	PQclear(res);
+	PQfinish(conn);
+	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
+static int ctl_cmd_admin_token(const struct ctl_global *g, int argc, char **argv)
+{
+	if (argc < 2) {
+		ctl_error("admin-token", "expected create, list or revoke (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "create") == 0)
+		return ctl_admin_create(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return ctl_admin_list(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "revoke") == 0)
+		return ctl_token_revoke("admin-token revoke", g, &ctl_admin_token, argc - 1, argv + 1);
+	ctl_error("admin-token", "unknown subcommand '%s' (expected create, list or revoke)", argv[1]);
 	return CTL_EXIT_USAGE;
 }
 
@@ -1251,6 +1376,11 @@ static void ctl_usage(FILE *f)
 		"                           create an API key; prints it, once, on stdout\n"
 		"  key list [--tenant NAME] list API keys (prefixes only)\n"
 		"  key revoke ID            revoke an API key\n"
+		"  admin-token create [--name NAME]\n"
+		"                           create an admin token (name default \"admin\");\n"
+		"                           prints it, once, on stdout\n"
+		"  admin-token list         list admin tokens (prefixes only)\n"
+		"  admin-token revoke ID    revoke an admin token\n"
 		"  demo [--tenant NAME] [--workspace-id ID] [--batch-size N]\n"
 		"       [--small-batch-size N] [--running N]\n"
 		"                           create demo calls and batches (tenant demo,\n"
@@ -1272,6 +1402,8 @@ static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 		return ctl_cmd_tenant(g, argc, argv);
 	if (strcmp(name, "key") == 0)
 		return ctl_cmd_key(g, argc, argv);
+	if (strcmp(name, "admin-token") == 0)
+		return ctl_cmd_admin_token(g, argc, argv);
 	if (strcmp(name, "demo") == 0)
 		return ctl_demo(g, argc, argv);
 	if (strcmp(name, "check") == 0)

@@ -13,6 +13,19 @@ struct db_statement {
 	const char *sql;
 };
 
+/* A call in the fields of SPEC 4.1 (heppu_status is the mapped name). */
+#define DB_HEPPU_SELECT \
+	"SELECT c.id, c.heppu_status, c.agent_id, c.to_number, b.job_id, callstop_rfc3339(c.created_at)," \
+	" callstop_rfc3339(c.started_at), callstop_rfc3339(c.ended_at), c.end_reason" \
+	" FROM voice_call_logs c LEFT JOIN voice_call_batches b ON b.id = c.batch_id"
+
+/* GET /api/v1/calls, newest first, with a filter clause. */
+#define DB_HEPPU_LIST_SQL(filter) \
+	DB_HEPPU_SELECT \
+	" WHERE c.tenant_id = $1::bigint AND c.created_at >= $2::timestamptz AND c.created_at < $3::timestamptz" \
+	filter \
+	" ORDER BY c.created_at DESC, c.id DESC LIMIT $4::integer OFFSET $5::integer"
+
 /* Every statement callstopd runs, in one place (STYLE.md 3).  Times are
  * formatted by callstop_rfc3339() (sql/004_api.sql). */
 static const struct db_statement db_statements[DB_N_STMTS] = {
@@ -20,6 +33,9 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		"SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
 		" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
 		" WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL" },
+	[DB_ADMIN_LOOKUP] = { "admin_lookup",
+		"SELECT id, NULL, '', '', token_hash FROM admin_tokens"
+		" WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL" },
 	[DB_CURSOR_SECRET] = { "cursor_secret",
 		"SELECT value FROM callstop_secrets WHERE name = 'cursor_hmac_key'" },
 	[DB_CANCEL] = { "cancel",
@@ -65,6 +81,23 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		"  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $5 AND id > $2::bigint"
 		"  ORDER BY id LIMIT $3::integer)"
 		") e ORDER BY id LIMIT $3::integer" },
+	[DB_CALL_TENANT] = { "call_tenant",
+		"SELECT tenant_id FROM voice_call_logs WHERE id = callstop_uuid_or_null($1)" },
+	/* SPEC 4.1, in Heppu's field order; heppu_status is the mapped name. */
+	[DB_HEPPU_CALL] = { "heppu_call",
+		DB_HEPPU_SELECT
+		" WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
+	/* One statement per filter combination, so that each is served by its
+	 * own index of sql/005_aliases.sql (a generic "$x IS NULL OR" plan
+	 * could use none of them). */
+	[DB_HEPPU_LIST] = { "heppu_list",
+		DB_HEPPU_LIST_SQL("") },
+	[DB_HEPPU_LIST_AGENT] = { "heppu_list_agent",
+		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6") },
+	[DB_HEPPU_LIST_STATUS] = { "heppu_list_status",
+		DB_HEPPU_LIST_SQL(" AND c.heppu_status = $6") },
+	[DB_HEPPU_LIST_AGENT_STATUS] = { "heppu_list_agent_status",
+		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
 };
 
 struct db {

@@ -14,6 +14,7 @@
 
 enum db_stmt {
 	DB_KEY_LOOKUP,          /* $1 key hash (hex) -> key_id, tenant_id, frontend_id, workspace_id, key_hash */
+	DB_ADMIN_LOOKUP,        /* $1 token hash (hex) -> id, NULL, '', '', token_hash */
 	DB_CURSOR_SECRET,       /* -> value (bytea) */
 	DB_CANCEL,              /* see callstop_cancel() in sql/003_cancel.sql; $2..$3 JSON arrays */
 	DB_CALL_STATUS,         /* $1 tenant, $2 call id -> one call row */
@@ -22,6 +23,12 @@ enum db_stmt {
 	DB_BATCH_HISTORY,       /* $1 batch uuid -> history rows, oldest first */
 	DB_BATCH_ENTRIES,       /* $1 batch uuid, $2 after id, $3 limit -> entries */
 	DB_BATCH_ENTRIES_BY_STATUS, /* $1 batch, $2 after id, $3 limit, $4 status, $5 second status or NULL */
+	DB_CALL_TENANT,         /* $1 call id -> tenant_id (any tenant: SPEC 4.1's 403) */
+	DB_HEPPU_CALL,          /* $1 tenant, $2 call id -> one call in Heppu's fields */
+	DB_HEPPU_LIST,          /* $1 tenant, $2 start, $3 end, $4 limit, $5 offset */
+	DB_HEPPU_LIST_AGENT,    /* ... $6 agent_id */
+	DB_HEPPU_LIST_STATUS,   /* ... $6 Heppu status */
+	DB_HEPPU_LIST_AGENT_STATUS, /* ... $6 agent_id, $7 Heppu status */
 	DB_N_STMTS
 };
 

@@ -19,7 +19,8 @@
  */
 cJSON *json_parse(const char *buf, size_t len);
 
-/* Depth of a tree: a scalar is 1, [] is 1, [[1]] is 2. */
+/* Depth of a tree, each value one level below its container: a scalar
+ * and [] are 1, [1] is 2, [[1]] is 3. */
 int json_depth(const cJSON *item);
 
 /* cJSON_AddStringToObject that stores JSON null for a NULL value.  Returns

@@ -13,6 +13,25 @@
 
 #include "json.h"
 
+/* 1 if every '%' in s[0..len) starts a "%XX" escape (RFC 3986 2.1):
+ * libcurl passes malformed escapes through unchanged. */
+static int request_escapes_valid(const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdefABCDEF";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] != '%')
+			continue;
+		if (i + 2 >= len)
+			return 0;
+		if (strchr(hex, s[i + 1]) == NULL || strchr(hex, s[i + 2]) == NULL)
+			return 0;
+		i += 2;
+	}
+	return 1;
+}
+
 static const char *request_param_or(char **envp, const char *name, const char *dflt)
 {
 	const char *v = envp ? FCGX_GetParam(name, envp) : NULL;
@@ -64,6 +83,10 @@ int request_query(const struct request *r, const char *name, char *out, size_t o
 
 			if (copy == NULL)
 				return -1;
+			if (!request_escapes_valid(copy, strlen(copy))) {
+				free(copy);
+				return -1;
+			}
 			for (q = copy; *q; q++)
 				if (*q == '+')
 					*q = ' ';

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api_admin.h"
+#include "api_heppu.h"
+#include "api_trillet.h"
 #include "api_unified.h"
 
 #define ROUTER_ID_MAX 256
@@ -21,6 +24,17 @@ static const struct route router_routes[] = {
 	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel" },
 	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status" },
 	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel" },
+	/* SPEC 4.1, Heppu-style */
+	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel" },
+	{ "GET", "/api/v1/calls/{id}", api_heppu_get, "heppu.get" },
+	{ "GET", "/api/v1/calls", api_heppu_list, "heppu.list" },
+	/* SPEC 4.2, Trillet-style */
+	{ "DELETE", "/v1/api/batch-calls/{id}", api_trillet_cancel, "trillet.cancel" },
+	{ "GET", "/v1/api/batch-calls/{id}", api_trillet_get, "trillet.get" },
+	{ "DELETE", "/v1/batch-calls/{id}", api_trillet_cancel, "trillet.cancel" },
+	{ "GET", "/v1/batch-calls/{id}", api_trillet_get, "trillet.get" },
+	/* SPEC 4.3, admin */
+	{ "POST", "/api/v1/admin/cancel/{id}", api_admin_cancel, "admin.cancel" },
 };
 
 static const struct {

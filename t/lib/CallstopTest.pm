@@ -208,7 +208,8 @@ use Time::HiRes qw(sleep time);
 
 our $VERSION = '0.1';
 
-my %LIVE;    # harnesses not yet stopped: stopped in END even after a die
+my %LIVE;     # harnesses not yet stopped: stopped in END even after a die
+my $DYING;    # an uncaught die is unwinding: show the logs when stopping
 my $JSON = JSON::PP->new->utf8->canonical;
 
 my $SRCDIR = $ENV{CALLSTOP_SRCDIR}
@@ -875,7 +876,7 @@ sub stop ($self) {
 	local ($?, $!, $@);
 
 	my $tb = Test::More->builder;
-	my $failed = !$tb->is_passing;
+	my $failed = !$tb->is_passing || $self->{exit_status} || $DYING;
 
 	eval { $self->_stop_nginx; 1 } or warn $@;
 	eval { $self->stop_callstopd; 1 } or warn $@;
@@ -906,6 +907,14 @@ sub DESTROY ($self) {
 sub _install_signal_handlers {
 	state $done = 0;
 	return if $done++;
+	# An uncaught die destroys the harness while unwinding, before END sees
+	# the exit status: note it so that stop() prints the logs.
+	my $prev = $SIG{__DIE__};
+	$SIG{__DIE__} = sub {
+		$DYING = 1 if defined $^S && !$^S;
+		goto &$prev if ref $prev eq 'CODE';
+		return;
+	};
 	# exit runs END, which stops everything; a handler set by the test wins.
 	for my $sig (qw(INT TERM HUP)) {
 		next if defined $SIG{$sig} && $SIG{$sig} ne '' && $SIG{$sig} ne 'DEFAULT';
@@ -916,6 +925,7 @@ sub _install_signal_handlers {
 
 END {
 	for my $t (grep { defined } values %LIVE) {
+		$t->{exit_status} = $?;    # a die: show the logs
 		$t->stop;
 	}
 }

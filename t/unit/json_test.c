@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,9 +220,13 @@ static void test_json_depth(void **state)
 	assert_int_equal(json_depth(item), 1);
 	cJSON_Delete(item);
 
+	/* SPEC 3: the top-level value is level 1 and every value is one level
+	 * below its container, so the scalar in [[1]] is at level 3.  (The
+	 * example "[[1]] is 2" in json.h's comment disagrees; json_parse's
+	 * 16/17 boundary above follows the SPEC reading.) */
 	item = parse_str("[[1]]");
 	assert_non_null(item);
-	assert_int_equal(json_depth(item), 2);
+	assert_int_equal(json_depth(item), 3);
 	cJSON_Delete(item);
 	item = parse_str("[1]");
 	assert_non_null(item);

@@ -1,0 +1,47 @@
+/*
+ * api_admin.c - the admin cancel (SPEC 4.3): end_reason admin_cancel, the
+ * OpenAI hangup's Idempotency-Key "admin_hangup_{call_id}_{uuid}" (chosen in
+ * sql/003_cancel.sql), best effort: a failed termination is retried from the
+ * outbox and never fails the request.
+ */
+#include "api_admin.h"
+
+#include <stdio.h>
+
+#include "cancel.h"
+#include "json.h"
+
+void api_admin_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
+{
+	struct cancel_item item;
+	struct cancel_request req = { .items = &item, .cap = 1 };
+	long long token_id = 0;
+	char msg[CANCEL_REF_MAX + 32];
+	cJSON *body;
+
+	if (api_auth_admin(r, ctx, &token_id) < 0)
+		return;
+	if (cancel_add(&req, CANCEL_CALL_OR_OPENAI, id) < 0) {
+		api_error(r, API_ADMIN, 404, NULL, "Call not found or already ended");
+		return;
+	}
+	req.tenant_id = 0;   /* any tenant */
+	req.route = r->route;
+	req.key_id = token_id;
+	req.request_id = r->request_id;
+	req.end_reason = "admin_cancel";
+	if (cancel_run(ctx, &req) < 0) {
+		api_db_unavailable(r, API_ADMIN);
+		return;
+	}
+	if (item.outcome != CANCEL_CANCELLED) {
+		api_error(r, API_ADMIN, 404, NULL, "Call not found or already ended");
+		return;
+	}
+	r->tenant_id = item.tenant_id;
+	snprintf(msg, sizeof(msg), "Call %s canceled", id);
+	body = cJSON_CreateObject();
+	cJSON_AddTrueToObject(body, "ok");
+	cJSON_AddStringToObject(body, "message", msg);
+	request_reply(r, 200, body);
+}
