@@ -122,7 +122,8 @@ $$;
 -- report: when it is 'cancelled' (the call was cancelled meanwhile) the
 -- dialer must hang up; a report never moves a call out of a terminal state.
 -- A terminal outcome also finishes the call's batch entry (completed for
--- completed/ended, failed otherwise) and settles the batch.
+-- completed/ended, cancelled for cancelled, failed otherwise) and settles
+-- the batch.  An unknown status is an error (22023).
 CREATE FUNCTION callstop_report_call(p_call_id uuid, p_status text, p_end_reason text DEFAULT NULL,
                                      p_livekit_room text DEFAULT NULL, p_openai_call_id text DEFAULT NULL)
 RETURNS text
@@ -132,6 +133,12 @@ DECLARE
 	v_call voice_call_logs%ROWTYPE;
 	v_terminal boolean := NOT callstop_call_is_active(p_status);
 BEGIN
+	IF p_status IS NULL OR p_status NOT IN ('initiated', 'connecting', 'ringing', 'running',
+	                                       'completed', 'ended', 'cancelled', 'failed', 'error', 'declined',
+	                                       'rejected', 'busy', 'no_answer', 'not_reachable') THEN
+		RAISE EXCEPTION 'callstop_report_call: unknown call status %', p_status
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	SELECT batch_id INTO v_batch_id FROM voice_call_logs WHERE id = p_call_id;
 	IF NOT FOUND THEN
 		RETURN NULL;
@@ -154,7 +161,8 @@ BEGIN
 	WHERE id = p_call_id;
 	IF v_terminal AND v_call.batch_entry_id IS NOT NULL THEN
 		UPDATE voice_call_batch_entries
-		SET status = CASE WHEN p_status IN ('completed', 'ended') THEN 'completed' ELSE 'failed' END,
+		SET status = CASE WHEN p_status IN ('completed', 'ended') THEN 'completed'
+		                  WHEN p_status = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
 		    updated_at = now()
 		WHERE id = v_call.batch_entry_id AND status = 'running';
 		PERFORM callstop_batch_settle(v_batch_id);

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1392,6 +1393,29 @@ static void ctl_usage(FILE *f)
 		CTL_PROG, CTL_PROG, CONF_DEFAULT_PATH, CTL_SQL_DIR);
 }
 
+/*
+ * Make sure fds 0-2 are open before libpq opens its socket: started with
+ * stdout closed, the socket would become fd 1 and a printed key would go to
+ * the server.  A closed stdin or stderr is replaced by /dev/null; a closed
+ * stdout is an error, since what a command prints is its result.
+ */
+static int ctl_std_fds(const char *cmd)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return -1; /* nowhere to report it */
+		if (fd == 1) {
+			ctl_error(cmd, "stdout is closed; it carries the result");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 {
 	const char *name = argv[0];
@@ -1422,6 +1446,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_global g = { NULL, NULL };
+	const char *cmd;
 	int c, rc;
 
 	opterr = 0;
@@ -1449,9 +1474,17 @@ int main(int argc, char **argv)
 		ctl_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
+	cmd = argv[optind];
+	if (ctl_std_fds(cmd) < 0)
+		return CTL_EXIT_ERROR;
 	rc = ctl_dispatch(&g, argc - optind, argv + optind);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		ctl_error(argv[optind], "cannot write to stdout: %s", strerror(errno));
+	/* A command that failed has said why; a full disk must not turn a
+	 * success into a silent loss of its output. */
+	if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
+		ctl_error(cmd, "cannot write to stdout: %s", strerror(errno));
+		rc = CTL_EXIT_ERROR;
+	} else if (ferror(stdout) && rc == CTL_EXIT_OK) {
+		ctl_error(cmd, "cannot write to stdout");
 		rc = CTL_EXIT_ERROR;
 	}
 	return rc;

@@ -115,7 +115,6 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 	FCGX_Request fcgx;
 	char *body;
 
-	worker_signals();
 	body = malloc(cfg->max_body_bytes + 1);
 	ctx.db = db_new(cfg->database);
 	if (body == NULL || ctx.db == NULL || FCGX_Init() != 0 ||
@@ -123,6 +122,10 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 		log_error("worker %d: cannot initialise", index);
 		exit(1);
 	}
+	/* After FCGX_Init(): libfcgi installs its own SIGTERM/SIGUSR1/SIGPIPE
+	 * handlers where it finds SIG_DFL, and its SIGTERM handler leaves an
+	 * idle worker spinning in accept().  Ours replace them. */
+	worker_signals();
 	/* Connect now so the first request does not pay for it; if the database
 	 * is down, db_exec() connects later by itself. */
 	db_connect(ctx.db);
