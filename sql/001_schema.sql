@@ -134,7 +134,10 @@ CREATE TABLE termination_outbox (
 	target          text NOT NULL,      -- LiveKit room name or OpenAI call id
 	state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
 	attempts        integer NOT NULL DEFAULT 0,
-	next_attempt_at timestamptz NOT NULL DEFAULT now(),
+	-- The worker that cancelled the call sends the row at once; the retry
+	-- child leaves a new row alone for this grace period, and takes it
+	-- after that if the worker died before sending it.
+	next_attempt_at timestamptz NOT NULL DEFAULT now() + interval '2 seconds',
 	last_error      text,
 	-- Chosen once per row and reused by every retry (OpenAI Idempotency-Key).
 	idempotency_key text NOT NULL DEFAULT gen_random_uuid()::text,
@@ -143,6 +146,18 @@ CREATE TABLE termination_outbox (
 );
 CREATE INDEX termination_outbox_call_idx ON termination_outbox (call_id);
 CREATE INDEX termination_outbox_due_idx ON termination_outbox (next_attempt_at) WHERE state = 'pending';
+
+-- Wakes the retry child (LISTEN callstop_outbox) when rows are queued or
+-- re-queued by an operator (callstopctl outbox retry).
+CREATE FUNCTION callstop_outbox_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('callstop_outbox', TG_OP);
+	RETURN NULL;
+END;
+$$;
+CREATE TRIGGER termination_outbox_notify AFTER INSERT ON termination_outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION callstop_outbox_notify();
 
 -- A per-installation secret: the key of the HMAC that makes entry cursors
 -- opaque and unforgeable (SPEC 3.2: a cursor callstopd did not issue is 400).

@@ -11,11 +11,14 @@
 #include "db.h"
 #include "request.h"
 
+struct outbox;
+
 /* One per worker process. */
 struct worker_ctx {
 	const struct conf *cfg;
 	struct db *db;
 	struct cursor_key cursor_key;   /* loaded on first use */
+	struct outbox *outbox;          /* NULL if no provider is configured */
 };
 
 /* The API families of SPEC sections 3 and 4: each has its own error body. */

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "conf.h"
 #include "log.h"
 #include "master.h"
@@ -86,6 +88,13 @@ int main(int argc, char **argv)
 
 	if (log_open("callstopd", cfg->log_file, cfg->log_level) < 0) {
 		fprintf(stderr, "callstopd: log_file %s: %s\n", cfg->log_file, strerror(errno));
+		conf_free(cfg);
+		return 1;
+	}
+	/* once, before any fork: libcurl's global state is not fork-safe to set up
+	 * in each child */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot initialise libcurl");
 		conf_free(cfg);
 		return 1;
 	}

@@ -7,9 +7,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "log.h"
+#include "outbox.h"
+
+/*
+ * Test hook (t/ only): CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS makes a worker
+ * sleep between the cancel's commit and its termination requests, so a test
+ * can kill it there and see the retry child finish the job.
+ */
+static void cancel_test_pause(void)
+{
+	const char *ms = getenv("CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS");
+
+	if (ms != NULL && atoi(ms) > 0) {
+		log_info("test hook: pausing %s ms after commit", ms);
+		usleep((useconds_t)atoi(ms) * 1000);
+	}
+}
 
 int cancel_add(struct cancel_request *req, enum cancel_type type, const char *id)
 {
@@ -60,27 +77,90 @@ static enum cancel_outcome cancel_outcome_parse(const char *s)
 	return CANCEL_NOT_FOUND;
 }
 
-/* Providers callstopd can terminate with, as a JSON array for the SQL. */
+/* Providers callstopd can terminate with, as a JSON array for the SQL: a
+ * provider not in it gets its rows written as failed "not configured". */
 static char *cancel_providers_json(const struct worker_ctx *ctx)
 {
 	cJSON *arr = cJSON_CreateArray();
 	char *s;
 
-	/* No provider client is configured yet: every target is written as
-	 * failed "not configured" (SPEC 6). */
-	(void)ctx;
+	if (conf_livekit_enabled(ctx->cfg))
+		cJSON_AddItemToArray(arr, cJSON_CreateString("livekit"));
+	if (conf_openai_enabled(ctx->cfg))
+		cJSON_AddItemToArray(arr, cJSON_CreateString("openai"));
 	s = json_print(arr);
 	cJSON_Delete(arr);
 	return s;
 }
 
-/* After commit: how each target of a cancelled call ended (SPEC 6). */
-static enum cancel_target cancel_target_state(const struct worker_ctx *ctx, const char *target)
+static enum cancel_target cancel_target_of(enum outbox_result r)
 {
-	(void)ctx;
-	if (target == NULL || *target == '\0')
-		return CANCEL_TARGET_NONE;
-	return CANCEL_TARGET_NOT_CONFIGURED;
+	switch (r) {
+	case OUTBOX_RESULT_DONE:
+		return CANCEL_TARGET_DONE;
+	case OUTBOX_RESULT_FAILED:
+		return CANCEL_TARGET_FAILED;
+	case OUTBOX_RESULT_QUEUED:
+	default:
+		return CANCEL_TARGET_QUEUED;
+	}
+}
+
+/* The outbox ids of one result row (a JSON array), appended to *ids. */
+static int cancel_collect_ids(const char *json, long long **ids, size_t *n, size_t *cap)
+{
+	cJSON *arr = cJSON_Parse(json), *v;
+
+	if (arr == NULL)
+		return -1;
+	cJSON_ArrayForEach(v, arr) {
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			long long *grown = realloc(*ids, ncap * sizeof(**ids));
+			if (grown == NULL) {
+				cJSON_Delete(arr);
+				return -1;
+			}
+			*ids = grown;
+			*cap = ncap;
+		}
+		(*ids)[(*n)++] = (long long)cJSON_GetNumberValue(v);
+	}
+	cJSON_Delete(arr);
+	return 0;
+}
+
+/*
+ * After commit: send what the cancel queued (SPEC 6) and tell each cancelled
+ * call how its targets ended.  A provider that is not configured had its row
+ * written as failed and is not sent.
+ */
+static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req, const long long *ids,
+			     size_t n, const size_t *first, const size_t *count)
+{
+	enum outbox_result *results = calloc(n ? n : 1, sizeof(*results));
+	size_t i, j;
+
+	if (results == NULL)
+		return;
+	if (n > 0)
+		cancel_test_pause();
+	outbox_send(ctx->outbox, ctx->db, ids, n, results);
+	for (i = 0; i < req->n; i++) {
+		struct cancel_item *it = &req->items[i];
+
+		if (it->outcome != CANCEL_CANCELLED || it->type == CANCEL_BATCH)
+			continue;
+		/* ids of a call: its livekit row first, then its openai row
+		 * (callstop_terminate_calls orders them by id, written in that
+		 * order) */
+		j = first[i];
+		if (it->livekit != CANCEL_TARGET_NONE && conf_livekit_enabled(ctx->cfg) && j < first[i] + count[i])
+			it->livekit = cancel_target_of(results[j++]);
+		if (it->openai != CANCEL_TARGET_NONE && conf_openai_enabled(ctx->cfg) && j < first[i] + count[i])
+			it->openai = cancel_target_of(results[j]);
+	}
+	free(results);
 }
 
 int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
@@ -89,6 +169,8 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 	char *types_s = NULL, *refs_s = NULL, *providers_s = NULL;
 	char tenant[24], key_id[24];
 	PGresult *res = NULL;
+	long long *ids = NULL;
+	size_t *first = NULL, *count = NULL, nids = 0, cap = 0;
 	int rc = -1;
 	size_t i;
 
@@ -109,6 +191,8 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 		res = db_exec(ctx->db, DB_CANCEL, 9, params);
 	}
 	if (res != NULL && (size_t)PQntuples(res) == req->n) {
+		first = calloc(req->n, sizeof(*first));
+		count = calloc(req->n, sizeof(*count));
 		for (i = 0; i < req->n; i++) {
 			struct cancel_item *it = &req->items[i];
 			int lk_null = PQgetisnull(res, (int)i, 10), oa_null = PQgetisnull(res, (int)i, 11);
@@ -122,15 +206,26 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 			snprintf(it->job_id, sizeof(it->job_id), "%s", PQgetvalue(res, (int)i, 8));
 			it->tenant_id = atoll(PQgetvalue(res, (int)i, 9));
 			if (it->outcome == CANCEL_CANCELLED && it->type != CANCEL_BATCH) {
-				it->livekit = cancel_target_state(ctx, lk_null ? NULL : PQgetvalue(res, (int)i, 10));
-				it->openai = cancel_target_state(ctx, oa_null ? NULL : PQgetvalue(res, (int)i, 11));
+				it->livekit = lk_null ? CANCEL_TARGET_NONE : CANCEL_TARGET_NOT_CONFIGURED;
+				it->openai = oa_null ? CANCEL_TARGET_NONE : CANCEL_TARGET_NOT_CONFIGURED;
+			}
+			if (first != NULL && count != NULL) {
+				first[i] = nids;
+				cancel_collect_ids(PQgetvalue(res, (int)i, 12), &ids, &nids, &cap);
+				count[i] = nids - first[i];
 			}
 		}
+		/* The statement has committed: nothing below can undo the cancel. */
 		rc = 0;
+		if (first != NULL && count != NULL)
+			cancel_terminate(ctx, req, ids, nids, first, count);
 	} else if (res != NULL) {
 		log_error("cancel: callstop_cancel returned %d rows for %zu ids", PQntuples(res), req->n);
 	}
 	PQclear(res);
+	free(ids);
+	free(first);
+	free(count);
 	cJSON_Delete(types);
 	cJSON_Delete(refs);
 	free(types_s);
@@ -145,11 +240,13 @@ const char *cancel_resource_type(const struct cancel_item *it)
 }
 
 static const char *cancel_target_text(enum cancel_target t, const char *done, const char *queued,
-				      const char *unconfigured)
+				      const char *failed, const char *unconfigured)
 {
 	switch (t) {
 	case CANCEL_TARGET_DONE:
 		return done;
+	case CANCEL_TARGET_FAILED:
+		return failed;
 	case CANCEL_TARGET_QUEUED:
 		return queued;
 	case CANCEL_TARGET_NOT_CONFIGURED:
@@ -181,9 +278,11 @@ void cancel_message(const struct cancel_item *it, int force, char *buf, size_t l
 			snprintf(buf, len, "Call cancelled.%s%s",
 				 cancel_target_text(it->livekit, " LiveKit room terminated.",
 						    " LiveKit room termination queued for retry.",
+						    " LiveKit room termination failed.",
 						    " LiveKit not configured; room not terminated."),
 				 cancel_target_text(it->openai, " OpenAI call hung up.",
 						    " OpenAI hangup queued for retry.",
+						    " OpenAI hangup failed.",
 						    " OpenAI not configured; call not hung up."));
 			break;
 		}

@@ -33,6 +33,7 @@ enum cancel_target {
 	CANCEL_TARGET_NONE,             /* the call had none */
 	CANCEL_TARGET_DONE,             /* terminated */
 	CANCEL_TARGET_QUEUED,           /* in the outbox for the retry child */
+	CANCEL_TARGET_FAILED,           /* permanent failure (4xx): dead-lettered */
 	CANCEL_TARGET_NOT_CONFIGURED,   /* provider not configured: failed */
 };
 

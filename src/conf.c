@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include <openssl/crypto.h>
+
 #include "conf.h"
 
 #define CONF_FIELD(c, k, type) ((type *)(void *)((char *)(c) + (k)->offset))
@@ -20,6 +22,9 @@
 
 #define KEY(sect, name, type, def, min, max, flags) \
 	{ sect, #name, type, offsetof(struct conf, name), def, min, max, flags }
+/* A key of section sect stored in field sect_name. */
+#define SKEY(sect, name, type, def, min, max, flags) \
+	{ #sect, #name, type, offsetof(struct conf, sect##_##name), def, min, max, flags }
 
 /* Sorted by section, then name (t/unit/conf_test.c checks it). */
 static const struct conf_key conf_table[] = {
@@ -36,6 +41,18 @@ static const struct conf_key conf_table[] = {
 	KEY("callstopd", pid_file, CONF_STR_NULL, "", 0, 0, CONF_F_RESTART),
 	KEY("callstopd", process_control_timeout, CONF_INT, "10", 1, 3600, 0),
 	KEY("callstopd", workers, CONF_INT, "4", 1, 256, 0),
+	SKEY(livekit, api_key, CONF_STR_NULL, "", 0, 0, 0),
+	SKEY(livekit, api_secret_file, CONF_STR_NULL, "", 0, 0, 0),
+	SKEY(livekit, url, CONF_STR_NULL, "", 0, 0, 0),
+	SKEY(openai, api_key_file, CONF_STR_NULL, "", 0, 0, 0),
+	SKEY(openai, base_url, CONF_STR_NULL, "", 0, 0, 0),
+	SKEY(outbox, backoff_base_ms, CONF_INT, "1000", 1, 3600000, 0),
+	SKEY(outbox, backoff_max_ms, CONF_INT, "300000", 1, 86400000, 0),
+	SKEY(outbox, concurrency, CONF_INT, "32", 1, 1024, 0),
+	SKEY(outbox, connect_timeout_ms, CONF_INT, "1000", 1, 60000, 0),
+	SKEY(outbox, max_attempts, CONF_INT, "10", 1, 1000, 0),
+	SKEY(outbox, poll_ms, CONF_INT, "1000", 10, 60000, 0),
+	SKEY(outbox, timeout_ms, CONF_INT, "3000", 1, 120000, 0),
 };
 
 #define CONF_NKEYS (sizeof(conf_table) / sizeof(conf_table[0]))
@@ -260,6 +277,66 @@ static int conf_check(const struct conf *c, const char *path, const int *lines, 
 	return 0;
 }
 
+/*
+ * Read a secret file: its content with trailing whitespace removed.  Returns
+ * a malloc'ed string, or NULL with a message in err (the path, never the
+ * content).
+ */
+static char *conf_read_secret(const char *file, const char *key, const char *path, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(file, "re");
+
+	if (f == NULL) {
+		conf_err(err, errlen, "%s: %s: cannot read secret file %s: %s", path, key, file, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		buf[--n] = '\0';
+	if (n == 0 || strlen(buf) != n) {
+		conf_err(err, errlen, "%s: %s: secret file %s is empty or not text", path, key, file);
+		return NULL;
+	}
+	return strdup(buf);
+}
+
+/* [livekit] and [openai]: all of a provider's keys or none; secrets loaded. */
+static int conf_providers(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	int lk = (c->livekit_url != NULL) + (c->livekit_api_key != NULL) + (c->livekit_api_secret_file != NULL);
+	int oa = (c->openai_base_url != NULL) + (c->openai_api_key_file != NULL);
+
+	if (lk != 0 && lk != 3) {
+		conf_err(err, errlen, "%s: [livekit] needs url, api_key and api_secret_file together", path);
+		return -1;
+	}
+	if (oa != 0 && oa != 2) {
+		conf_err(err, errlen, "%s: [openai] needs base_url and api_key_file together", path);
+		return -1;
+	}
+	if (lk == 3 && (c->livekit_api_secret = conf_read_secret(c->livekit_api_secret_file, "api_secret_file",
+								  path, err, errlen)) == NULL)
+		return -1;
+	if (oa == 2 && (c->openai_api_key = conf_read_secret(c->openai_api_key_file, "api_key_file", path, err,
+							      errlen)) == NULL)
+		return -1;
+	return 0;
+}
+
+int conf_livekit_enabled(const struct conf *c)
+{
+	return c->livekit_api_secret != NULL;
+}
+
+int conf_openai_enabled(const struct conf *c)
+{
+	return c->openai_api_key != NULL;
+}
+
 struct conf *conf_load(const char *path, char *err, size_t errlen)
 {
 	char msg[512], *line = NULL, *s, *eq, *key, *val, *section = NULL;
@@ -376,7 +453,7 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 	free(line);
 	free(section);
 
-	if (conf_check(c, path, lines, err, errlen) < 0) {
+	if (conf_check(c, path, lines, err, errlen) < 0 || conf_providers(c, path, err, errlen) < 0) {
 		conf_free(c);
 		return NULL;
 	}
@@ -399,6 +476,12 @@ void conf_free(struct conf *c)
 	for (i = 0; i < CONF_NKEYS; i++)
 		if (conf_table[i].type == CONF_STR || conf_table[i].type == CONF_STR_NULL)
 			free(*CONF_FIELD(c, &conf_table[i], char *));
+	if (c->livekit_api_secret != NULL)
+		OPENSSL_cleanse(c->livekit_api_secret, strlen(c->livekit_api_secret));
+	if (c->openai_api_key != NULL)
+		OPENSSL_cleanse(c->openai_api_key, strlen(c->openai_api_key));
+	free(c->livekit_api_secret);
+	free(c->openai_api_key);
 	free(c->path);
 	free(c);
 }

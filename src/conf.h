@@ -57,7 +57,31 @@ struct conf {
 	char *pid_file;      /* NULL = none (owned) */
 	int process_control_timeout; /* seconds */
 	int workers;
+
+	/* [livekit] (SPEC 6): all three set, or none (not configured) */
+	char *livekit_url;             /* "https://lk.example.com" (owned) */
+	char *livekit_api_key;         /* the JWT's iss (owned) */
+	char *livekit_api_secret_file; /* path; its content -> livekit_api_secret */
+	/* [openai] (SPEC 6): both set, or none */
+	char *openai_base_url;         /* "https://api.openai.com" (owned) */
+	char *openai_api_key_file;     /* path; its content -> openai_api_key */
+	/* [outbox] (SPEC 6) */
+	int outbox_backoff_base_ms;    /* first retry delay */
+	int outbox_backoff_max_ms;     /* cap of the exponential backoff */
+	int outbox_concurrency;        /* HTTP requests in flight per process */
+	int outbox_connect_timeout_ms;
+	int outbox_max_attempts;       /* then dead-lettered (state failed) */
+	int outbox_poll_ms;            /* retry child's timer besides LISTEN */
+	int outbox_timeout_ms;         /* whole request */
+
+	/* Read from the *_file keys at load; never logged (owned, NULL if unset). */
+	char *livekit_api_secret;
+	char *openai_api_key;
 };
+
+/* 1 if [livekit] / [openai] is configured. */
+int conf_livekit_enabled(const struct conf *c);
+int conf_openai_enabled(const struct conf *c);
 
 enum conf_type {
 	CONF_INT,       /* int, decimal, min..max */

@@ -3,6 +3,9 @@
  */
 #include "db.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +43,7 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		"SELECT value FROM callstop_secrets WHERE name = 'cursor_hmac_key'" },
 	[DB_CANCEL] = { "cancel",
 		"SELECT ord, resource_type, outcome, status, cancelled_count, pending_cancelled, active_count,"
-		" resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, outbox_ids"
+		" resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, array_to_json(outbox_ids)"
 		" FROM callstop_cancel($1::bigint,"
 		"  ARRAY(SELECT v FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS x (v, n) ORDER BY n),"
 		"  ARRAY(SELECT v FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x (v, n) ORDER BY n),"
@@ -98,9 +101,35 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		DB_HEPPU_LIST_SQL(" AND c.heppu_status = $6") },
 	[DB_HEPPU_LIST_AGENT_STATUS] = { "heppu_list_agent_status",
 		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
+	/* Claims (SPEC 6): the worker takes the rows its cancel just wrote
+	 * (never tried: attempts = 0, still within their grace period), the
+	 * retry child the due ones.  attempts counted and next_attempt_at pushed past
+	 * the send's timeout, so that no other process sends the row meanwhile
+	 * and a crash mid-send only delays it. */
+	[DB_OUTBOX_CLAIM_IDS] = { "outbox_claim_ids",
+		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+		" next_attempt_at = now() + make_interval(secs => $2::integer)"
+		" WHERE id IN (SELECT id FROM termination_outbox"
+		"  WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
+		"  AND state = 'pending' AND attempts = 0 FOR UPDATE SKIP LOCKED)"
+		" RETURNING id, provider, target, idempotency_key, attempts" },
+	[DB_OUTBOX_CLAIM_DUE] = { "outbox_claim_due",
+		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+		" next_attempt_at = now() + make_interval(secs => $2::integer)"
+		" WHERE id IN (SELECT id FROM termination_outbox"
+		"  WHERE state = 'pending' AND next_attempt_at <= now()"
+		"  ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
+		" RETURNING id, provider, target, idempotency_key, attempts" },
+	[DB_OUTBOX_RECORD] = { "outbox_record",
+		"UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
+		" next_attempt_at = CASE WHEN r.state = 'pending'"
+		"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
+		" FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
+		" WHERE o.id = r.id AND o.state = 'pending'" },
 };
 
 struct db {
+	const char *listen_channel;  /* LISTENed on every (re)connection, or NULL */
 	char *conninfo;
 	PGconn *conn;
 	enum db_error last_error;
@@ -181,6 +210,21 @@ int db_connect(struct db *db)
 		db_disconnect(db);
 		return -1;
 	}
+	if (db->listen_channel != NULL) {
+		char sql[80];
+		PGresult *res;
+		int ok;
+
+		snprintf(sql, sizeof(sql), "LISTEN %s", db->listen_channel);
+		res = PQexec(db->conn, sql);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (!ok) {
+			log_error("database: %s failed: %s", sql, PQerrorMessage(db->conn));
+			db_disconnect(db);
+			return -1;
+		}
+	}
 	if (db->down_logged || db->connects > 0)
 		log_info("database: connected");
 	db->down_logged = 0;
@@ -244,4 +288,35 @@ enum db_error db_last_error(const struct db *db)
 unsigned long db_connects(const struct db *db)
 {
 	return db->connects;
+}
+
+void db_listen(struct db *db, const char *channel)
+{
+	db->listen_channel = channel;
+	db_disconnect(db);
+}
+
+int db_wait_notify(struct db *db, int timeout_ms)
+{
+	struct pollfd pfd;
+	PGnotify *n;
+	int got = 0, rc;
+
+	if (db_connect(db) < 0)
+		return -1;
+	pfd.fd = PQsocket(db->conn);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	rc = poll(&pfd, 1, timeout_ms);
+	if (rc < 0)
+		return errno == EINTR ? 0 : -1;
+	if (rc > 0 && PQconsumeInput(db->conn) == 0) {
+		db_disconnect(db);
+		return -1;
+	}
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	return got;
 }

@@ -29,6 +29,9 @@ enum db_stmt {
 	DB_HEPPU_LIST_AGENT,    /* ... $6 agent_id */
 	DB_HEPPU_LIST_STATUS,   /* ... $6 Heppu status */
 	DB_HEPPU_LIST_AGENT_STATUS, /* ... $6 agent_id, $7 Heppu status */
+	DB_OUTBOX_CLAIM_IDS,    /* $1 JSON array of ids, $2 lease s -> id, provider, target, idempotency_key, attempts */
+	DB_OUTBOX_CLAIM_DUE,    /* $1 limit, $2 lease s -> the same */
+	DB_OUTBOX_RECORD,       /* $1 JSON [{id, state, last_error, delay_ms}] */
 	DB_N_STMTS
 };
 
@@ -59,6 +62,17 @@ int db_connect(struct db *db);
 PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
 
 enum db_error db_last_error(const struct db *db);
+
+/* LISTEN on channel (a constant identifier) on this and every later
+ * connection.  The channel string must outlive db. */
+void db_listen(struct db *db, const char *channel);
+
+/*
+ * Wait up to timeout_ms for a notification on the LISTENed channel.
+ * Returns 1 if one (or more) arrived, 0 on timeout or a signal, -1 if the
+ * database is unreachable (then the caller sleeps and tries again).
+ */
+int db_wait_notify(struct db *db, int timeout_ms);
 
 /* Number of successful (re)connections since start, for metrics. */
 unsigned long db_connects(const struct db *db);

@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "master.h"
+#include "retry.h"
 #include "worker.h"
 
 /* Crash-loop backoff: a worker that dies within MASTER_SHORT_LIFE_MS of its
@@ -52,6 +53,7 @@
 struct master_child {
 	pid_t pid;
 	int index;           /* worker slot, for log lines */
+	char name[24];       /* "worker 3" or "retry child" */
 	unsigned gen;        /* configuration generation it was forked with */
 	int64_t start_ms;    /* monotonic */
 	int stop_sig;        /* strongest stop signal sent, 0 = none */
@@ -372,10 +374,20 @@ static struct master_child *master_child_find(struct master *m, pid_t pid)
 	return NULL;
 }
 
+/* The last slot is the retry child; the others are workers. */
+static void master_slot_name(const struct master *m, int index, char *buf, size_t len)
+{
+	if (index == m->nslots - 1)
+		snprintf(buf, len, "retry child");
+	else
+		snprintf(buf, len, "worker %d", index);
+}
+
 /* Schedules the respawn of a slot whose worker lived lived_ms (-1: fork failed). */
 static void master_slot_backoff(struct master *m, int index, int64_t lived_ms, int64_t now)
 {
 	struct master_slot *s = &m->slots[index];
+	char name[24];
 
 	if (lived_ms >= 0 && lived_ms > MASTER_STABLE_MS)
 		s->backoff_ms = 0;
@@ -387,7 +399,8 @@ static void master_slot_backoff(struct master *m, int index, int64_t lived_ms, i
 	if (s->backoff_ms > MASTER_BACKOFF_MAX_MS)
 		s->backoff_ms = MASTER_BACKOFF_MAX_MS;
 	s->respawn_ms = now + s->backoff_ms;
-	log_warn("worker %d: %s, respawning in %d ms (crash-loop backoff)", index,
+	master_slot_name(m, index, name, sizeof(name));
+	log_warn("%s: %s, respawning in %d ms (crash-loop backoff)", name,
 		 lived_ms < 0 ? "could not be started" : "exited less than 1 s after its start", s->backoff_ms);
 }
 
@@ -403,7 +416,7 @@ static int master_spawn(struct master *m, int index, int64_t now)
 		size_t cap = m->capchildren == 0 ? 16 : m->capchildren * 2;
 		c = realloc(m->children, cap * sizeof(*c));
 		if (c == NULL) {
-			log_error("worker %d: out of memory", index);
+			log_error("slot %d: out of memory", index);
 			master_slot_backoff(m, index, -1, now);
 			return -1;
 		}
@@ -417,12 +430,15 @@ static int master_spawn(struct master *m, int index, int64_t now)
 	pid = fork();
 	if (pid == 0) {
 		master_child_init(m);
+		/* the last slot is the retry child (SPEC 6), the others workers */
+		if (index == m->nslots - 1)
+			retry_main(m->cfg);
 		worker_main(m->cfg, m->listen_fd, index);
 	}
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		log_error("worker %d: fork: %s", index, strerror(saved));
+		log_error("slot %d: fork: %s", index, strerror(saved));
 		master_slot_backoff(m, index, -1, now);
 		return -1;
 	}
@@ -430,13 +446,14 @@ static int master_spawn(struct master *m, int index, int64_t now)
 	c = &m->children[m->nchildren++];
 	c->pid = pid;
 	c->index = index;
+	master_slot_name(m, index, c->name, sizeof(c->name));
 	c->gen = m->gen;
 	c->start_ms = now;
 	c->stop_sig = 0;
 	c->sent_ms = 0;
 	c->deadline_ms = 0;
 	m->slots[index].pid = pid;
-	log_info("worker %d (pid %ld) started, generation %u", index, (long)pid, m->gen);
+	log_info("%s (pid %ld) started, generation %u", c->name, (long)pid, m->gen);
 	return 0;
 }
 
@@ -446,7 +463,7 @@ static void master_child_signal(struct master_child *c, int sig, int64_t timeout
 	char buf[32];
 
 	if (kill(c->pid, sig) < 0 && errno != ESRCH)
-		log_error("worker %d (pid %ld): kill %s: %s", c->index, (long)c->pid,
+		log_error("%s (pid %ld): kill %s: %s", c->name, (long)c->pid,
 			  master_signame(sig, buf, sizeof(buf)), strerror(errno));
 	c->stop_sig = sig;
 	c->sent_ms = now;
@@ -487,7 +504,7 @@ static void master_escalate(struct master *m, int64_t now)
 		if (c->deadline_ms == 0 || now < c->deadline_ms)
 			continue;
 		next = c->stop_sig == SIGQUIT ? SIGTERM : SIGKILL;
-		log_warn("worker %d (pid %ld) still running %lld ms after %s, sending %s", c->index, (long)c->pid,
+		log_warn("%s (pid %ld) still running %lld ms after %s, sending %s", c->name, (long)c->pid,
 			 (long long)(now - c->sent_ms), master_signame(c->stop_sig, b1, sizeof(b1)),
 			 master_signame(next, b2, sizeof(b2)));
 		master_child_signal(c, next, MASTER_TERM_AFTER_QUIT_MS, now);
@@ -501,20 +518,20 @@ static void master_log_exit(const struct master_child *c, int status, int64_t li
 
 	if (WIFEXITED(status)) {
 		if (WEXITSTATUS(status) == 0 || c->stop_sig != 0)
-			log_info("worker %d (pid %ld) exited with status %d after %lld.%llds", c->index,
+			log_info("%s (pid %ld) exited with status %d after %lld.%llds", c->name,
 				 (long)c->pid, WEXITSTATUS(status), s, d);
 		else
-			log_warn("worker %d (pid %ld) exited with status %d after %lld.%llds", c->index,
+			log_warn("%s (pid %ld) exited with status %d after %lld.%llds", c->name,
 				 (long)c->pid, WEXITSTATUS(status), s, d);
 	} else if (WIFSIGNALED(status)) {
 		const char *name = master_signame(WTERMSIG(status), buf, sizeof(buf));
 		const char *core = WCOREDUMP(status) ? " (core dumped)" : "";
 
 		if (WTERMSIG(status) == c->stop_sig)
-			log_info("worker %d (pid %ld) killed by signal %s after %lld.%llds%s", c->index,
+			log_info("%s (pid %ld) killed by signal %s after %lld.%llds%s", c->name,
 				 (long)c->pid, name, s, d, core);
 		else
-			log_warn("worker %d (pid %ld) killed by signal %s after %lld.%llds%s", c->index,
+			log_warn("%s (pid %ld) killed by signal %s after %lld.%llds%s", c->name,
 				 (long)c->pid, name, s, d, core);
 	}
 }
@@ -643,7 +660,7 @@ static void master_reload(struct master *m, int64_t now)
 		return;
 	}
 	n = conf_keep_restart_keys(neu, m->cfg, changed, sizeof(changed));
-	slots = n < 0 ? NULL : calloc((size_t)neu->workers, sizeof(*slots));
+	slots = n < 0 ? NULL : calloc((size_t)neu->workers + 1, sizeof(*slots));
 	if (slots == NULL) {
 		log_error("reload failed, keeping the running configuration: out of memory");
 		conf_free(neu);
@@ -666,7 +683,7 @@ static void master_reload(struct master *m, int64_t now)
 	m->cfg = neu;
 	free(m->slots);
 	m->slots = slots;
-	m->nslots = neu->workers;
+	m->nslots = neu->workers + 1;
 	m->gen++;
 	for (i = 0; i < m->nslots; i++)
 		master_spawn(m, i, now);
@@ -686,7 +703,7 @@ static void master_reopen(struct master *m)
 		log_info("log file reopened");
 	for (i = 0; i < m->nchildren; i++)
 		if (kill(m->children[i].pid, SIGUSR1) < 0 && errno != ESRCH)
-			log_error("worker %d (pid %ld): kill SIGUSR1: %s", m->children[i].index,
+			log_error("%s (pid %ld): kill SIGUSR1: %s", m->children[i].name,
 				  (long)m->children[i].pid, strerror(errno));
 }
 
@@ -802,8 +819,8 @@ int master_run(struct conf *cfg, int listen_fd)
 	m.pid = getpid();
 	m.sigpipe[0] = m.sigpipe[1] = -1;
 	m.state = MASTER_RUNNING;
-	m.nslots = cfg->workers;
-	m.slots = calloc((size_t)cfg->workers, sizeof(*m.slots));
+	m.nslots = cfg->workers + 1;   /* + the retry child */
+	m.slots = calloc((size_t)m.nslots, sizeof(*m.slots));
 	if (conf_listen_is_unix(cfg))
 		m.sock_path = strdup(cfg->listen);
 	if (cfg->pid_file != NULL)

@@ -16,6 +16,7 @@
 #include "api.h"
 #include "db.h"
 #include "log.h"
+#include "outbox.h"
 #include "request.h"
 #include "router.h"
 
@@ -47,9 +48,11 @@ static void worker_signals(void)
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	/* HUP is the master's (reload); a HUP sent to the process group must
+	 * not kill the workers. */
 	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 	/* QUIT: finish the request in hand, then exit.  No SA_RESTART, so a
 	 * blocked accept() returns. */
@@ -126,6 +129,10 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 	 * handlers where it finds SIG_DFL, and its SIGTERM handler leaves an
 	 * idle worker spinning in accept().  Ours replace them. */
 	worker_signals();
+	if ((conf_livekit_enabled(cfg) || conf_openai_enabled(cfg)) && (ctx.outbox = outbox_new(cfg)) == NULL) {
+		log_error("worker %d: cannot initialise the outbox sender", index);
+		exit(1);
+	}
 	/* Connect now so the first request does not pay for it; if the database
 	 * is down, db_exec() connects later by itself. */
 	db_connect(ctx.db);
@@ -158,6 +165,7 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 		FCGX_Finish_r(&fcgx);
 	}
 	FCGX_Free(&fcgx, 1);
+	outbox_free(ctx.outbox);
 	db_free(ctx.db);
 	free(body);
 	exit(0);
