@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cancel.h"
 #include "json.h"
@@ -130,35 +131,46 @@ void api_heppu_get(struct request *r, struct worker_ctx *ctx, const char *id)
  */
 static int heppu_date(const char *s, char *out, size_t outlen)
 {
+	struct tm tm = { 0 }, back;
 	const char *p = s + 19;
-	int y, mo, d, h, mi, sec, n = 0;
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	time_t t;
 
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || mo < 1 || mo > 12 || d < 1 || d > 31)
+	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || y < 1 || mo < 1 || mo > 12 || d < 1)
 		return -1;
-	if (s[10] == '\0') {
-		snprintf(out, outlen, "%.10sT00:00:00Z", s);
-		return 0;
-	}
-	n = 0;
-	if ((s[10] != 'T' && s[10] != 't') || sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8 ||
-	    h > 23 || mi > 59 || sec > 60)
-		return -1;
-	if (*p == '.') {
-		size_t digits = strspn(p + 1, "0123456789");
-		if (digits == 0)
+	if (s[10] != '\0') {
+		n = 0;
+		if ((s[10] != 'T' && s[10] != 't') || sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 ||
+		    n != 8 || h > 23 || mi > 59 || sec > 59)
 			return -1;
-		p += 1 + digits;
+		if (*p == '.') {
+			size_t digits = strspn(p + 1, "0123456789");
+			if (digits == 0)
+				return -1;
+			p += 1 + digits;
+		}
+		if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+			;
+		else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
+			 strspn(p + 1, "0123456789") == 2 && strspn(p + 4, "0123456789") == 2 &&
+			 atoi(p + 1) <= 23 && atoi(p + 4) <= 59)
+			;
+		else
+			return -1;
 	}
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-		;
-	else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' && strspn(p + 1, "0123456789") == 2 &&
-		 strspn(p + 4, "0123456789") == 2)
-		;
+	/* a real calendar day: 2026-02-30 comes back from timegm() as March */
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	t = timegm(&tm);
+	if (gmtime_r(&t, &back) == NULL || back.tm_mday != d || back.tm_mon != mo - 1)
+		return -1;
+	if (s[10] == '\0')
+		snprintf(out, outlen, "%.10sT00:00:00Z", s);
+	else if (strlen(s) < outlen)
+		snprintf(out, outlen, "%s", s);
 	else
 		return -1;
-	if (strlen(s) >= outlen)
-		return -1;
-	snprintf(out, outlen, "%s", s);
 	return 0;
 }
 

@@ -1269,6 +1269,188 @@ static int ctl_cmd_admin_token(const struct ctl_global *g, int argc, char **argv
 }
 
 /* ------------------------------------------------------------------------ */
+/* Termination outbox */
+
+static int ctl_outbox_list(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "outbox list", *state = NULL;
+	const char *params[2];
+	char limit_s[24];
+	long long limit = 100;
+	PGresult *res;
+	PGconn *conn;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c == 's') {
+			state = optarg;
+			if (strcmp(state, "pending") != 0 && strcmp(state, "done") != 0 && strcmp(state, "failed") != 0) {
+				ctl_error(cmd, "--state: expected pending, done or failed, got '%s'", state);
+				return CTL_EXIT_USAGE;
+			}
+		} else if (c == 'l') {
+			if (ctl_parse_int(cmd, "--limit", optarg, 1, 1000000, &limit) < 0)
+				return CTL_EXIT_USAGE;
+		} else {
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[optind], CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL)
+		return CTL_EXIT_ERROR;
+	snprintf(limit_s, sizeof(limit_s), "%lld", limit);
+	params[0] = state;
+	params[1] = limit_s;
+	/* newest first; last_error on one line (it carries a response body) */
+	res = ctl_exec(cmd, conn,
+		       "SELECT o.id, t.name AS tenant, o.call_id, o.provider, o.target, o.state, o.attempts,"
+		       " " CTL_RFC3339("o.next_attempt_at") " AS next_attempt_at,"
+		       " regexp_replace(o.last_error, '[[:cntrl:]]+', ' ', 'g') AS last_error"
+		       " FROM termination_outbox o JOIN tenants t ON t.id = o.tenant_id"
+		       " WHERE $1::text IS NULL OR o.state = $1::text"
+		       " ORDER BY o.id DESC LIMIT $2::bigint",
+		       2, params);
+	if (res != NULL)
+		ctl_print_table(res);
+	PQclear(res);
+	PQfinish(conn);
+	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
+/* Why the row id (given to retry) was not re-queued. */
+static void ctl_outbox_retry_error(const char *cmd, PGconn *conn, const char *id)
+{
+	const char *params[1] = { id };
+	PGresult *res = ctl_exec(cmd, conn, "SELECT state FROM termination_outbox WHERE id = $1::bigint", 1, params);
+
+	if (res == NULL)
+		return;
+	if (PQntuples(res) == 0)
+		ctl_error(cmd, "no outbox row with id %s", id);
+	else
+		ctl_error(cmd, "outbox row %s is %s, not failed; not re-queued", id, PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/*
+ * Re-queue dead-lettered rows: pending, attempts 0, due now, no last_error;
+ * then wake the retry children (the NOTIFY trigger fires on insert only).
+ * The Idempotency-Key stays: a hangup that did get through is not repeated.
+ */
+static int ctl_outbox_retry(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all-failed", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "outbox retry";
+	const char *params[1];
+	char *ids = NULL;
+	size_t len = 3, i, n;
+	long long id;
+	int c, all = 0, rc = CTL_EXIT_ERROR, requeued, missing = 0;
+	PGresult *res = NULL;
+	PGconn *conn;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'a') {
+			ctl_getopt_error(cmd, c, argv);
+			return CTL_EXIT_USAGE;
+		}
+		all = 1;
+	}
+	n = (size_t)(argc - optind);
+	if (all == (n > 0)) {
+		ctl_error(cmd, "expected ID... or --all-failed (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	/* the ids as a PostgreSQL array literal: {1,2,3} */
+	for (i = 0; i < n; i++) {
+		if (ctl_parse_int(cmd, "ID", argv[optind + (int)i], 1, INT64_MAX, &id) < 0)
+			return CTL_EXIT_USAGE;
+		len += strlen(argv[optind + (int)i]) + 1;
+	}
+	if (!all) {
+		ids = calloc(1, len);
+		if (ids == NULL) {
+			ctl_error(cmd, "out of memory");
+			return CTL_EXIT_ERROR;
+		}
+		ctl_append(ids, len, "{");
+		for (i = 0; i < n; i++) {
+			ctl_append(ids, len, i ? "," : "");
+			ctl_append(ids, len, argv[optind + (int)i]);
+		}
+		ctl_append(ids, len, "}");
+	}
+	conn = ctl_connect(cmd, g);
+	if (conn == NULL) {
+		free(ids);
+		return CTL_EXIT_ERROR;
+	}
+	params[0] = ids;
+	if (ctl_command(cmd, conn, "BEGIN") < 0)
+		goto out;
+	res = ctl_exec(cmd, conn,
+		       "UPDATE termination_outbox SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+		       " last_error = NULL, updated_at = now()"
+		       " WHERE state = 'failed' AND ($1::bigint[] IS NULL OR id = ANY ($1::bigint[]))"
+		       " RETURNING id",
+		       1, params);
+	if (res == NULL || ctl_command(cmd, conn, "SELECT pg_notify('callstop_outbox', 'retry')") < 0 ||
+	    ctl_command(cmd, conn, "COMMIT") < 0) {
+		ctl_rollback(conn);
+		goto out;
+	}
+	requeued = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		const char *want = argv[optind + (int)i];
+		int r, found = 0;
+
+		ctl_parse_int(cmd, "ID", want, 1, INT64_MAX, &id);
+		for (r = 0; r < requeued && !found; r++)
+			found = strtoll(PQgetvalue(res, r, 0), NULL, 10) == id;
+		if (!found) {
+			ctl_outbox_retry_error(cmd, conn, want);
+			missing++;
+		}
+	}
+	printf("re-queued %d outbox row(s)\n", requeued);
+	rc = missing ? CTL_EXIT_ERROR : CTL_EXIT_OK;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	free(ids);
+	return rc;
+}
+
+static int ctl_cmd_outbox(const struct ctl_global *g, int argc, char **argv)
+{
+	if (argc < 2) {
+		ctl_error("outbox", "expected list or retry (see %s --help)", CTL_PROG);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "list") == 0)
+		return ctl_outbox_list(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "retry") == 0)
+		return ctl_outbox_retry(g, argc - 1, argv + 1);
+	ctl_error("outbox", "unknown subcommand '%s' (expected list or retry)", argv[1]);
+	return CTL_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------------ */
 /* check */
 
 /* Compare the schema with the migrations of dir.  Returns 0 (up to date, or
@@ -1382,6 +1564,12 @@ static void ctl_usage(FILE *f)
 		"                           prints it, once, on stdout\n"
 		"  admin-token list         list admin tokens (prefixes only)\n"
 		"  admin-token revoke ID    revoke an admin token\n"
+		"  outbox list [--state pending|done|failed] [--limit N]\n"
+		"                           list termination outbox rows, newest first\n"
+		"                           (default limit 100)\n"
+		"  outbox retry ID... | --all-failed\n"
+		"                           re-queue dead-lettered (failed) rows: pending,\n"
+		"                           attempts 0, due now; wakes the retry child\n"
 		"  demo [--tenant NAME] [--workspace-id ID] [--batch-size N]\n"
 		"       [--small-batch-size N] [--running N]\n"
 		"                           create demo calls and batches (tenant demo,\n"
@@ -1430,6 +1618,8 @@ static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 		return ctl_cmd_admin_token(g, argc, argv);
 	if (strcmp(name, "demo") == 0)
 		return ctl_demo(g, argc, argv);
+	if (strcmp(name, "outbox") == 0)
+		return ctl_cmd_outbox(g, argc, argv);
 	if (strcmp(name, "check") == 0)
 		return ctl_cmd_check(g, argc, argv);
 	ctl_error(name, "unknown command (see %s --help)", CTL_PROG);

@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 
 static void callstopd_usage(FILE *f)
 {
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct conf *cfg;
 	char err[1024];
-	int opt, test = 0, fd;
+	int opt, test = 0, fd, inherited;
 
 	if (path == NULL || path[0] == '\0')
 		path = CONF_DEFAULT_PATH;
@@ -91,6 +92,7 @@ int main(int argc, char **argv)
 		conf_free(cfg);
 		return 1;
 	}
+	log_set_syslog(cfg->log_syslog);
 	/* once, before any fork: libcurl's global state is not fork-safe to set up
 	 * in each child */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -98,11 +100,16 @@ int main(int argc, char **argv)
 		conf_free(cfg);
 		return 1;
 	}
-	fd = master_listen(cfg);
+	/* systemd socket activation: the socket is systemd's, listen is unused */
+	fd = notify_listen_fd();
+	inherited = fd >= 0;
+	if (fd == -1)
+		fd = master_listen(cfg);
 	if (fd < 0) {
 		conf_free(cfg);
 		return 1;
 	}
-	log_info("callstopd %s started: %d workers on %s", PACKAGE_VERSION, cfg->workers, cfg->listen);
-	return master_run(cfg, fd);
+	log_info("callstopd %s started: %d workers on %s", PACKAGE_VERSION, cfg->workers,
+		 inherited ? "the socket passed by systemd" : cfg->listen);
+	return master_run(cfg, fd, inherited);
 }

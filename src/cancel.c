@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 
 /*
@@ -153,10 +154,14 @@ static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req,
 			continue;
 		/* ids of a call: its livekit row first, then its openai row
 		 * (callstop_terminate_calls orders them by id, written in that
-		 * order) */
+		 * order); a row written as failed "not configured" is there
+		 * too, and skipped */
 		j = first[i];
-		if (it->livekit != CANCEL_TARGET_NONE && conf_livekit_enabled(ctx->cfg) && j < first[i] + count[i])
-			it->livekit = cancel_target_of(results[j++]);
+		if (it->livekit != CANCEL_TARGET_NONE && j < first[i] + count[i]) {
+			if (conf_livekit_enabled(ctx->cfg))
+				it->livekit = cancel_target_of(results[j]);
+			j++;
+		}
 		if (it->openai != CANCEL_TARGET_NONE && conf_openai_enabled(ctx->cfg) && j < first[i] + count[i])
 			it->openai = cancel_target_of(results[j]);
 	}
@@ -198,6 +203,7 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 			int lk_null = PQgetisnull(res, (int)i, 10), oa_null = PQgetisnull(res, (int)i, 11);
 
 			it->outcome = cancel_outcome_parse(PQgetvalue(res, (int)i, 2));
+			metrics_cancel(PQgetvalue(res, (int)i, 1), PQgetvalue(res, (int)i, 2));
 			snprintf(it->status, sizeof(it->status), "%s", PQgetvalue(res, (int)i, 3));
 			it->cancelled_count = atoi(PQgetvalue(res, (int)i, 4));
 			it->pending_cancelled = atoi(PQgetvalue(res, (int)i, 5));

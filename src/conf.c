@@ -36,11 +36,18 @@ static const struct conf_key conf_table[] = {
 	KEY("callstopd", listen_mode, CONF_MODE, "0660", 0, 0777, CONF_F_RESTART),
 	KEY("callstopd", log_file, CONF_STR_NULL, "", 0, 0, 0),
 	KEY("callstopd", log_level, CONF_LOG_LEVEL, "info", 0, 0, 0),
+	KEY("callstopd", log_syslog, CONF_BOOL, "no", 0, 1, 0),
 	KEY("callstopd", max_body_bytes, CONF_SIZE, "65536", 1, 64 * 1024 * 1024, 0),
+	KEY("callstopd", max_requests, CONF_INT, "10000", 0, 100000000, 0),
 	KEY("callstopd", max_resources, CONF_INT, "100", 1, 10000, 0),
 	KEY("callstopd", pid_file, CONF_STR_NULL, "", 0, 0, CONF_F_RESTART),
 	KEY("callstopd", process_control_timeout, CONF_INT, "10", 1, 3600, 0),
-	KEY("callstopd", workers, CONF_INT, "4", 1, 256, 0),
+	KEY("callstopd", request_timeout, CONF_INT, "30", 0, 3600, 0),
+	KEY("callstopd", slow_request_ms, CONF_INT, "1000", 1, 3600000, 0),
+	KEY("callstopd", test_crash_on_start, CONF_BOOL, "no", 0, 1, 0),
+	KEY("callstopd", test_hang_route, CONF_STR_NULL, "", 0, 0, 0),
+	KEY("callstopd", user, CONF_STR_NULL, "", 0, 0, CONF_F_RESTART),
+	KEY("callstopd", workers, CONF_INT, "4", 1, CONF_WORKERS_MAX, 0),
 	SKEY(livekit, api_key, CONF_STR_NULL, "", 0, 0, 0),
 	SKEY(livekit, api_secret_file, CONF_STR_NULL, "", 0, 0, 0),
 	SKEY(livekit, url, CONF_STR_NULL, "", 0, 0, 0),
@@ -62,6 +69,13 @@ static const char *const conf_level_names[] = {
 	[LOG_LEVEL_WARN] = "warn",
 	[LOG_LEVEL_INFO] = "info",
 	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+static const struct {
+	const char *name;
+	int value;
+} conf_bool_names[] = {
+	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
 };
 
 const struct conf_key *conf_keys(size_t *n)
@@ -157,6 +171,15 @@ static int conf_set(struct conf *c, const struct conf_key *k, const char *val, c
 			}
 		}
 		conf_err(msg, msglen, "%s: expected error, warn, info or debug, got '%s'", k->name, val);
+		return -1;
+	case CONF_BOOL:
+		for (i = 0; i < sizeof(conf_bool_names) / sizeof(conf_bool_names[0]); i++) {
+			if (strcmp(val, conf_bool_names[i].name) == 0) {
+				*CONF_FIELD(c, k, int) = conf_bool_names[i].value;
+				return 0;
+			}
+		}
+		conf_err(msg, msglen, "%s: expected yes or no, got '%s'", k->name, val);
 		return -1;
 	case CONF_STR:
 		if (val[0] == '\0') {
@@ -492,6 +515,7 @@ static int conf_key_equal(const struct conf *a, const struct conf *b, const stru
 
 	switch (k->type) {
 	case CONF_INT:
+	case CONF_BOOL:
 		return *CONF_CFIELD(a, k, int) == *CONF_CFIELD(b, k, int);
 	case CONF_SIZE:
 		return *CONF_CFIELD(a, k, size_t) == *CONF_CFIELD(b, k, size_t);
@@ -516,6 +540,7 @@ static int conf_key_copy(struct conf *dst, const struct conf *src, const struct 
 
 	switch (k->type) {
 	case CONF_INT:
+	case CONF_BOOL:
 		*CONF_FIELD(dst, k, int) = *CONF_CFIELD(src, k, int);
 		return 0;
 	case CONF_SIZE:

@@ -20,17 +20,42 @@
  *   listen_mode     octal mode of a unix socket (default 0660).
  *   log_file        path of the log file; empty = stderr (default empty).
  *   log_level       error | warn | info | debug (default info).
+ *   log_syslog      yes | no (default no): log to syslog(3), facility
+ *                   daemon, instead of stderr or log_file.
  *   max_body_bytes  largest request body accepted, bytes (default 65536).
+ *   max_requests    requests a worker serves before it exits and is
+ *                   replaced (leaks and fragmentation do not accumulate),
+ *                   each worker's limit drawn within +-10% so that they do
+ *                   not all recycle at once; 0 = unlimited (default 10000).
  *   max_resources   most ids in one POST /calls/cancel (default 100).
  *   pid_file        written by the master; empty = none (default empty).
  *   process_control_timeout
  *                   seconds the master waits for workers to stop after
  *                   SIGQUIT (graceful) or SIGTERM (fast) before escalating
  *                   to SIGTERM / SIGKILL, 1..3600 (default 10).
+ *   request_timeout seconds a request may run; the master kills a worker
+ *                   busy longer (logged with method, URI and request id)
+ *                   and starts another; nginx answers 502.  0 = no limit,
+ *                   max 3600 (default 30).
+ *   slow_request_ms a request that takes this long (ms) is counted as slow
+ *                   in the status page, like php-fpm's
+ *                   request_slowlog_timeout (1..3600000, default 1000).
+ *   test_crash_on_start
+ *                   TEST ONLY, never set in production: yes makes every
+ *                   worker exit(1) right after its start (crash-loop tests).
+ *                   Default no.
+ *   test_hang_route TEST ONLY, never set in production: a route name (as
+ *                   in the access log, e.g. "calls.status") whose requests
+ *                   hang forever (watchdog tests).  Default empty.
+ *   user            started as root: the user to run as once the socket is
+ *                   bound (its primary group and supplementary groups too);
+ *                   empty = do not switch (a warning is logged when running
+ *                   as root).  Ignored when not started as root (default
+ *                   empty).
  *   workers         number of preforked workers, 1..256 (default 4).
  *
- * The socket keys (listen*) and pid_file are read at start only: a reload
- * that changes them keeps the running values and logs a warning.
+ * The socket keys (listen*), pid_file and user are read at start only: a
+ * reload that changes them keeps the running values and logs a warning.
  */
 #ifndef CALLSTOP_CONF_H
 #define CALLSTOP_CONF_H
@@ -39,6 +64,9 @@
 #include <sys/types.h>
 
 #define CONF_DEFAULT_PATH "/etc/callstop/callstop.conf"
+
+/* The most workers (the scoreboard is sized for two generations of them). */
+#define CONF_WORKERS_MAX 256
 
 enum conf_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -52,10 +80,17 @@ struct conf {
 	mode_t listen_mode;
 	char *log_file;      /* NULL = stderr (owned) */
 	enum conf_log_level log_level;
+	int log_syslog;      /* boolean */
 	size_t max_body_bytes;
+	int max_requests;    /* 0 = unlimited */
 	int max_resources;
 	char *pid_file;      /* NULL = none (owned) */
 	int process_control_timeout; /* seconds */
+	int request_timeout; /* seconds, 0 = none */
+	int slow_request_ms;
+	int test_crash_on_start;  /* boolean, TEST ONLY */
+	char *test_hang_route;    /* NULL = none, TEST ONLY (owned) */
+	char *user;               /* NULL = do not switch (owned) */
 	int workers;
 
 	/* [livekit] (SPEC 6): all three set, or none (not configured) */
@@ -88,6 +123,7 @@ enum conf_type {
 	CONF_SIZE,      /* size_t, decimal, min..max */
 	CONF_MODE,      /* mode_t, octal, min..max */
 	CONF_LOG_LEVEL, /* enum conf_log_level, by name */
+	CONF_BOOL,      /* int 0/1: yes|no (also true|false, on|off, 1|0) */
 	CONF_STR,       /* char *, must not be empty */
 	CONF_STR_NULL,  /* char *, empty = NULL */
 };

@@ -32,6 +32,7 @@ enum db_stmt {
 	DB_OUTBOX_CLAIM_IDS,    /* $1 JSON array of ids, $2 lease s -> id, provider, target, idempotency_key, attempts */
 	DB_OUTBOX_CLAIM_DUE,    /* $1 limit, $2 lease s -> the same */
 	DB_OUTBOX_RECORD,       /* $1 JSON [{id, state, last_error, delay_ms}] */
+	DB_OUTBOX_DEPTH,        /* -> state, count of the rows not done (metrics) */
 	DB_N_STMTS
 };
 

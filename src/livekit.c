@@ -89,6 +89,8 @@ int livekit_prepare(CURL *easy, const struct conf *c, const char *room, struct c
 		    char **body)
 {
 	char token[1024], auth[1100], url[1024];
+	const char *base = c->livekit_url, *scheme = "";
+	size_t len;
 	cJSON *b = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(b, "room", room);
@@ -97,7 +99,19 @@ int livekit_prepare(CURL *easy, const struct conf *c, const char *room, struct c
 	if (*body == NULL || livekit_token(c->livekit_api_key, c->livekit_api_secret, time(NULL), token,
 					   sizeof(token)) < 0)
 		return -1;
-	snprintf(url, sizeof(url), "%s/twirp/livekit.RoomService/DeleteRoom", c->livekit_url);
+	/* the ws(s):// URL of LiveKit clients is accepted, as LiveKit's own
+	 * server SDKs do; a trailing slash would make the path "//twirp" */
+	if (strncmp(base, "wss://", 6) == 0) {
+		scheme = "https://";
+		base += 6;
+	} else if (strncmp(base, "ws://", 5) == 0) {
+		scheme = "http://";
+		base += 5;
+	}
+	len = strlen(base);
+	while (len > 0 && base[len - 1] == '/')
+		len--;
+	snprintf(url, sizeof(url), "%s%.*s/twirp/livekit.RoomService/DeleteRoom", scheme, (int)len, base);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 	*headers = curl_slist_append(NULL, "Content-Type: application/json");
 	*headers = curl_slist_append(*headers, auth);

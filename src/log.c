@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,12 +27,20 @@ static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
 };
 
+static const int log_syslog_prio[] = {
+	[LOG_LEVEL_ERROR] = LOG_ERR,
+	[LOG_LEVEL_WARN] = LOG_WARNING,
+	[LOG_LEVEL_INFO] = LOG_INFO,
+	[LOG_LEVEL_DEBUG] = LOG_DEBUG,
+};
+
 static struct {
 	char ident[32];
 	char *path; /* NULL = stderr */
 	int fd;
 	enum conf_log_level level;
-} log_state = { "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO };
+	int syslog;  /* 1: lines go to syslog(3) */
+} log_state = { "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO, 0 };
 
 static int log_open_file(const char *path)
 {
@@ -82,6 +91,23 @@ int log_reopen(void)
 	return 0;
 }
 
+void log_set_syslog(int on)
+{
+	if (on && !log_state.syslog)
+		/* openlog keeps a pointer to the ident: log_state's is static */
+		openlog(log_state.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && log_state.syslog)
+		closelog();
+	log_state.syslog = on ? 1 : 0;
+}
+
+int log_chown(uid_t uid, gid_t gid)
+{
+	if (log_state.path == NULL)
+		return 0;
+	return fchown(log_state.fd, uid, gid);
+}
+
 void log_set_level(enum conf_log_level level)
 {
 	log_state.level = level;
@@ -105,6 +131,16 @@ static void log_write(enum conf_log_level level, const char *fmt, va_list ap)
 
 	if (!log_enabled(level))
 		return;
+	if (log_state.syslog) {
+		w = vsnprintf(buf, sizeof(buf), fmt, ap);
+		if (w < 0)
+			goto out;
+		for (i = 0; buf[i] != '\0'; i++)
+			if (buf[i] == '\n' || buf[i] == '\r')
+				buf[i] = ' ';
+		syslog(log_syslog_prio[level], "%s", buf);
+		goto out;
+	}
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

@@ -3,7 +3,9 @@
  *
  * Lines go to stderr (foreground, or under systemd which adds its own time
  * stamp) or to the configured log file, opened O_APPEND so that all processes
- * can share it; log_reopen() reopens it (SIGUSR1, logrotate).
+ * can share it; log_reopen() reopens it (SIGUSR1, logrotate).  With
+ * log_syslog they go to syslog(3) instead, facility daemon, at the priority
+ * of their level (the time stamp and pid are then syslog's).
  * Format: "2026-11-21T04:58:19.123Z [info] callstopd[1234]: message".
  * Each line is written with a single write(2), so lines of concurrent
  * processes never interleave.
@@ -12,6 +14,7 @@
 #define CALLSTOP_LOG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "conf.h"
 
@@ -24,6 +27,16 @@ int log_open(const char *ident, const char *path, enum conf_log_level level);
 
 /* Reopen the log file (no-op for stderr).  Returns 0 or -1 with errno. */
 int log_reopen(void);
+
+/* on = 1: send lines to syslog(3) (facility daemon, the ident of log_open,
+ * the socket opened now so that it survives a privilege drop); on = 0: back
+ * to the file or stderr. */
+void log_set_syslog(int on);
+
+/* Give the open log file to uid:gid (before a privilege drop, so that a
+ * SIGUSR1 reopen of the same path still works).  No-op for stderr.
+ * Returns 0 or -1 with errno. */
+int log_chown(uid_t uid, gid_t gid);
 
 void log_set_level(enum conf_log_level level);
 int log_enabled(enum conf_log_level level);

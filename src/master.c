@@ -10,7 +10,10 @@
  * an orphan behind.
  *
  * Signal handlers only write the signal number to a self-pipe; the main loop
- * poll()s the pipe with a timeout that is the next respawn or escalation due.
+ * poll()s the pipe with a timeout that is the next respawn or escalation due,
+ * and at most a second while children run: every second it reads the
+ * scoreboard and kills a worker whose request has run past request_timeout
+ * (php-fpm's request_terminate_timeout, checked in fpm_pctl_heartbeat).
  */
 #include "config.h"
 
@@ -18,7 +21,13 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -35,7 +44,11 @@
 
 #include "log.h"
 #include "master.h"
+#include "notify.h"
+#include "priv.h"
 #include "retry.h"
+#include "router.h"
+#include "scoreboard.h"
 #include "worker.h"
 
 /* Crash-loop backoff: a worker that dies within MASTER_SHORT_LIFE_MS of its
@@ -50,6 +63,13 @@
  * php-fpm, it gets this long after SIGTERM before SIGKILL. */
 #define MASTER_TERM_AFTER_QUIT_MS 1000
 
+/* The watchdog's period: request_timeout is checked this often. */
+#define MASTER_TICK_MS 1000
+
+/* Scoreboard entries: two generations of the most workers (the old one
+ * draining after a reload), each with its retry child. */
+#define MASTER_SCOREBOARD_SIZE (2 * (CONF_WORKERS_MAX + 1))
+
 struct master_child {
 	pid_t pid;
 	int index;           /* worker slot, for log lines */
@@ -59,6 +79,8 @@ struct master_child {
 	int stop_sig;        /* strongest stop signal sent, 0 = none */
 	int64_t sent_ms;     /* when stop_sig was sent */
 	int64_t deadline_ms; /* escalate when reached; 0 = never */
+	int sb;              /* scoreboard entry, -1 = none */
+	int watchdog;        /* killed for request_timeout: respawn it */
 };
 
 /* One per worker of the current generation. */
@@ -66,6 +88,7 @@ struct master_slot {
 	pid_t pid;          /* 0 = not running */
 	int backoff_ms;     /* delay of the next short-lived respawn, 0 = none */
 	int64_t respawn_ms; /* when pid == 0: spawn at this time */
+	int spawned;        /* started once in this generation: next is a respawn */
 };
 
 enum master_state { MASTER_RUNNING, MASTER_STOPPING_GRACEFUL, MASTER_STOPPING_FAST };
@@ -83,6 +106,7 @@ struct master {
 	size_t nchildren, capchildren;
 	char *sock_path; /* unix socket to remove at exit, NULL for TCP */
 	char *pid_path;  /* pid file to remove at exit, NULL = none */
+	int64_t tick_ms; /* next watchdog round */
 };
 
 static const int master_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD };
@@ -265,6 +289,84 @@ int master_listen(const struct conf *cfg)
 	return master_listen_tcp(cfg);
 }
 
+/* A listening unix socket's queue, from the kernel's sock_diag (what
+ * "ss -xl" shows): rqueue is the connections waiting, wqueue the backlog. */
+static int master_unix_queue(int fd, unsigned *queue, unsigned *backlog)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} msg;
+	union {
+		char buf[8192];
+		struct nlmsghdr align;
+	} resp;
+	struct sockaddr_nl nladdr = { .nl_family = AF_NETLINK };
+	struct stat st;
+	struct nlmsghdr *h;
+	ssize_t n;
+	int nl, found = -1;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -1;
+	memset(&msg, 0, sizeof(msg));
+	msg.nlh.nlmsg_len = sizeof(msg);
+	msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+	msg.req.sdiag_family = AF_UNIX;
+	msg.req.udiag_states = 1u << 10; /* TCP_LISTEN */
+	msg.req.udiag_ino = (unsigned)st.st_ino;
+	msg.req.udiag_show = UDIAG_SHOW_RQLEN;
+	msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u; /* no cookie */
+	if (sendto(nl, &msg, sizeof(msg), 0, (struct sockaddr *)&nladdr, sizeof(nladdr)) < 0) {
+		close(nl);
+		return -1;
+	}
+	n = recv(nl, resp.buf, sizeof(resp.buf), 0);
+	close(nl);
+	for (h = &resp.align; n > 0 && NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+		struct unix_diag_msg *udm = NLMSG_DATA(h);
+		struct rtattr *a;
+		int alen;
+
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+			break;
+		alen = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*udm));
+		for (a = (struct rtattr *)(udm + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+			if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
+				struct unix_diag_rqlen *q = RTA_DATA(a);
+				*queue = q->udiag_rqueue;
+				*backlog = q->udiag_wqueue;
+				found = 0;
+			}
+		}
+	}
+	return found;
+}
+
+int master_listen_queue(int fd, unsigned *queue, unsigned *backlog)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct tcp_info info;
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_UNIX)
+		return master_unix_queue(fd, queue, backlog);
+	/* on a listening TCP socket: unacked = the accept queue, sacked = the
+	 * backlog (what php-fpm reads too) */
+	len = sizeof(info);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
+		return -1;
+	*queue = info.tcpi_unacked;
+	*backlog = info.tcpi_sacked;
+	return 0;
+}
+
 /* ---- signals ------------------------------------------------------------ */
 
 static void master_sig_handler(int signo)
@@ -406,10 +508,11 @@ static void master_slot_backoff(struct master *m, int index, int64_t lived_ms, i
 
 static int master_spawn(struct master *m, int index, int64_t now)
 {
+	int retry = index == m->nslots - 1;
 	struct master_child *c;
 	sigset_t set, old;
 	pid_t pid;
-	int saved;
+	int saved, sb;
 
 	/* grow first: a child forked but not recorded would never be stopped */
 	if (m->nchildren == m->capchildren) {
@@ -424,14 +527,21 @@ static int master_spawn(struct master *m, int index, int64_t now)
 		m->capchildren = cap;
 	}
 
+	sb = scoreboard_assign(retry ? SCOREBOARD_RETRY : SCOREBOARD_WORKER, index, m->gen);
+	if (sb < 0)
+		log_warn("slot %d: no free scoreboard entry (too many generations draining); "
+			 "it runs without request_timeout", index);
+
 	/* blocked until the child has reset its handlers (master_child_init) */
 	master_sigset(&set);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	pid = fork();
 	if (pid == 0) {
 		master_child_init(m);
+		scoreboard_attach(sb);
+		scoreboard_started();
 		/* the last slot is the retry child (SPEC 6), the others workers */
-		if (index == m->nslots - 1)
+		if (retry)
 			retry_main(m->cfg);
 		worker_main(m->cfg, m->listen_fd, index);
 	}
@@ -439,9 +549,13 @@ static int master_spawn(struct master *m, int index, int64_t now)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("slot %d: fork: %s", index, strerror(saved));
+		scoreboard_release(sb);
 		master_slot_backoff(m, index, -1, now);
 		return -1;
 	}
+	if (m->slots[index].spawned)
+		scoreboard_count_respawn();
+	m->slots[index].spawned = 1;
 
 	c = &m->children[m->nchildren++];
 	c->pid = pid;
@@ -452,6 +566,8 @@ static int master_spawn(struct master *m, int index, int64_t now)
 	c->stop_sig = 0;
 	c->sent_ms = 0;
 	c->deadline_ms = 0;
+	c->sb = sb;
+	c->watchdog = 0;
 	m->slots[index].pid = pid;
 	log_info("%s (pid %ld) started, generation %u", c->name, (long)pid, m->gen);
 	return 0;
@@ -558,10 +674,17 @@ static void master_reap(struct master *m, int64_t now)
 		*p = m->children[--m->nchildren];
 
 		master_log_exit(&c, status, now - c.start_ms);
+		scoreboard_release(c.sb);
 		if (c.gen != m->gen || c.index >= m->nslots || m->slots[c.index].pid != pid)
 			continue;
 		m->slots[c.index].pid = 0;
-		if (m->state == MASTER_RUNNING && c.stop_sig == 0)
+		if (m->state != MASTER_RUNNING || (c.stop_sig != 0 && !c.watchdog))
+			continue;
+		/* killed by the watchdog, or recycled after max_requests (exit 0
+		 * unasked): replaced at once; anything else is a crash */
+		if (c.watchdog || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			m->slots[c.index].respawn_ms = now;
+		else
 			master_slot_backoff(m, c.index, now - c.start_ms, now);
 	}
 }
@@ -589,11 +712,49 @@ static int master_timeout(const struct master *m, int64_t now)
 	for (i = 0; i < m->nchildren; i++)
 		if (m->children[i].deadline_ms != 0 && m->children[i].deadline_ms < next)
 			next = m->children[i].deadline_ms;
+	if (m->nchildren > 0 && m->tick_ms < next)
+		next = m->tick_ms;
 	if (next == INT64_MAX)
 		return -1;
 	if (next <= now)
 		return 0;
 	return next - now > INT_MAX ? INT_MAX : (int)(next - now);
+}
+
+/*
+ * Once a second: a worker busy past request_timeout is killed (SIGKILL: a
+ * hung request ignores anything milder) and replaced; nginx sees its
+ * connection close and answers 502.  Also samples the listen queue.
+ */
+static void master_watchdog(struct master *m, int64_t now)
+{
+	int64_t limit = (int64_t)m->cfg->request_timeout * 1000;
+	unsigned queue, backlog;
+	struct scoreboard_proc p;
+	size_t i;
+
+	if (now < m->tick_ms)
+		return;
+	m->tick_ms = now + MASTER_TICK_MS;
+	if (master_listen_queue(m->listen_fd, &queue, &backlog) == 0)
+		scoreboard_note_listen_queue(queue);
+	if (limit == 0)
+		return;
+	for (i = 0; i < m->nchildren; i++) {
+		struct master_child *c = &m->children[i];
+
+		if (c->stop_sig == SIGKILL || scoreboard_read(c->sb, &p) < 0)
+			continue;
+		if (p.state != SCOREBOARD_BUSY || p.pid != c->pid || now - p.request_start_ms <= limit)
+			continue;
+		log_error("%s (pid %ld) exceeded request_timeout %d s serving %s %s request_id %s; killing it", c->name,
+			  (long)c->pid, m->cfg->request_timeout, p.method, p.uri, p.request_id);
+		/* it will not count itself */
+		if (limit >= m->cfg->slow_request_ms)
+			scoreboard_count_slow();
+		c->watchdog = 1;
+		master_child_signal(c, SIGKILL, 0, now);
+	}
 }
 
 /* Last resort when the loop itself fails: stop everything without poll(). */
@@ -627,6 +788,7 @@ static void master_begin_stop(struct master *m, enum master_state how, int64_t n
 	if (how == MASTER_STOPPING_FAST) {
 		if (m->state == MASTER_STOPPING_FAST)
 			return;
+		notify_stopping();
 		log_info("fast stop: sending SIGTERM to %zu workers", m->nchildren);
 		m->state = MASTER_STOPPING_FAST;
 		master_stop_children(m, SIGTERM, 1, now);
@@ -634,6 +796,7 @@ static void master_begin_stop(struct master *m, enum master_state how, int64_t n
 	}
 	if (m->state != MASTER_RUNNING)
 		return;
+	notify_stopping();
 	log_info("graceful stop: sending SIGQUIT to %zu workers", m->nchildren);
 	m->state = MASTER_STOPPING_GRACEFUL;
 	master_stop_children(m, SIGQUIT, 1, now);
@@ -654,9 +817,11 @@ static void master_reload(struct master *m, int64_t now)
 	int n, i;
 
 	log_info("reloading configuration from %s", m->cfg->path);
+	notify_reloading();
 	neu = conf_load(m->cfg->path, err, sizeof(err));
 	if (neu == NULL) {
 		log_error("reload failed, keeping the running configuration: %s", err);
+		notify_ready();
 		return;
 	}
 	n = conf_keep_restart_keys(neu, m->cfg, changed, sizeof(changed));
@@ -664,6 +829,7 @@ static void master_reload(struct master *m, int64_t now)
 	if (slots == NULL) {
 		log_error("reload failed, keeping the running configuration: out of memory");
 		conf_free(neu);
+		notify_ready();
 		return;
 	}
 	if (!master_str_equal(neu->log_file, m->cfg->log_file) &&
@@ -672,9 +838,11 @@ static void master_reload(struct master *m, int64_t now)
 			  strerror(errno));
 		free(slots);
 		conf_free(neu);
+		notify_ready();
 		return;
 	}
 	log_set_level(neu->log_level);
+	log_set_syslog(neu->log_syslog);
 	if (n > 0)
 		log_warn("reload: %s changed, which needs a restart; keeping the running value%s (listen %s)",
 			 changed, n > 1 ? "s" : "", neu->listen);
@@ -685,11 +853,14 @@ static void master_reload(struct master *m, int64_t now)
 	m->slots = slots;
 	m->nslots = neu->workers + 1;
 	m->gen++;
+	scoreboard_set_gen(m->gen);
 	for (i = 0; i < m->nslots; i++)
 		master_spawn(m, i, now);
 	/* the new generation accepts already; the old one finishes what it has */
 	master_stop_children(m, SIGQUIT, 0, now);
-	log_info("reload: generation %u, %d workers; previous workers draining", m->gen, m->nslots);
+	log_info("reload: generation %u, %d workers and the retry child; previous workers draining", m->gen,
+		 neu->workers);
+	notify_ready();
 }
 
 static void master_reopen(struct master *m)
@@ -769,8 +940,10 @@ static int master_loop(struct master *m)
 	int r, i;
 
 	now = master_now_ms();
+	m->tick_ms = now + MASTER_TICK_MS;
 	for (i = 0; i < m->nslots; i++)
 		master_spawn(m, i, now);
+	notify_ready();
 
 	while (m->state == MASTER_RUNNING || m->nchildren > 0) {
 		pfd.fd = m->sigpipe[0];
@@ -801,6 +974,7 @@ static int master_loop(struct master *m)
 		/* not only on SIGCHLD: a reap is cheap, and a lost byte must not
 		 * leave a zombie */
 		master_reap(m, now);
+		master_watchdog(m, now);
 		master_escalate(m, now);
 		if (m->state == MASTER_RUNNING)
 			master_respawn(m, now);
@@ -808,9 +982,11 @@ static int master_loop(struct master *m)
 	return 0;
 }
 
-int master_run(struct conf *cfg, int listen_fd)
+int master_run(struct conf *cfg, int listen_fd, int inherited)
 {
+	const char *routes[SCOREBOARD_ROUTES_MAX];
 	struct master m;
+	size_t nroutes;
 	int rc = 1;
 
 	memset(&m, 0, sizeof(m));
@@ -821,11 +997,12 @@ int master_run(struct conf *cfg, int listen_fd)
 	m.state = MASTER_RUNNING;
 	m.nslots = cfg->workers + 1;   /* + the retry child */
 	m.slots = calloc((size_t)m.nslots, sizeof(*m.slots));
-	if (conf_listen_is_unix(cfg))
+	/* a socket systemd passed is systemd's to remove */
+	if (conf_listen_is_unix(cfg) && !inherited)
 		m.sock_path = strdup(cfg->listen);
 	if (cfg->pid_file != NULL)
 		m.pid_path = strdup(cfg->pid_file);
-	if (m.slots == NULL || (conf_listen_is_unix(cfg) && m.sock_path == NULL) ||
+	if (m.slots == NULL || (conf_listen_is_unix(cfg) && !inherited && m.sock_path == NULL) ||
 	    (cfg->pid_file != NULL && m.pid_path == NULL)) {
 		log_error("master: out of memory");
 		goto out;
@@ -835,6 +1012,15 @@ int master_run(struct conf *cfg, int listen_fd)
 		m.pid_path = NULL;
 		goto out;
 	}
+	/* after the pid file (its directory may be root's), before any fork */
+	if (priv_drop(cfg, m.sock_path) < 0)
+		goto out;
+	nroutes = router_names(routes, SCOREBOARD_ROUTES_MAX);
+	if (scoreboard_create(MASTER_SCOREBOARD_SIZE, routes, nroutes) < 0) {
+		log_error("scoreboard: %s", strerror(errno));
+		goto out;
+	}
+	scoreboard_set_gen(m.gen);
 	if (master_signals_init(&m) < 0)
 		goto out;
 

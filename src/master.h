@@ -4,7 +4,8 @@
  *
  * Signals (php-fpm's meanings, SPEC section 7), delivered through a self-pipe
  * so that no handler does real work: TERM/INT fast stop, QUIT graceful stop,
- * HUP reload, USR1 reopen logs, CHLD reap.
+ * HUP reload, USR1 reopen logs, CHLD reap.  Every second it reads the
+ * scoreboard and kills a worker busy past request_timeout.
  */
 #ifndef CALLSTOP_MASTER_H
 #define CALLSTOP_MASTER_H
@@ -19,9 +20,19 @@
 int master_listen(const struct conf *cfg);
 
 /*
- * Run the master loop with cfg (ownership passes to the master, which may
- * replace it on reload).  Returns the process exit status.
+ * Connections waiting in the accept queue of the listening socket fd, and
+ * its backlog (TCP: TCP_INFO; unix: sock_diag).  Returns 0, or -1 if the
+ * kernel cannot tell.
  */
-int master_run(struct conf *cfg, int listen_fd);
+int master_listen_queue(int fd, unsigned *queue, unsigned *backlog);
+
+/*
+ * Run the master loop with cfg (ownership passes to the master, which may
+ * replace it on reload): write the pid file, drop privileges (cfg->user),
+ * map the scoreboard, fork the workers and supervise them.  inherited: the
+ * socket was passed by systemd (never unlinked).  Returns the process exit
+ * status.
+ */
+int master_run(struct conf *cfg, int listen_fd, int inherited);
 
 #endif

@@ -12,10 +12,15 @@ int openai_prepare(CURL *easy, const struct conf *c, const char *call_id, const 
 {
 	char url[1024], auth[1024], idem[512];
 	char *escaped = curl_easy_escape(easy, call_id, 0);
+	size_t len = strlen(c->openai_base_url);
 
 	if (escaped == NULL)
 		return -1;
-	snprintf(url, sizeof(url), "%s/v1/realtime/calls/%s/hangup", c->openai_base_url, escaped);
+	/* a trailing slash would make the path "//v1/...", and its 404 read
+	 * as "already ended" */
+	while (len > 0 && c->openai_base_url[len - 1] == '/')
+		len--;
+	snprintf(url, sizeof(url), "%.*s/v1/realtime/calls/%s/hangup", (int)len, c->openai_base_url, escaped);
 	curl_free(escaped);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->openai_api_key);
 	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);

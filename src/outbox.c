@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -16,6 +17,7 @@
 #include "json.h"
 #include "livekit.h"
 #include "log.h"
+#include "metrics.h"
 #include "openai.h"
 
 #define OUTBOX_RESPONSE_MAX 1024
@@ -218,6 +220,7 @@ static void outbox_record(struct outbox *ob, struct db *db, struct outbox_xfer *
 			log_warn("outbox %lld: %s %s: %s; retry %d/%d in %ld ms", x->id, x->provider, x->target,
 				 x->error, x->attempts + 1, ob->cfg->outbox_max_attempts, delay);
 		}
+		metrics_outbox(x->provider, state);
 		if (results != NULL)
 			results[i] = state[0] == 'd' ? OUTBOX_RESULT_DONE
 				     : state[0] == 'f' ? OUTBOX_RESULT_FAILED : OUTBOX_RESULT_QUEUED;
@@ -271,31 +274,42 @@ static void outbox_process(struct outbox *ob, struct db *db, PGresult *claimed, 
 	outbox_xfers_free(xs, n);
 }
 
-/* A claim lasts past the request's own timeout, plus a margin. */
-static void outbox_lease(const struct outbox *ob, char *buf, size_t len)
+/* A claim of rows rows lasts past the time their requests can take (they
+ * go out outbox_concurrency at a time, each within outbox_timeout_ms), plus
+ * a margin: no one else takes a row that is still on its way out. */
+static void outbox_lease(const struct outbox *ob, size_t rows, char *buf, size_t len)
 {
-	snprintf(buf, len, "%d", ob->cfg->outbox_timeout_ms / 1000 + 10);
+	size_t conc = (size_t)ob->cfg->outbox_concurrency;
+	long long rounds = (long long)((rows + conc - 1) / conc);
+
+	snprintf(buf, len, "%lld", (rounds ? rounds : 1) * ob->cfg->outbox_timeout_ms / 1000 + 10);
 }
 
-void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t n, enum outbox_result *results)
+static long long outbox_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Claim and send ids[0..n) (one round: n <= outbox_concurrency). */
+static void outbox_send_round(struct outbox *ob, struct db *db, const long long *ids, size_t n,
+			      enum outbox_result *results)
 {
 	cJSON *arr;
-	char *json, lease[16];
+	char *json, lease[24];
 	const char *params[2];
 	PGresult *claimed;
 	enum outbox_result *by_row;
 	size_t i, j;
 
-	for (i = 0; i < n; i++)
-		results[i] = OUTBOX_RESULT_QUEUED;
-	if (ob == NULL || n == 0)
-		return;
 	arr = cJSON_CreateArray();
 	for (i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)ids[i]));
 	json = json_print(arr);
 	cJSON_Delete(arr);
-	outbox_lease(ob, lease, sizeof(lease));
+	outbox_lease(ob, n, lease, sizeof(lease));
 	params[0] = json;
 	params[1] = lease;
 	claimed = json ? db_exec(db, DB_OUTBOX_CLAIM_IDS, 2, params) : NULL;
@@ -316,15 +330,39 @@ void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t 
 	PQclear(claimed);
 }
 
+/*
+ * The worker answers its client only after this: rounds of
+ * outbox_concurrency rows, each claimed just before it goes out (so that its
+ * claim outlasts its requests), and no new round once outbox_timeout_ms has
+ * passed.  What was not claimed by then stays for the retry child (it is due
+ * once the grace period of a new row is over): a provider that hangs delays
+ * the answer by at most twice outbox_timeout_ms, however many rows.
+ */
+void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t n, enum outbox_result *results)
+{
+	long long deadline;
+	size_t i, round;
+
+	for (i = 0; i < n; i++)
+		results[i] = OUTBOX_RESULT_QUEUED;
+	if (ob == NULL || n == 0)
+		return;
+	deadline = outbox_now_ms() + ob->cfg->outbox_timeout_ms;
+	for (i = 0; i < n && (i == 0 || outbox_now_ms() < deadline); i += round) {
+		round = n - i < (size_t)ob->cfg->outbox_concurrency ? n - i : (size_t)ob->cfg->outbox_concurrency;
+		outbox_send_round(ob, db, ids + i, round, results + i);
+	}
+}
+
 int outbox_drain(struct outbox *ob, struct db *db, int limit)
 {
-	char limit_s[16], lease[16];
+	char limit_s[16], lease[24];
 	const char *params[2] = { limit_s, lease };
 	PGresult *claimed;
 	int n;
 
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
-	outbox_lease(ob, lease, sizeof(lease));
+	outbox_lease(ob, limit > 0 ? (size_t)limit : 1, lease, sizeof(lease));
 	claimed = db_exec(db, DB_OUTBOX_CLAIM_DUE, 2, params);
 	if (claimed == NULL)
 		return -1;

@@ -135,6 +135,7 @@ void request_reply(struct request *r, int status, cJSON *body)
 {
 	free(r->body_out);
 	r->body_out = NULL;
+	r->content_type = NULL;
 	r->status = status;
 	if (body != NULL) {
 		r->body_out = json_print(body);
@@ -142,6 +143,14 @@ void request_reply(struct request *r, int status, cJSON *body)
 		if (r->body_out == NULL)
 			r->status = 500;
 	}
+}
+
+void request_reply_text(struct request *r, int status, const char *content_type, char *body)
+{
+	free(r->body_out);
+	r->body_out = body;
+	r->status = body != NULL ? status : 500;
+	r->content_type = body != NULL ? content_type : NULL;
 }
 
 void request_add_header(struct request *r, const char *name, const char *value)

@@ -32,6 +32,7 @@ struct request {
 	int status;              /* HTTP status; 0 = nothing set yet */
 	char headers[REQUEST_HEADERS_MAX]; /* extra "Name: value\r\n" lines */
 	char *body_out;          /* malloc'ed response body, or NULL */
+	const char *content_type; /* static string; NULL = application/json */
 
 	/* for the access log */
 	const char *route;       /* route name (static), "-" if none matched */
@@ -62,6 +63,11 @@ int request_content_type_is_json(const struct request *r);
 /* Set the response: status and body (ownership of body passes to r; NULL =
  * empty).  Allocation failures become a bare 500. */
 void request_reply(struct request *r, int status, cJSON *body);
+
+/* Set a response that is not JSON: status, content_type (a static string,
+ * "text/plain; version=0.0.4") and body (malloc'ed, ownership passes to r;
+ * NULL = a bare 500). */
+void request_reply_text(struct request *r, int status, const char *content_type, char *body);
 
 /* Append a response header line. */
 void request_add_header(struct request *r, const char *name, const char *value);

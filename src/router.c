@@ -3,39 +3,83 @@
  */
 #include "router.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_admin.h"
 #include "api_heppu.h"
+#include "api_internal.h"
 #include "api_trillet.h"
 #include "api_unified.h"
+#include "log.h"
 
 #define ROUTER_ID_MAX 256
+
+/* Only for requests nginx marked CALLSTOP_INTERNAL=1; to the others the
+ * route does not exist (404, never 405). */
+#define ROUTE_INTERNAL 0x1
 
 struct route {
 	const char *method;
 	const char *pattern;   /* "{id}" matches one non-empty path segment */
 	router_handler handler;
 	const char *name;      /* for the access log and metrics */
+	unsigned flags;        /* ROUTE_* */
 };
 
 static const struct route router_routes[] = {
-	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel" },
-	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status" },
-	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel" },
+	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel", 0 },
+	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status", 0 },
+	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel", 0 },
 	/* SPEC 4.1, Heppu-style */
-	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel" },
-	{ "GET", "/api/v1/calls/{id}", api_heppu_get, "heppu.get" },
-	{ "GET", "/api/v1/calls", api_heppu_list, "heppu.list" },
+	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel", 0 },
+	{ "GET", "/api/v1/calls/{id}", api_heppu_get, "heppu.get", 0 },
+	{ "GET", "/api/v1/calls", api_heppu_list, "heppu.list", 0 },
 	/* SPEC 4.2, Trillet-style */
-	{ "DELETE", "/v1/api/batch-calls/{id}", api_trillet_cancel, "trillet.cancel" },
-	{ "GET", "/v1/api/batch-calls/{id}", api_trillet_get, "trillet.get" },
-	{ "DELETE", "/v1/batch-calls/{id}", api_trillet_cancel, "trillet.cancel" },
-	{ "GET", "/v1/batch-calls/{id}", api_trillet_get, "trillet.get" },
+	{ "DELETE", "/v1/api/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", 0 },
+	{ "GET", "/v1/api/batch-calls/{id}", api_trillet_get, "trillet.get", 0 },
+	{ "DELETE", "/v1/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", 0 },
+	{ "GET", "/v1/batch-calls/{id}", api_trillet_get, "trillet.get", 0 },
 	/* SPEC 4.3, admin */
-	{ "POST", "/api/v1/admin/cancel/{id}", api_admin_cancel, "admin.cancel" },
+	{ "POST", "/api/v1/admin/cancel/{id}", api_admin_cancel, "admin.cancel", 0 },
+	/* internal: status and metrics (nginx allows them from 127.0.0.1) */
+	{ "GET", "/callstop-status", api_internal_status, "internal.status", ROUTE_INTERNAL },
+	{ "GET", "/callstop-metrics", api_internal_metrics, "internal.metrics", ROUTE_INTERNAL },
 };
+
+#define ROUTER_NROUTES (sizeof(router_routes) / sizeof(router_routes[0]))
+
+/* Every route name once, and "-" for requests no route matched. */
+size_t router_names(const char **names, size_t max)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i <= ROUTER_NROUTES; i++) {
+		const char *name = i < ROUTER_NROUTES ? router_routes[i].name : "-";
+
+		for (j = 0; j < n && strcmp(names[j], name) != 0; j++)
+			;
+		if (j == n && n < max)
+			names[n++] = name;
+	}
+	return n;
+}
+
+/* test_hang_route (TEST ONLY): the request never ends, so that the tests
+ * can see the master's request_timeout watchdog kill the worker. */
+static void router_test_hang(const struct request *r, const char *name) __attribute__((noreturn));
+
+static void router_test_hang(const struct request *r, const char *name)
+{
+	char rid[80];
+
+	log_warn("test_hang_route = %s (TEST ONLY): request %s hangs", name,
+		 log_escape(rid, sizeof(rid), r->request_id));
+	for (;;)
+		pause();
+}
 
 static const struct {
 	const char *prefix;
@@ -85,13 +129,17 @@ void router_dispatch(struct request *r, struct worker_ctx *ctx)
 	char allow[64] = "";
 	size_t i;
 
-	for (i = 0; i < sizeof(router_routes) / sizeof(router_routes[0]); i++) {
+	for (i = 0; i < ROUTER_NROUTES; i++) {
 		const struct route *rt = &router_routes[i];
 
+		if ((rt->flags & ROUTE_INTERNAL) && !api_internal_allowed(r))
+			continue;
 		if (!router_match(rt->pattern, r->path, id, sizeof(id)))
 			continue;
 		if (strcmp(rt->method, r->method) == 0) {
 			r->route = rt->name;
+			if (ctx->cfg->test_hang_route != NULL && strcmp(ctx->cfg->test_hang_route, rt->name) == 0)
+				router_test_hang(r, rt->name);
 			rt->handler(r, ctx, id[0] ? id : NULL);
 			return;
 		}

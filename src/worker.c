@@ -1,9 +1,13 @@
 /*
  * worker.c - see worker.h.
  */
+#include "config.h"
+
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +23,21 @@
 #include "outbox.h"
 #include "request.h"
 #include "router.h"
+#include "scoreboard.h"
 
 static volatile sig_atomic_t worker_quit;
 static volatile sig_atomic_t worker_reopen;
+static int worker_fd = -1;
+
+/* QUIT and USR1 are blocked except while the worker waits for a connection
+ * (worker_wait): a handler that ran in the middle of a request would make a
+ * read() or write() inside libfcgi fail with EINTR and lose the request. */
+static sigset_t worker_deferred;
 
 static void worker_on_quit(int sig)
 {
 	(void)sig;
 	worker_quit = 1;
-	/* Wake FCGX_Accept_r: it fails with EINTR (FCGI_FAIL_ACCEPT_ON_INTR). */
-	FCGX_ShutdownPending();
 }
 
 static void worker_on_usr1(int sig)
@@ -40,7 +49,6 @@ static void worker_on_usr1(int sig)
 static void worker_signals(void)
 {
 	struct sigaction sa;
-	sigset_t none;
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -54,14 +62,58 @@ static void worker_signals(void)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
-	/* QUIT: finish the request in hand, then exit.  No SA_RESTART, so a
-	 * blocked accept() returns. */
+	/* QUIT: finish the request in hand, then exit.  No SA_RESTART, so that
+	 * the wait for a connection returns. */
 	sa.sa_handler = worker_on_quit;
 	sigaction(SIGQUIT, &sa, NULL);
 	sa.sa_handler = worker_on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&worker_deferred);
+	sigaddset(&worker_deferred, SIGQUIT);
+	sigaddset(&worker_deferred, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &worker_deferred, NULL);
+}
+
+int worker_listen_fd(void)
+{
+	return worker_fd;
+}
+
+/*
+ * Wait until the listening socket has a connection or a deferred signal
+ * arrives (ppoll unblocks them for the wait only).  Returns 1 if a
+ * connection may be waiting, 0 otherwise.
+ */
+static int worker_wait(int listen_fd)
+{
+	struct pollfd pfd = { .fd = listen_fd, .events = POLLIN, .revents = 0 };
+	sigset_t none;
+	int rc;
+
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	rc = ppoll(&pfd, 1, NULL, &none);
+	if (rc < 0 && errno != EINTR) {
+		log_error("worker: poll on the listening socket: %s", strerror(errno));
+		usleep(100 * 1000);
+	}
+	return rc > 0 && (pfd.revents & POLLIN);
+}
+
+/* This worker's max_requests, drawn within +-10% so that workers started
+ * together do not all exit together; 0 = unlimited. */
+static unsigned long worker_request_limit(const struct conf *cfg)
+{
+	struct timespec ts;
+	unsigned long x, jitter = (unsigned long)cfg->max_requests / 10;
+
+	if (cfg->max_requests == 0)
+		return 0;
+	if (jitter == 0)
+		return (unsigned long)cfg->max_requests;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x = (unsigned long)getpid() * 2654435761UL ^ (unsigned long)ts.tv_nsec;
+	x ^= x >> 13;
+	return (unsigned long)cfg->max_requests - jitter + x % (2 * jitter + 1);
 }
 
 static int64_t worker_now_ms(void)
@@ -95,29 +147,50 @@ static void worker_respond(FCGX_Request *fcgx, const struct request *r)
 {
 	int status = r->status ? r->status : 500;
 
-	FCGX_FPrintF(fcgx->out, "Status: %d\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n%s\r\n",
-		     status, r->headers);
+	FCGX_FPrintF(fcgx->out, "Status: %d\r\nContent-Type: %s\r\nCache-Control: no-store\r\n%s\r\n", status,
+		     r->content_type != NULL ? r->content_type : "application/json", r->headers);
 	if (r->body_out != NULL)
 		FCGX_PutS(r->body_out, fcgx->out);
 }
 
-static void worker_access_log(const struct request *r)
+static const char *worker_uri(const struct request *r)
 {
-	char uri[512], method[32], rid[80];
 	const char *raw_uri = request_param(r, "REQUEST_URI");
 
+	return raw_uri != NULL ? raw_uri : r->path;
+}
+
+/* One access line, the metrics of the request, and a warning if it was
+ * slow (over slow_request_ms). */
+static void worker_access_log(const struct conf *cfg, const struct request *r)
+{
+	char uri[512], method[32], rid[80];
+	long long ms = (long long)(worker_now_ms() - r->start_ms);
+
 	log_info("req=%s tenant=%lld route=%s status=%d ms=%lld \"%s %s\"",
-		 log_escape(rid, sizeof(rid), r->request_id), r->tenant_id, r->route, r->status,
-		 (long long)(worker_now_ms() - r->start_ms), log_escape(method, sizeof(method), r->method),
-		 log_escape(uri, sizeof(uri), raw_uri ? raw_uri : r->path));
+		 log_escape(rid, sizeof(rid), r->request_id), r->tenant_id, r->route, r->status, ms,
+		 log_escape(method, sizeof(method), r->method), log_escape(uri, sizeof(uri), worker_uri(r)));
+	scoreboard_count_request(r->route, r->status ? r->status : 500, ms);
+	if (ms >= cfg->slow_request_ms) {
+		scoreboard_count_slow();
+		log_warn("slow request: req=%s route=%s took %lld ms (slow_request_ms %d)", rid, r->route, ms,
+			 cfg->slow_request_ms);
+	}
 }
 
 void worker_main(const struct conf *cfg, int listen_fd, int index)
 {
 	struct worker_ctx ctx = { .cfg = cfg };
+	unsigned long limit = worker_request_limit(cfg), served = 0, connects = 0;
 	FCGX_Request fcgx;
 	char *body;
+	int flags;
 
+	if (cfg->test_crash_on_start) {
+		log_error("worker %d: test_crash_on_start is set (TEST ONLY): exiting", index);
+		exit(1);
+	}
+	worker_fd = listen_fd;
 	body = malloc(cfg->max_body_bytes + 1);
 	ctx.db = db_new(cfg->database);
 	if (body == NULL || ctx.db == NULL || FCGX_Init() != 0 ||
@@ -136,6 +209,13 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 	/* Connect now so the first request does not pay for it; if the database
 	 * is down, db_exec() connects later by itself. */
 	db_connect(ctx.db);
+	/* Idle workers all wake for a connection and one accept()s it; the
+	 * others must get EAGAIN, not block in accept() with QUIT deferred. */
+	flags = fcntl(listen_fd, F_GETFL);
+	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		log_error("worker %d: cannot make the listening socket non-blocking: %s", index, strerror(errno));
+		exit(1);
+	}
 
 	while (!worker_quit) {
 		struct request r;
@@ -145,24 +225,37 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 			worker_reopen = 0;
 			log_reopen();
 		}
+		scoreboard_add_db_connects(db_connects(ctx.db) - connects);
+		connects = db_connects(ctx.db);
+		if (limit != 0 && served >= limit) {
+			log_info("worker %d: served %lu requests (max_requests %d), exiting to be replaced", index, served,
+				 cfg->max_requests);
+			break;
+		}
+		if (!worker_wait(listen_fd))
+			continue;
 		if (FCGX_Accept_r(&fcgx) < 0) {
-			if (worker_quit)
-				break;
-			if (errno == EINTR || errno == 0)
+			/* another worker took the connection */
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == 0)
 				continue;
 			log_error("worker %d: accept failed: %s", index, strerror(errno));
 			/* EMFILE and friends: back off instead of spinning */
 			usleep(100 * 1000);
 			continue;
 		}
+		request_init(&r, fcgx.envp, NULL, 0, worker_now_ms());
+		scoreboard_request_begin(r.start_ms, r.method, worker_uri(&r), r.request_id);
 		len = worker_read_body(&fcgx, body, cfg->max_body_bytes);
-		request_init(&r, fcgx.envp, len ? body : NULL, len, worker_now_ms());
+		r.body = len ? body : NULL;
+		r.body_len = len;
 		router_dispatch(&r, &ctx);
 		worker_respond(&fcgx, &r);
 		/* before FCGX_Finish_r(), which frees the params r points into */
-		worker_access_log(&r);
+		worker_access_log(cfg, &r);
 		request_free(&r);
 		FCGX_Finish_r(&fcgx);
+		scoreboard_request_end();
+		served++;
 	}
 	FCGX_Free(&fcgx, 1);
 	outbox_free(ctx.outbox);

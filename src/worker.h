@@ -3,8 +3,10 @@
  *
  * A worker accepts FastCGI connections on the listening socket it inherited
  * from the master, keeps one PostgreSQL connection (reconnecting by itself),
- * serves requests one at a time, and exits on SIGTERM/SIGQUIT after the
- * request in hand.
+ * serves requests one at a time, and exits on SIGQUIT after the request in
+ * hand (SIGTERM: at once), or after max_requests.  It keeps its scoreboard
+ * entry (state, request in hand) up to date for the master's watchdog and
+ * the status page.
  */
 #ifndef CALLSTOP_WORKER_H
 #define CALLSTOP_WORKER_H
@@ -18,5 +20,9 @@
  * Called in the child right after fork(); installs its own signal handlers.
  */
 void worker_main(const struct conf *cfg, int listen_fd, int index) __attribute__((noreturn));
+
+/* The listening socket of this worker (the status page reads its queue),
+ * -1 before worker_main(). */
+int worker_listen_fd(void);
 
 #endif

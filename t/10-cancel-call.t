@@ -55,6 +55,7 @@ for my $state (@ACTIVE) {
 			my $force = $n % 2 ? JSON::PP::false : JSON::PP::true;
 			my $r = cancel({ resource_id => $id, force => $force });
 			is($r->{status}, 200, 'status 200') or diag($r->{body});
+			like($r->{headers}{'content-type'} // '', qr{^application/json\b}, 'JSON content type');
 			is_deeply($r->{json}, single({ resource_id => $id, resource_type => 'call', status => 'cancelled',
 				cancelled_count => 1, message => "Call cancelled.$suffix" }), 'answer');
 			is_deeply(call_row($id), { status => 'cancelled', ended => JSON::PP::true, end_reason => 'cancelled',

@@ -91,7 +91,7 @@ subtest 'processing batch, force=false: P counts claimed-but-not-started, A call
 	is_deeply([ map { [ $_->{force}, $_->{cancelled_count} ] } @{ fx_history($t, batch => $pb) } ], [ [ $F, 7 ] ],
 		'history: force false, count 7');
 	is($t->psql_value("SELECT count(*) FROM termination_outbox"), 0, 'nothing to terminate');
-	is(fx_start($t, $pe->[3], 'd1'), '', 'the dialer cannot start a cancelled claimed entry');
+	is(fx_start($t, $pe->[3], 'd1'), undef, 'the dialer cannot start a cancelled claimed entry');
 	is_deeply([ fx_claim($t, $pb, 'd1', 5) ], [], '... nor claim');
 };
 

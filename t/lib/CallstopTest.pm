@@ -77,7 +77,10 @@ as diagnostics when the harness stops.
 =head2 new(%opts)
 
     workers       => 2,           # callstopd workers
-    conf          => { k => v },  # extra [callstopd] keys (undef deletes one)
+    conf          => { k => v },  # extra [callstopd] keys (undef deletes one);
+                                  # "section.key" goes to [section], e.g.
+                                  # 'livekit.url' => ..., 'outbox.max_attempts' => 3
+    env           => { K => v },  # extra environment of callstopd (undef unsets)
     nginx         => { RATE => '10000r/s', BURST => 1000, BODY_LIMIT => '64k' },
                                   # template variables (these are the
                                   # harness defaults; others are generated)
@@ -85,8 +88,17 @@ as diagnostics when the harness stops.
     callstopd_off => 0,           # do not start callstopd (nginx answers 502)
     migrate_off   => 0,           # do not run the migrations
     timeout       => 15,          # seconds to wait for anything to start
+    instances     => 1,           # callstopd instances (several hosts)
 
 If C<conf> sets C<listen> to C<host:port>, nginx is pointed there over TCP.
+
+With C<instances> above 1, every instance listens on its own TCP port of
+127.0.0.1 (instance 0 on C<conf>'s C<listen> if it is set), shares the
+database and the rest of the configuration (each has its own log file,
+F<callstopd-N.log>, and no pid file), and nginx passes to an
+C<upstream callstop_backend> of all of them, as F<doc/several-hosts.md>
+describes.  The methods without an instance number (C<callstopd_pid>,
+C<stop_callstopd>, C<log>, ...) are about instance 0.
 
 =head1 METHODS
 
@@ -157,10 +169,11 @@ C<worker_pids> lists the current children of the callstopd master (from
 /proc), sorted (their number in scalar context); this includes the outbox
 retry child.
 
-=item start_callstopd, stop_callstopd(signal => 'TERM'), restart_callstopd(conf => {...})
+=item start_callstopd, stop_callstopd(signal => 'TERM'), restart_callstopd(conf => {...}, env => {...})
 
 C<restart_callstopd> stops callstopd (SIGTERM, wait), merges the given keys
-into the configuration, rewrites the file and starts it again.
+into the configuration (and C<env> into its environment), rewrites the file
+and starts it again.
 
 =item write_conf(conf => {...})
 
@@ -175,6 +188,49 @@ timeout).
 =item nginx_check
 
 C<nginx -t> on the generated configuration: C<($exit_code, $output)>.
+
+=item instances, instance_pid($i), instance_log($i), instance_listen($i), instance_conf_file($i)
+
+=item start_instance($i), stop_instance($i, signal => 'TERM')
+
+The other instances (C<instances> option); C<$i == 0> is the one the methods
+above handle.
+
+=item request(..., local_address => '127.0.0.2')
+
+C<request> also takes C<local_address>: the request is sent from that address
+(another loopback address is "not 127.0.0.1" for nginx's C<allow>).
+
+=item status_json, metrics
+
+C<GET /callstop-status> (decoded) and C<GET /callstop-metrics> (as a hash of
+C<< 'name{labels}' => value >>) through nginx; they die unless the answer is
+200.
+
+=item fcgi_request(params => {...}, body => $s, instance => 0)
+
+One FastCGI request straight to callstopd's socket, bypassing nginx
+(C<REQUEST_METHOD> GET, C<DOCUMENT_URI> / and C<REQUEST_ID> fcgi-test unless
+given).  Returns C<{status, headers, body, json}>.
+
+=item proc_ids($pid)
+
+From F</proc/PID/status>: C<{uid =E<gt> [real, effective, saved, fs], gid
+=E<gt> [...], groups =E<gt> [...]}>, or undef if the process is gone.
+
+=item load_start(procs => 4, duration => 5, requests => $max, request => sub ($proc, $n) {...})
+
+Starts a bounded load: C<procs> forked clients, each sending requests one
+after the other until C<duration> seconds have passed (or C<requests> were
+sent).  The sub returns C<[$method, $path, headers =E<gt> {...}, json =E<gt>
+$ref]> for request C<$n> of client C<$proc> (1-based).  Returns a handle.
+
+=item load_wait($load, stop => 0, ok => sub ($status) {...})
+
+Waits for the clients (C<stop>: tell them to stop now) and returns
+C<{total, by_status =E<gt> {status =E<gt> count}, failed =E<gt> [descriptions],
+max_seconds}>; a request failed unless C<ok> (default: 2xx) accepts its
+status.  Connection errors count as 599.
 
 =item stop
 
@@ -223,6 +279,7 @@ sub new ($class, %opt) {
 		owner     => $$,
 		workers   => $opt{workers} // 2,
 		conf_over => { %{ $opt{conf} // {} } },
+		env       => { %{ $opt{env} // {} } },
 		nginx_var => {
 			RATE       => '10000r/s',
 			BURST      => 1000,
@@ -233,6 +290,7 @@ sub new ($class, %opt) {
 		callstopd_off => $opt{callstopd_off} // 0,
 		migrate_off   => $opt{migrate_off}   // 0,
 		timeout       => $opt{timeout}       // 15,
+		instances     => $opt{instances}     // 1,
 		srcdir        => $SRCDIR,
 		builddir      => $BUILDDIR,
 	}, $class;
@@ -258,8 +316,13 @@ sub new ($class, %opt) {
 		'-c', 'CREATE DATABASE callstop' ], 'createdb');
 	$self->_migrate unless $self->{migrate_off};
 
+	# several instances talk TCP; instance 0 too, unless told otherwise
+	$self->{conf_over}{listen} //= '127.0.0.1:' . _free_port() if $self->{instances} > 1;
 	$self->write_conf;
-	$self->start_callstopd unless $self->{callstopd_off};
+	unless ($self->{callstopd_off}) {
+		$self->start_callstopd;
+		$self->start_instance($_) for 1 .. $self->{instances} - 1;
+	}
 
 	unless ($self->{nginx_off}) {
 		$self->_make_cert;
@@ -531,11 +594,21 @@ sub write_conf ($self, %o) {
 		%{ $self->{conf_over} },
 	);
 	my $text = "# generated by t/lib/CallstopTest.pm\n[callstopd]\n";
-	for my $k (sort keys %conf) {
+	for my $k (sort grep { !/\./ } keys %conf) {
 		next unless defined $conf{$k};
 		$text .= "$k = $conf{$k}\n";
 	}
+	# "section.key": the other sections, in name order
+	my %sect;
+	for my $k (grep { /\./ && defined $conf{$_} } keys %conf) {
+		my ($s, $name) = split /\./, $k, 2;
+		$sect{$s}{$name} = $conf{$k};
+	}
+	for my $s (sort keys %sect) {
+		$text .= "\n[$s]\n" . join '', map { "$_ = $sect{$s}{$_}\n" } sort keys %{ $sect{$s} };
+	}
 	_spew($self->conf_file, $text);
+	$self->_write_instance_confs($text) if $self->{instances} > 1;
 	return;
 }
 
@@ -552,6 +625,9 @@ sub start_callstopd ($self) {
 			open(STDIN, '<', '/dev/null') or die "stdin: $!\n";
 			open(STDOUT, '>>', $stderr) or die "stdout: $!\n";
 			open(STDERR, '>&', \*STDOUT) or die "stderr: $!\n";
+			while (my ($k, $v) = each %{ $self->{env} }) {
+				if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
+			}
 			exec { $self->{callstopd} } $self->{callstopd}, '-c', $self->conf_file
 				or die "exec $self->{callstopd}: $!\n";
 		};
@@ -636,6 +712,7 @@ sub _alive_callstopd ($pid) {
 
 sub restart_callstopd ($self, %o) {
 	$self->stop_callstopd;
+	%{ $self->{env} } = (%{ $self->{env} }, %{ $o{env} // {} });
 	$self->write_conf(conf => $o{conf} // {});
 	return $self->start_callstopd;
 }
@@ -684,7 +761,8 @@ sub _write_nginx_conf ($self) {
 		SERVER_NAME  => '127.0.0.1',
 		SSL_CERT     => $self->{cert},
 		SSL_KEY      => $self->{cert_key},
-		FASTCGI_PASS => ($listen =~ m{^[/.]} ? 'unix:' . File::Spec->rel2abs($listen) : $listen),
+		FASTCGI_PASS => ($self->{instances} > 1 ? 'callstop_backend'
+			: $listen =~ m{^[/.]} ? 'unix:' . File::Spec->rel2abs($listen) : $listen),
 		%{ $self->{nginx_var} },
 	);
 	$self->_run_ok([ "$self->{srcdir}/nginx/render", "$self->{srcdir}/nginx/callstop.conf.in",
@@ -728,10 +806,18 @@ http {
     uwsgi_temp_path $d/uwsgi_temp;
     scgi_temp_path $d/scgi_temp;
 
-    include $d/callstop.conf;
+${\ $self->_nginx_upstream}    include $d/callstop.conf;
 }
 EOF
 	return;
+}
+
+# Several instances: one upstream, as in doc/several-hosts.md.
+sub _nginx_upstream ($self) {
+	return '' if $self->{instances} <= 1;
+	my $servers = join '', map { "        server " . $self->_instance_listen($_) . " max_fails=1 fail_timeout=10s;\n" }
+		0 .. $self->{instances} - 1;
+	return "    upstream callstop_backend {\n$servers    }\n\n";
 }
 
 sub _nginx_cmd ($self, @args) {
@@ -807,7 +893,7 @@ sub request ($self, $method, $path, %o) {
 	}
 	$headers{'Content-Type'} = $o{content_type} if defined $o{content_type};
 
-	my $http = $self->{http};
+	my $http = defined $o{local_address} ? $self->_http_client(local_address => $o{local_address}) : $self->{http};
 	local $http->{timeout} = $o{timeout} if defined $o{timeout};
 	my $res = $http->request($method, $self->url($path),
 		{ headers => \%headers, defined $body ? (content => $body) : () });
@@ -861,6 +947,252 @@ sub wait_until ($self, $code, %o) {
 	}
 }
 
+# ---- several instances (two hosts behind one upstream) --------------------------------
+
+sub instances ($self) { return $self->{instances} }
+
+sub _instance_listen ($self, $i) {
+	return $self->_listen if $i == 0;
+	return $self->{inst}[$i]{listen} //= do {
+		my %used = map { ($_->{listen} // '') => 1 } grep { defined } @{ $self->{inst} // [] };
+		$used{ $self->_listen } = 1;
+		my $l;
+		do { $l = '127.0.0.1:' . _free_port() } while $used{$l};
+		$l;
+	};
+}
+
+sub instance_conf_file ($self, $i) {
+	return $i == 0 ? $self->conf_file : "$self->{tmpdir}/callstopd-$i.conf";
+}
+
+# The configuration of instance $i > 0: that of instance 0 with its own
+# listen, log file and no pid file.
+sub _write_instance_confs ($self, $text) {
+	for my $i (1 .. $self->{instances} - 1) {
+		my $t = $self->{tmpdir};
+		my $conf = $text;
+		my $listen = $self->_instance_listen($i);
+		$conf =~ s/^listen = .*$/listen = $listen/m;
+		$conf =~ s/^pid_file = .*\n//mg;
+		$conf =~ s/^log_file = .*$/log_file = $t\/callstopd-$i.log/m
+			or $conf =~ s/^\[callstopd\]\n/[callstopd]\nlog_file = $t\/callstopd-$i.log\n/m;
+		_spew($self->instance_conf_file($i), $conf);
+	}
+	return;
+}
+
+sub start_instance ($self, $i) {
+	return $self->start_callstopd if $i == 0;
+	my $inst = $self->{inst}[$i] //= {};
+	croak "callstopd instance $i already running" if $inst->{pid};
+	my $listen = $self->_instance_listen($i);
+	my $stderr = "$self->{tmpdir}/callstopd-$i.stderr";
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		eval {
+			chdir $self->{tmpdir} or die "chdir: $!\n";
+			open(STDIN, '<', '/dev/null') or die "stdin: $!\n";
+			open(STDOUT, '>>', $stderr) or die "stdout: $!\n";
+			open(STDERR, '>&', \*STDOUT) or die "stderr: $!\n";
+			while (my ($k, $v) = each %{ $self->{env} // {} }) {
+				if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
+			}
+			exec { $self->{callstopd} } $self->{callstopd}, '-c', $self->instance_conf_file($i)
+				or die "exec $self->{callstopd}: $!\n";
+		};
+		print STDERR $@;
+		_exit(127);
+	}
+	$inst->{pid} = $pid;
+	my $ok = $self->wait_until(sub {
+		return 'exited' if _waitpid($pid, WNOHANG) == $pid;
+		return _listening($listen);
+	}, timeout => $self->{timeout});
+	if (!$ok || $ok eq 'exited') {
+		delete $inst->{pid} if $ok;
+		die "callstopd instance $i did not listen on $listen\n--- its log:\n" . $self->instance_log($i);
+	}
+	return $pid;
+}
+
+sub stop_instance ($self, $i, %o) {
+	return $self->stop_callstopd(%o) if $i == 0;
+	my $inst = $self->{inst}[$i] or return;
+	my $pid = delete $inst->{pid} or return;
+	my @children = $self->_children($pid);
+	kill $o{signal} // 'TERM', $pid;
+	my $gone = $self->wait_until(sub { _waitpid($pid, WNOHANG) == $pid || !kill(0, $pid) },
+		timeout => $self->{timeout});
+	if (!$gone) {
+		kill 'KILL', $pid;
+		_waitpid($pid);
+	}
+	$self->wait_until(sub { !grep { _alive_callstopd($_) } @children }, timeout => 5)
+		or kill 'KILL', grep { _alive_callstopd($_) } @children;
+	return $gone ? 1 : 0;
+}
+
+sub instance_pid ($self, $i) {
+	return $i == 0 ? $self->{callstopd_pid} : ($self->{inst}[$i] // {})->{pid};
+}
+
+sub instance_log ($self, $i) {
+	return $self->log if $i == 0;
+	my $t = $self->{tmpdir};
+	return _slurp("$t/callstopd-$i.log") . _slurp("$t/callstopd-$i.stderr");
+}
+
+sub instance_listen ($self, $i) { return $self->_instance_listen($i) }
+
+# ---- the internal pages, direct FastCGI, process state --------------------------------
+
+# A client of its own, e.g. with local_address => '127.0.0.2'.
+sub _http_client ($self, %o) {
+	return HTTP::Tiny->new(
+		agent       => 'callstop-tests/1',
+		timeout     => 40,
+		verify_SSL  => 1,
+		SSL_options => { SSL_ca_file => $self->{cert} },
+		%o,
+	);
+}
+
+sub status_json ($self) {
+	my $r = $self->request(GET => '/callstop-status');
+	croak "GET /callstop-status: $r->{status} $r->{body}" unless $r->{status} == 200 && ref $r->{json} eq 'HASH';
+	return $r->{json};
+}
+
+# The samples of a Prometheus text page: { 'name{labels}' => value }.
+sub metrics ($self) {
+	my $r = $self->request(GET => '/callstop-metrics');
+	croak "GET /callstop-metrics: $r->{status} $r->{body}" unless $r->{status} == 200;
+	my %m;
+	for (split /\n/, $r->{body}) {
+		next if /^#/ || !/\S/;
+		my ($k, $v) = /^(\S+)\s+(\S+)$/ or next;
+		$m{$k} = $v;
+	}
+	return \%m;
+}
+
+sub _fcgi_len ($n) { return $n < 128 ? pack('C', $n) : pack('N', $n | 0x80000000) }
+
+sub fcgi_request ($self, %o) {
+	require IO::Socket::UNIX;
+	my $listen = $self->_instance_listen($o{instance} // 0);
+	my $sock = $listen =~ m{^[/.]}
+		? IO::Socket::UNIX->new(Type => IO::Socket::UNIX::SOCK_STREAM(), Peer => $listen)
+		: IO::Socket::INET->new(PeerAddr => $listen, Proto => 'tcp');
+	croak "fcgi_request: connect $listen: $!" unless $sock;
+	my %p = (REQUEST_METHOD => 'GET', DOCUMENT_URI => '/', QUERY_STRING => '', REQUEST_ID => 'fcgi-test',
+		%{ $o{params} // {} });
+	$p{REQUEST_URI} //= $p{DOCUMENT_URI};
+	my $rec = sub ($type, $content) { pack('CCnnCx', 1, $type, 1, length $content, 0) . $content };
+	my $params = join '', map { _fcgi_len(length $_) . _fcgi_len(length $p{$_}) . $_ . $p{$_} } sort keys %p;
+	my $stdin = $o{body} // '';
+	print {$sock} $rec->(1, pack('nCx5', 1, 0)) . $rec->(4, $params) . $rec->(4, '')
+		. (length $stdin ? $rec->(5, $stdin) : '') . $rec->(5, '');
+	my $out = '';
+	my $read = sub ($n) {
+		my $buf = '';
+		while (length $buf < $n) {
+			my $got = sysread($sock, $buf, $n - length $buf, length $buf);
+			return undef unless $got;
+		}
+		return $buf;
+	};
+	while (defined(my $hdr = $read->(8))) {
+		my (undef, $type, undef, $clen, $plen) = unpack('CCnnC', $hdr);
+		my $content = $clen + $plen ? $read->($clen + $plen) : '';
+		last unless defined $content;
+		$out .= substr($content, 0, $clen) if $type == 6;
+		last if $type == 3;
+	}
+	close $sock;
+	my ($head, $body) = split /\r\n\r\n/, $out, 2;
+	my %h = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $head // '';
+	my $json = eval { $JSON->decode($body // '') };
+	return { status => ($h{status} // '200') =~ /^(\d+)/ ? $1 : 0, headers => \%h, body => $body // '',
+		json => $json };
+}
+
+# From /proc/PID/status: { uid => [real, effective, saved, fs], gid => [...] }.
+sub proc_ids ($self, $pid) {
+	my $s = _slurp("/proc/$pid/status") or return undef;
+	my ($uid) = $s =~ /^Uid:\s+(.*)$/m;
+	my ($gid) = $s =~ /^Gid:\s+(.*)$/m;
+	my ($groups) = $s =~ /^Groups:\s*(.*)$/m;
+	return { uid => [ split ' ', $uid ], gid => [ split ' ', $gid ], groups => [ split ' ', $groups // '' ] };
+}
+
+# ---- load -------------------------------------------------------------------------------
+
+sub load_start ($self, %o) {
+	croak 'nginx is off' unless $self->{http};
+	my $procs = $o{procs} // 4;
+	my $duration = $o{duration} // 5;
+	my $make = $o{request} or croak 'load_start: request => sub required';
+	my $id = ++$self->{load_seq};
+	my $stopfile = "$self->{tmpdir}/load-$id.stop";
+	my %load = (id => $id, stopfile => $stopfile, pids => [], files => []);
+	for my $k (1 .. $procs) {
+		my $file = "$self->{tmpdir}/load-$id-$k.txt";
+		push @{ $load{files} }, $file;
+		my $pid = fork // die "fork: $!";
+		if ($pid == 0) {
+			my $rc = 0;
+			eval {
+				open(my $fh, '>', $file) or die "$file: $!";
+				$fh->autoflush(1);
+				my $http = $self->_http_client;
+				my $deadline = time + $duration;
+				my $n = 0;
+				while (time < $deadline && !-e $stopfile && (!$o{requests} || $n < $o{requests})) {
+					my ($method, $path, %ro) = @{ $make->($k, $n++) };
+					my %headers = %{ $ro{headers} // {} };
+					my $body = $ro{json};
+					if (defined $body) {
+						$body = $JSON->encode($body);
+						$headers{'Content-Type'} //= 'application/json';
+					}
+					my $t0 = time;
+					my $res = $http->request($method, $self->url($path),
+						{ headers => \%headers, defined $body ? (content => $body) : () });
+					my $snippet = substr($res->{content} // '', 0, 200);
+					$snippet =~ s/[\t\n\r]/ /g;
+					printf {$fh} "%d\t%.3f\t%s %s\t%s\n", $res->{status}, time - $t0, $method, $path, $snippet;
+				}
+				close $fh;
+				1;
+			} or do { print STDERR "load child: $@"; $rc = 1 };
+			_exit($rc);
+		}
+		push @{ $load{pids} }, $pid;
+	}
+	return \%load;
+}
+
+sub load_wait ($self, $load, %o) {
+	_spew($load->{stopfile}, '') if $o{stop};
+	_waitpid($_) for @{ $load->{pids} };
+	my (%by_status, @failed, $total, $max_s);
+	$total = 0;
+	$max_s = 0;
+	my $ok = $o{ok} // sub ($status) { $status >= 200 && $status < 300 };
+	for my $file (@{ $load->{files} }) {
+		for my $line (split /\n/, _slurp($file)) {
+			my ($status, $secs, $what, $body) = split /\t/, $line, 4;
+			$total++;
+			$by_status{$status}++;
+			$max_s = $secs if $secs > $max_s;
+			push @failed, "$status $what ($secs s): " . ($body // '') unless $ok->($status);
+		}
+	}
+	return { total => $total, by_status => \%by_status, failed => \@failed, max_seconds => $max_s };
+}
+
 # ---- teardown -------------------------------------------------------------------------
 
 sub _tail ($text, $n = 40) {
@@ -879,6 +1211,9 @@ sub stop ($self) {
 	my $failed = !$tb->is_passing || $self->{exit_status} || $DYING;
 
 	eval { $self->_stop_nginx; 1 } or warn $@;
+	for my $i (1 .. ($self->{instances} // 1) - 1) {
+		eval { $self->stop_instance($i); 1 } or warn $@;
+	}
 	eval { $self->stop_callstopd; 1 } or warn $@;
 	eval { $self->pg_stop; 1 } or warn $@;
 

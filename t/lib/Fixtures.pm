@@ -92,25 +92,34 @@ sub fx_claim ($t, $batch, $worker, $n) {
 	return map { $_->[0] } @$rows;
 }
 
-# Start the call of a claimed entry; its call id ('' when refused).
+# Start the call of a claimed entry; its call id (undef when refused).
 sub fx_start ($t, $entry, $worker, %o) {
-	return $t->psql_value(sprintf('SELECT callstop_start_call(%d, %s, %s, %s, %s)', $entry, _q($worker),
+	my $v = $t->psql_value(sprintf('SELECT callstop_start_call(%d, %s, %s, %s, %s)', $entry, _q($worker),
 		_q($o{agent} // 'agent-1'), _q($o{room}), _q($o{openai})));
+	return defined $v && length $v ? $v : undef;
 }
 
 sub fx_report ($t, $call, $status) {
 	return $t->psql_value(sprintf('SELECT callstop_report_call(%s, %s)', _q($call), _q($status)));
 }
 
-# A digest of every table a request could change: {table => [rows, md5]}.
-sub fx_snapshot ($t) {
+# A digest of every table a request could change: {table => [rows, md5]};
+# with tenant => ID only that tenant's rows.
+sub fx_snapshot ($t, %o) {
+	my %where = (
+		tenants                  => 'x.id = %d',
+		api_keys                 => 'x.tenant_id = %d',
+		voice_call_batches       => 'x.tenant_id = %d',
+		voice_call_batch_entries => 'x.batch_id IN (SELECT id FROM voice_call_batches WHERE tenant_id = %d)',
+		voice_call_logs          => 'x.tenant_id = %d',
+		cancel_history           => 'x.tenant_id = %d',
+		termination_outbox       => 'x.tenant_id = %d',
+	);
 	my %snap;
-	for my $table (qw(tenants api_keys voice_call_batches voice_call_batch_entries voice_call_logs
-		cancel_history termination_outbox))
-	{
-		my $row = $t->psql(sprintf(q{SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.id::text), ''))
-			FROM %s x}, $table))->[0];
-		$snap{$table} = $row;
+	for my $table (sort keys %where) {
+		my $w = defined $o{tenant} ? 'WHERE ' . sprintf($where{$table}, $o{tenant}) : '';
+		$snap{$table} = $t->psql(sprintf(q{SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.id::text), ''))
+			FROM %s x %s}, $table, $w))->[0];
 	}
 	return \%snap;
 }

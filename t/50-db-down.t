@@ -1,0 +1,129 @@
+#!/usr/bin/perl
+# PostgreSQL unreachable (SPEC 3: 503 database_unavailable, Retry-After: 1,
+# nothing changed), a connection lost in the middle of a cancel (one
+# transaction: none of it happens), and recovery without restarting callstopd.
+
+use v5.36;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CallstopTest;
+use Fixtures qw(:all);
+use Time::HiRes qw(time sleep);
+
+my $t = CallstopTest->new(workers => 2);
+my $tid = $t->tenant('acme');
+my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+my $T = JSON::PP::true;
+
+my $call = fx_call($t, $tid, status => 'running', livekit_room => 'room-1');
+my $batch = fx_batch($t, $tid, 'batch-d1', 10);
+my @e = fx_claim($t, $batch, 'd1', 2);
+my $bcall = fx_start($t, $e[0], 'd1', room => 'room-b');
+
+sub api (@a) { return $t->api(@a, key => $key, frontend => 'fe1') }
+
+my @requests = (
+	[ 'cancel one call', POST => '/calls/cancel', json => { resource_id => $call } ],
+	[ 'cancel a list', POST => '/calls/cancel', json => { resource_id => [ 'batch-d1', $call ], force => $T } ],
+	[ 'batch-cancel', POST => '/batch/batch-cancel/batch-d1?force=true' ],
+	[ 'call status', GET => "/calls/status/$call" ],
+	[ 'batch status', GET => '/calls/status/batch-d1?limit=2' ],
+);
+
+sub is_503 ($r, $name) {
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	is_unified_error($r, 503, 'database_unavailable', $name);
+	is($r->{headers}{'retry-after'}, '1', "$name: Retry-After: 1");
+}
+
+# Warm up: both workers connected, the key cached.
+is(api(GET => "/calls/status/$call")->{status}, 200, 'status works') for 1 .. 4;
+my $master = $t->callstopd_pid;
+my @workers = $t->worker_pids;
+my $before = fx_snapshot($t);
+
+# ---- a connection lost in the middle of a cancel --------------------------------------
+
+subtest 'connection lost inside the cancel transaction: none of it happens' => sub {
+	# The cancel of $call (listed last) kills its own backend, after the batch
+	# was cancelled in the same transaction.
+	$t->psql(qq{
+		CREATE FUNCTION test_kill_backend() RETURNS trigger LANGUAGE plpgsql AS \$\$
+		BEGIN
+			IF NEW.call_id = '$call' THEN
+				PERFORM pg_terminate_backend(pg_backend_pid());
+				PERFORM pg_sleep(1);
+			END IF;
+			RETURN NEW;
+		END \$\$;
+		CREATE TRIGGER test_kill_backend BEFORE INSERT ON cancel_history
+			FOR EACH ROW EXECUTE FUNCTION test_kill_backend();
+	});
+	my $snap = fx_snapshot($t);
+	my $r = api(POST => '/calls/cancel', json => { resource_id => [ 'batch-d1', $bcall, $call ], force => $T });
+	is_503($r, 'the cancel answers 503');
+	is_deeply(fx_snapshot($t), $snap, 'nothing changed: the batch and the first call were not cancelled either');
+	$t->psql('DROP TRIGGER test_kill_backend ON cancel_history; DROP FUNCTION test_kill_backend()');
+
+	# A query error inside the transaction: the same.
+	$t->psql(qq{
+		CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS \$\$
+		BEGIN
+			IF NEW.call_id = '$call' THEN RAISE EXCEPTION 'test: refused'; END IF;
+			RETURN NEW;
+		END \$\$;
+		CREATE TRIGGER test_fail BEFORE INSERT ON cancel_history FOR EACH ROW EXECUTE FUNCTION test_fail();
+	});
+	$snap = fx_snapshot($t);
+	$r = api(POST => '/calls/cancel', json => { resource_id => [ 'batch-d1', $call ], force => $T });
+	is($r->{status}, 503, 'a failing statement: 503') or diag($r->{body});
+	is_deeply(fx_snapshot($t), $snap, 'nothing changed');
+	$t->psql('DROP TRIGGER test_fail ON cancel_history; DROP FUNCTION test_fail()');
+	is(api(GET => "/calls/status/$call")->{json}{status}, 'running', 'the worker still answers; the call runs');
+};
+$before = fx_snapshot($t);
+
+# ---- PostgreSQL stopped ----------------------------------------------------------------
+
+$t->pg_stop;
+subtest 'PostgreSQL stopped: 503 on every route' => sub {
+	for my $req (@requests) {
+		my ($name, @args) = @$req;
+		is_503(api(@args), $name);
+	}
+	# Past the key cache: still 503, not 401.
+	sleep 1.1;
+	is_503(api(GET => "/calls/status/$call"), 'after the key cache expired');
+	my $fresh = 'csk_' . join '', map { ('A' .. 'Z', 'a' .. 'z', 0 .. 9)[ rand 62 ] } 1 .. 40;
+	is_503($t->api(GET => "/calls/status/$call", key => $fresh, frontend => 'fe1'), 'a key never seen: 503, not 401');
+	is($t->callstopd_pid, $master, 'callstopd still runs');
+	ok(kill(0, $master), '... the master is alive');
+};
+
+$t->pg_start;
+is_deeply(fx_snapshot($t), $before, 'nothing was changed while PostgreSQL was down');
+
+subtest 'PostgreSQL back: requests succeed without restarting callstopd' => sub {
+	my $t0 = time;
+	my $ok = $t->wait_until(sub { api(GET => "/calls/status/$call")->{status} == 200 }, timeout => 5,
+		interval => 0.1);
+	ok($ok, 'status answers 200 again');
+	diag(sprintf 'recovered after %.2f s', time - $t0);
+	# Both workers: several requests in a row.
+	my @codes = map { api(GET => "/calls/status/$call")->{status} } 1 .. 6;
+	is_deeply(\@codes, [ (200) x 6 ], 'every request succeeds');
+
+	my $r = api(POST => '/calls/cancel', json => { resource_id => [ 'batch-d1', $call ], force => $T });
+	is($r->{status}, 200, 'cancel works') or diag($r->{body});
+	is_deeply([ map { [ $_->{status}, $_->{cancelled_count} ] } @{ $r->{json}{results} } ],
+		[ [ cancelled => 10 ], [ cancelled => 1 ] ], 'the batch (9 pending + 1 running call) and the call')
+		or diag($r->{body});
+	fx_counters_ok($t, $batch, 'counters equal the entry counts');
+	is(scalar @{ fx_history($t) }, 2, 'two history rows: only the successful cancel wrote any');
+
+	is($t->callstopd_pid, $master, 'same master');
+	is_deeply([ $t->worker_pids ], \@workers, 'same workers: nothing was restarted');
+};
+
+done_testing();

@@ -1,0 +1,109 @@
+#!/usr/bin/perl
+# SIGKILL of a worker in the middle of a cancel (SPEC 3.1: the whole request
+# is one transaction): the request fails cleanly at nginx (502 in the
+# family's body), the database holds all of the cancel or none of it, and
+# the master respawns the worker.  The worker is caught mid-cancel by holding
+# the batch's row in another session, so that callstop_cancel() waits on it.
+
+use v5.36;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CallstopTest;
+use Fixtures qw(:all);
+use POSIX qw(_exit);
+
+my $t = CallstopTest->new(workers => 2);
+my $tid = $t->tenant('acme');
+my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+my %auth = ('X-API-Key' => $key, 'X-Frontend-ID' => 'fe1');
+
+sub lock_waiters () {
+	return $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'}) + 0;
+}
+
+# A batch of 50 entries, 3 claimed by a dialer, 2 of them with a running call.
+sub make_batch ($job) {
+	my $batch = fx_batch($t, $tid, $job, 50);
+	my @entries = fx_claim($t, $batch, 'dialer-1', 3);
+	my @calls = map { fx_start($t, $_, 'dialer-1') } @entries[0, 1];
+	fx_report($t, $_, 'running') for @calls;
+	return ($batch, @calls);
+}
+
+# Hold the batch row for $secs in another session.
+sub hold ($batch, $secs) {
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		eval { $t->psql("BEGIN; SELECT 1 FROM voice_call_batches WHERE id = '$batch' FOR UPDATE;"
+			. " SELECT pg_sleep($secs); COMMIT;") };
+		_exit(0);
+	}
+	$t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
+		AND state = 'active' AND pid <> pg_backend_pid()}) == 1 }, timeout => 10) or die 'lock holder did not start';
+	return $pid;
+}
+
+for my $case ([ 'orphan backend terminated', 1 ], [ 'orphan backend left to finish', 0 ]) {
+	my ($name, $terminate) = @$case;
+	my $job = $terminate ? 'batch-kill-1' : 'batch-kill-2';
+	subtest $name => sub {
+		my ($batch, @calls) = make_batch($job);
+		my $before = fx_snapshot($t, tenant => $tid);
+		my @workers = $t->worker_pids;
+
+		my $holder = hold($batch, 4);
+		my $load = $t->load_start(procs => 1, requests => 1, duration => 30, request => sub ($p, $n) {
+			[ POST => '/calls/cancel', headers => \%auth, json => { resource_id => $job, force => JSON::PP::true } ];
+		});
+		ok($t->wait_until(sub { lock_waiters() == 1 }, timeout => 10), 'the cancel is in flight, in its transaction');
+		my ($busy) = grep { $_->{state} eq 'busy' && $_->{request_uri} eq '/calls/cancel' }
+			@{ $t->status_json->{processes} };
+		ok($busy, 'the status page shows the worker busy with it') or return;
+		kill 'KILL', $busy->{pid};
+
+		my $res = $t->load_wait($load, ok => sub ($s) { $s == 502 });
+		is_deeply($res->{failed}, [], 'the request fails cleanly: 502') or diag(explain($res));
+		my ($line) = grep { /^502\t/ } split /\n/, CallstopTest::_slurp($t->tmpdir . "/load-$load->{id}-1.txt");
+		like($line // '', qr/"code":"bad_gateway"/, '... with the unified body');
+
+		ok($t->wait_until(sub {
+			my @now = $t->worker_pids;
+			@now == 3 && !grep { $_ == $busy->{pid} } @now;
+		}, timeout => 10), 'the worker is respawned');
+		like($t->log, qr/worker \d \(pid $busy->{pid}\) killed by signal SIGKILL/, '... its death logged');
+
+		if ($terminate) {
+			$t->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock'});
+		}
+		waitpid($holder, 0);
+		ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity
+			WHERE query LIKE '%callstop_cancel%' AND pid <> pg_backend_pid()}) == 0 }, timeout => 10),
+			'the killed worker\'s backend is done');
+
+		my $after = fx_snapshot($t, tenant => $tid);
+		my $status = $t->psql_value("SELECT status FROM voice_call_batches WHERE id = '$batch'");
+		if ($status eq 'cancelled') {
+			diag("$name: the cancel committed as a whole");
+			is($t->psql_value("SELECT count(*) FROM voice_call_batch_entries WHERE batch_id = '$batch'"
+				. " AND status IN ('pending', 'claimed')"), 0, 'all: no entry left pending or claimed');
+			is($t->psql_value(sprintf(q{SELECT count(*) FROM voice_call_logs WHERE id IN ('%s', '%s')
+				AND status = 'cancelled'}, @calls)), 2, 'all: both running calls cancelled (force)');
+			is(scalar @{ fx_history($t, batch => $batch) }, 1, 'all: one history row');
+		} else {
+			diag("$name: nothing of the cancel committed");
+			is_deeply($after, $before, 'none: not a row changed');
+		}
+		fx_counters_ok($t, $batch, 'the batch counters equal its entries');
+
+		my $r = $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1',
+			json => { resource_id => $job, force => JSON::PP::true });
+		is($r->{status}, 200, 'the client retries: 200') or diag($r->{body});
+		like($r->{json}{status}, qr/^cancelled$/, '... the batch is cancelled');
+		is($t->psql_value("SELECT status FROM voice_call_batches WHERE id = '$batch'"), 'cancelled', '... in the database');
+		is(scalar @{ fx_history($t, batch => $batch) }, 1, '... with one history row in all');
+		fx_counters_ok($t, $batch, '... and counters equal to its entries');
+	};
+}
+
+done_testing();

@@ -1,0 +1,248 @@
+#!/usr/bin/env node
+// providers.mjs - a fake LiveKit RoomService and OpenAI Realtime hangup
+// endpoint for the callstop tests (t/9*.t, t/bench/outbox).  One process, one
+// HTTP port on 127.0.0.1.
+//
+//   node t/fake/providers.mjs [PORT]        (or FAKE_PROVIDERS_PORT; 0 = any)
+//
+// Prints the port on a line of its own once it listens.  Credentials come
+// from the environment (never the command line): LIVEKIT_API_KEY,
+// LIVEKIT_API_SECRET, OPENAI_API_KEY.
+//
+// Provider routes (SPEC 6):
+//   POST /twirp/livekit.RoomService/DeleteRoom   Bearer JWT checked with
+//        livekit-server-sdk's TokenVerifier (signature, iss, nbf/exp) and
+//        video.roomCreate === true; body {"room": "..."} as application/json.
+//   POST /v1/realtime/calls/{id}/hangup          Bearer OPENAI_API_KEY and an
+//        Idempotency-Key header.
+// A request that fails authentication is answered 401 whatever the mode
+// (LiveKit: Twirp {"code": "unauthenticated"}), recorded with auth
+// "verify_failed" (or "no_room_create", "bad_key", "no_idempotency_key").
+//
+// Control routes:
+//   POST /_control {"livekit": MODE | [MODE, ...], "openai": ..., "delay_ms": N,
+//                   "latency_ms": N | {"livekit": N, "openai": N}}
+//        MODE: "200" "404" "500" "400" "401" "slow" (200 after delay_ms) "hang"
+//        (never answers) "flaky" (500 the first time a room / call id is
+//        seen, 200 after).  A list is used one mode per request, its last
+//        mode then sticks.  Unnamed providers keep their mode.  latency_ms
+//        delays every answer of a provider (default 0).
+//   GET  /_requests[?provider=livekit|openai]   the recorded requests, oldest
+//        first: {seq, provider, method, path, headers, body, time (ms since
+//        the epoch), auth, mode, status (null until answered), room/call_id,
+//        claims (LiveKit, when verified)}
+//   POST /_reset    forget the requests; both providers back to "200", no delays
+//   GET  /_stats    {"requests": N, "livekit": {STATUS: N}, "openai": {STATUS: N}}
+//        (cheap, for benchmarks)
+//   GET  /_health   {"ok": true}
+
+import http from 'node:http';
+import { TokenVerifier } from 'livekit-server-sdk';
+
+const LK_KEY = process.env.LIVEKIT_API_KEY ?? '';
+const LK_SECRET = process.env.LIVEKIT_API_SECRET ?? '';
+const OA_KEY = process.env.OPENAI_API_KEY ?? '';
+
+const MODES = new Set(['200', '404', '500', '400', '401', 'slow', 'hang', 'flaky']);
+const seen = { livekit: new Set(), openai: new Set() };
+const state = { livekit: ['200'], openai: ['200'], delay_ms: 0, latency_ms: { livekit: 0, openai: 0 } };
+let requests = [];
+let seq = 0;
+const hanging = new Set();
+
+function nextMode(provider) {
+	const q = state[provider];
+	return q.length > 1 ? q.shift() : q[0];
+}
+
+function send(res, rec, status, body) {
+	if (rec)
+		rec.status = status;
+	const text = JSON.stringify(body);
+	res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+	res.end(text);
+}
+
+// Answer in the given mode; errors in the provider's own shape.
+function answer(res, rec, provider, mode) {
+	rec.mode = mode;
+	if (state.latency_ms[provider] > 0 && mode !== 'hang') {
+		setTimeout(() => answer_now(res, rec, provider, mode), state.latency_ms[provider]);
+		return;
+	}
+	answer_now(res, rec, provider, mode);
+}
+
+function answer_now(res, rec, provider, mode) {
+	if (mode === 'flaky') {
+		const target = provider === 'livekit' ? rec.room : rec.call_id;
+		mode = seen[provider].has(target) ? '200' : '500';
+		seen[provider].add(target);
+	}
+	const err = (status, code, msg) => provider === 'livekit'
+		? send(res, rec, status, { code, msg })
+		: send(res, rec, status, { error: { message: msg, type: 'invalid_request_error', code } });
+	switch (mode) {
+	case 'hang':
+		hanging.add(res);
+		res.on('close', () => hanging.delete(res));
+		return;
+	case 'slow':
+		setTimeout(() => send(res, rec, 200, {}), state.delay_ms);
+		return;
+	case '404':
+		return provider === 'livekit' ? err(404, 'not_found', 'room not found')
+			: err(404, 'not_found', 'call not found');
+	case '500':
+		return err(500, 'internal', 'fake internal error');
+	case '400':
+		return err(400, 'invalid_argument', 'fake bad request');
+	case '401':
+		return err(401, 'unauthenticated', 'fake bad credentials');
+	default:
+		return send(res, rec, 200, {});
+	}
+}
+
+async function livekit(req, res, rec) {
+	const twirp = (status, code, msg) => send(res, rec, status, { code, msg });
+	let room;
+	try {
+		room = JSON.parse(rec.body).room;
+	} catch {
+		room = undefined;
+	}
+	if (typeof room === 'string')
+		rec.room = room;
+	const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+	try {
+		if (!m)
+			throw new Error('no bearer token');
+		rec.claims = await new TokenVerifier(LK_KEY, LK_SECRET).verify(m[1]);
+	} catch (e) {
+		rec.auth = 'verify_failed';
+		rec.auth_error = String(e.message ?? e);
+		return twirp(401, 'unauthenticated', 'invalid token');
+	}
+	if (rec.claims?.video?.roomCreate !== true) {
+		rec.auth = 'no_room_create';
+		return twirp(403, 'permission_denied', 'permissions denied');
+	}
+	rec.auth = 'ok';
+	if (!/^application\/json\b/.test(req.headers['content-type'] ?? '') || typeof room !== 'string') {
+		rec.auth = 'bad_request';
+		return twirp(400, 'malformed', 'expected a JSON body {"room": "..."}');
+	}
+	return answer(res, rec, 'livekit', nextMode('livekit'));
+}
+
+function openai(req, res, rec, callId) {
+	rec.call_id = callId;
+	if ((req.headers.authorization ?? '') !== `Bearer ${OA_KEY}` || OA_KEY === '') {
+		rec.auth = 'bad_key';
+		return send(res, rec, 401, { error: { message: 'Incorrect API key provided',
+			type: 'invalid_request_error', code: 'invalid_api_key' } });
+	}
+	if (!req.headers['idempotency-key']) {
+		rec.auth = 'no_idempotency_key';
+		return send(res, rec, 400, { error: { message: 'Idempotency-Key header required',
+			type: 'invalid_request_error', code: null } });
+	}
+	rec.auth = 'ok';
+	return answer(res, rec, 'openai', nextMode('openai'));
+}
+
+function control(res, body) {
+	let c;
+	try {
+		c = JSON.parse(body || '{}');
+	} catch {
+		return send(res, null, 400, { error: 'invalid JSON' });
+	}
+	for (const p of ['livekit', 'openai']) {
+		if (c[p] === undefined)
+			continue;
+		const q = (Array.isArray(c[p]) ? c[p] : [c[p]]).map(String);
+		if (q.length === 0 || !q.every((mode) => MODES.has(mode)))
+			return send(res, null, 400, { error: `bad mode for ${p}: ${JSON.stringify(c[p])}` });
+		state[p] = q;
+	}
+	if (c.delay_ms !== undefined)
+		state.delay_ms = Number(c.delay_ms) || 0;
+	if (c.latency_ms !== undefined) {
+		const l = typeof c.latency_ms === 'object' ? c.latency_ms
+			: { livekit: c.latency_ms, openai: c.latency_ms };
+		for (const p of ['livekit', 'openai'])
+			if (l[p] !== undefined)
+				state.latency_ms[p] = Number(l[p]) || 0;
+	}
+	return send(res, null, 200, state);
+}
+
+const server = http.createServer((req, res) => {
+	const chunks = [];
+	req.on('data', (c) => chunks.push(c));
+	req.on('end', () => {
+		const body = Buffer.concat(chunks).toString('utf8');
+		// not new URL(req.url, base): it reads "//twirp/..." as a host
+		const [path, query] = req.url.split('?', 2);
+		const params = new URLSearchParams(query ?? '');
+
+		if (path === '/_control' && req.method === 'POST')
+			return control(res, body);
+		if (path === '/_requests' && req.method === 'GET') {
+			const p = params.get('provider');
+			return send(res, null, 200, p ? requests.filter((r) => r.provider === p) : requests);
+		}
+		if (path === '/_reset' && req.method === 'POST') {
+			requests = [];
+			seen.livekit.clear();
+			seen.openai.clear();
+			Object.assign(state, { livekit: ['200'], openai: ['200'], delay_ms: 0,
+				latency_ms: { livekit: 0, openai: 0 } });
+			return send(res, null, 200, { ok: true });
+		}
+		if (path === '/_stats' && req.method === 'GET') {
+			const st = { requests: requests.length, livekit: {}, openai: {} };
+			for (const r of requests)
+				if (st[r.provider])
+					st[r.provider][r.status ?? 'none'] = (st[r.provider][r.status ?? 'none'] ?? 0) + 1;
+			return send(res, null, 200, st);
+		}
+		if (path === '/_health')
+			return send(res, null, 200, { ok: true });
+
+		const rec = { seq: ++seq, provider: null, method: req.method, path, headers: req.headers, body,
+			time: Date.now(), auth: null, mode: null, status: null };
+		requests.push(rec);
+		const oa = /^\/v1\/realtime\/calls\/([^/]+)\/hangup$/.exec(path);
+		if (req.method === 'POST' && path === '/twirp/livekit.RoomService/DeleteRoom') {
+			rec.provider = 'livekit';
+			livekit(req, res, rec).catch((e) => send(res, rec, 500, { code: 'internal', msg: String(e) }));
+		} else if (req.method === 'POST' && oa) {
+			rec.provider = 'openai';
+			openai(req, res, rec, decodeURIComponent(oa[1]));
+		} else {
+			send(res, rec, 404, { code: 'bad_route', msg: `no handler for ${req.method} ${path}` });
+		}
+	});
+});
+
+server.keepAliveTimeout = 30000;
+server.headersTimeout = 35000;
+server.maxConnections = 4096;
+
+const stop = () => {
+	for (const res of hanging)
+		res.destroy();
+	server.close();
+	server.closeAllConnections?.();
+	process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+const port = Number(process.argv[2] ?? process.env.FAKE_PROVIDERS_PORT ?? 0);
+server.listen(port, '127.0.0.1', () => {
+	process.stdout.write(`${server.address().port}\n`);
+});
