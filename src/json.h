@@ -15,9 +15,14 @@
 /*
  * Parse len bytes of buf as one JSON value with nothing but whitespace after
  * it, nesting at most JSON_MAX_DEPTH levels.  Returns the tree (the caller
- * frees it with cJSON_Delete) or NULL if it does not parse or nests too deep.
+ * frees it with cJSON_Delete) or NULL if it does not parse, nests too deep,
+ * is not UTF-8 (RFC 8259 section 8.1), or holds a \u0000 escape (which C
+ * strings, and PostgreSQL text, cannot carry).
  */
 cJSON *json_parse(const char *buf, size_t len);
+
+/* 1 if len bytes of buf are well-formed UTF-8 (RFC 3629). */
+int json_utf8_valid(const char *buf, size_t len);
 
 /* Depth of a tree, each value one level below its container: a scalar
  * and [] are 1, [1] is 2, [[1]] is 3. */

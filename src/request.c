@@ -94,7 +94,8 @@ int request_query(const struct request *r, const char *name, char *out, size_t o
 			free(copy);
 			if (dec == NULL)
 				return -1;
-			if ((size_t)dlen >= outlen || memchr(dec, '\0', (size_t)dlen) != NULL) {
+			if ((size_t)dlen >= outlen || memchr(dec, '\0', (size_t)dlen) != NULL ||
+			    !json_utf8_valid(dec, (size_t)dlen)) {
 				curl_free(dec);
 				return -1;
 			}

@@ -51,7 +51,7 @@ const char *request_param(const struct request *r, const char *name);
 /*
  * Look up query parameter name in r->query and URL-decode its value into out
  * (outlen bytes).  Returns 1 if present, 0 if absent, -1 if present but
- * malformed (bad escape, NUL, or longer than outlen - 1).
+ * malformed (bad escape, NUL, not UTF-8, or longer than outlen - 1).
  */
 int request_query(const struct request *r, const char *name, char *out, size_t outlen);
 

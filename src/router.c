@@ -13,6 +13,7 @@
 #include "api_internal.h"
 #include "api_trillet.h"
 #include "api_unified.h"
+#include "json.h"
 #include "log.h"
 
 #define ROUTER_ID_MAX 256
@@ -138,6 +139,12 @@ void router_dispatch(struct request *r, struct worker_ctx *ctx)
 			continue;
 		if (strcmp(rt->method, r->method) == 0) {
 			r->route = rt->name;
+			/* ids are UTF-8 text (and PostgreSQL would refuse other
+			 * bytes); anything else names nothing */
+			if (!json_utf8_valid(id, strlen(id))) {
+				api_error(r, router_family(r->path), 404, "not_found", "Not found");
+				return;
+			}
 			if (ctx->cfg->test_hang_route != NULL && strcmp(ctx->cfg->test_hang_route, rt->name) == 0)
 				router_test_hang(r, rt->name);
 			rt->handler(r, ctx, id[0] ? id : NULL);

@@ -129,7 +129,7 @@ void scoreboard_request_end(void);
 /* Requests served by this process (its own entry). */
 uint64_t scoreboard_requests_served(void);
 
-/* Count a slow request; add database connections made since the last call. */
+/* Add n database connections this process opened since its last call. */
 void scoreboard_add_db_connects(uint64_t n);
 
 /* ---- metrics (any process) ---- */

@@ -97,7 +97,8 @@ for my $state (@TERMINAL) {
 
 for my $case ([ 'unknown UUID', fx_uuid() ], [ 'unknown upper-case UUID', uc fx_uuid() ],
 	[ 'not a UUID', 'call-12345' ], [ 'a number as a string', '42' ],
-	[ 'UUID with trailing junk', fx_uuid() . 'x' ], [ 'job_id without batch- is a call id', 'batch_1' ])
+	[ 'UUID with trailing junk', fx_uuid() . 'x' ], [ 'job_id without batch- is a call id', 'batch_1' ],
+	[ 'UTF-8 id', "caf\x{e9}-\x{fc}-\x{20ac}" ])
 {
 	my ($name, $id) = @$case;
 	subtest $name => sub {
@@ -109,6 +110,16 @@ for my $case ([ 'unknown UUID', fx_uuid() ], [ 'unknown upper-case UUID', uc fx_
 		is_deeply(fx_snapshot($t), $before, 'nothing changed');
 	};
 }
+
+# A NUL cannot be carried by an id (C strings, PostgreSQL text): rather than
+# cut "a\u0000b" short to "a", the request is refused and nothing changes.
+subtest 'an id with an escaped NUL is refused' => sub {
+	my $before = fx_snapshot($t);
+	my $r = cancel({ resource_id => "a\x{0}b" });
+	is($r->{status}, 400, 'status 400') or diag($r->{body});
+	is($r->{json}{error}{code}, 'invalid_json', 'invalid_json');
+	is_deeply(fx_snapshot($t), $before, 'nothing changed');
+};
 
 # An id that is a batch's UUID is still a call id (only batch- names a batch).
 subtest 'a batch UUID is looked up as a call' => sub {
@@ -152,6 +163,16 @@ subtest 'mixed-case UUID' => sub {
 };
 
 # ---- the single-string answer vs the list answer ------------------------------------
+
+subtest 'JSON types of the answer' => sub {
+	my $id = fx_call($t, $tid, status => 'running');
+	my $res = { resource_id => 'string', resource_type => 'string', status => 'string', cancelled_count => 'number',
+		message => 'string' };
+	is_deeply(fx_types(cancel({ resource_id => $id })->{body}), { results => [$res], total_cancelled => 'number', %$res },
+		'single id: counts are numbers, the rest strings');
+	is_deeply(fx_types(cancel({ resource_id => [ $id, 'nope' ] })->{body}),
+		{ results => [ $res, $res ], total_cancelled => 'number' }, 'list');
+};
 
 subtest 'list of one: no flat fields' => sub {
 	my $id = fx_call($t, $tid, status => 'running');

@@ -104,11 +104,14 @@ subtest 'cancelled batch again, force=false: already terminal, nothing changes' 
 };
 
 subtest 'cancelled batch, force=true, A > 0: terminates them, stays cancelled' => sub {
+	my $p2_cancelled_at = $t->psql_value("SELECT cancelled_at FROM voice_call_batches WHERE id = '$pb'");
 	my $h0 = fx_history_count($t);
 	my $r = cancel({ resource_id => ['batch-p2'], force => $T });
 	is_deeply($r->{json}, { results => [ bres('batch-p2', 'cancelled', 2,
 		'Batch already cancelled. 2 running call(s) forcefully terminated.') ], total_cancelled => 2 }, 'answer');
 	is(batch_row($pb)->{status}, 'cancelled', 'batch still cancelled');
+	is($t->psql_value("SELECT cancelled_at FROM voice_call_batches WHERE id = '$pb'"), $p2_cancelled_at,
+		'cancelled_at unchanged');
 	is_deeply([ map { call_status($_) } @$pc ], [qw(cancelled cancelled completed)], 'active calls cancelled');
 	is_deeply([ map { entry_status($_) } @$pe ], [qw(cancelled cancelled completed cancelled cancelled)],
 		'their entries cancelled');
@@ -179,7 +182,9 @@ subtest 'empty pending batch' => sub {
 
 subtest 'stopped batch with running calls' => sub {
 	my ($b, $e, $c) = setup('batch-s1', n => 4, claim => 2, start => 2);
-	$t->psql(qq{UPDATE voice_call_batches SET status = 'stopped', cancelled_at = now() WHERE id = '$b'});
+	$t->psql(qq{UPDATE voice_call_batches SET status = 'stopped', cancelled_at = now() - interval '1 hour'
+		WHERE id = '$b'});
+	my $stopped_at = $t->psql_value("SELECT cancelled_at FROM voice_call_batches WHERE id = '$b'");
 
 	my $before = fx_snapshot($t);
 	my $r = cancel({ resource_id => 'batch-s1', force => $F });
@@ -192,6 +197,8 @@ subtest 'stopped batch with running calls' => sub {
 	is_deeply($r->{json}, single(bres('batch-s1', 'stopped', 2,
 		'Batch already cancelled. 2 running call(s) forcefully terminated.')), 'force=true: terminated');
 	is(batch_row($b)->{status}, 'stopped', "'stopped' stays 'stopped'");
+	is($t->psql_value("SELECT cancelled_at FROM voice_call_batches WHERE id = '$b'"), $stopped_at,
+		'cancelled_at unchanged');
 	is_deeply([ map { call_status($_) } @$c ], [qw(cancelled cancelled)], 'calls cancelled');
 	is_deeply([ map { entry_status($_) } @$e ], [qw(cancelled cancelled)], 'their entries cancelled');
 	fx_counters_ok($t, $b, 'counters equal the entry counts');
@@ -307,6 +314,14 @@ for my $case (
 		fx_counters_ok($t, $b, 'counters equal the entry counts');
 	};
 }
+
+subtest 'batch-cancel: JSON types' => sub {
+	my ($b) = setup('batch-types', n => 2);
+	my $want = { batch_id => 'string', job_id => 'string', status => 'string', cancelled_count => 'number',
+		message => 'string' };
+	is_deeply(fx_types(bc('batch-types')->{body}), $want, 'cancelled');
+	is_deeply(fx_types(bc('batch-types')->{body}), $want, 'already terminal');
+};
 
 subtest 'batch-cancel, bad force' => sub {
 	my ($b) = setup('batch-o11', n => 3, claim => 1, start => 1);

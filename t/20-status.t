@@ -73,9 +73,20 @@ subtest 'call status: full shape, before and after a cancel' => sub {
 	time_is($call->{created_at}, "SELECT created_at FROM voice_call_logs WHERE id = '$c'", 'created_at');
 	time_is($call->{started_at}, "SELECT started_at FROM voice_call_logs WHERE id = '$c'", 'started_at');
 
+	my $ts = { id => 'string', status => 'string', batch_job_id => 'string', agent_id => 'string',
+		to_number => 'string', livekit_room => 'string', openai_call_id => 'null', created_at => 'string',
+		started_at => 'string', ended_at => 'null', end_reason => 'null', termination => { state => 'string',
+		targets => [] } };
+	is_deeply(fx_types($r->{body}), { resource_id => 'string', resource_type => 'string', status => 'string',
+		call => $ts }, 'JSON types');
+
 	my $cr = cancel({ resource_id => $c });
 	is($cr->{json}{status}, 'cancelled', 'cancelled');
 	$r = status($c);
+	is_deeply(fx_types($r->{body}), { resource_id => 'string', resource_type => 'string', status => 'string',
+		call => { %$ts, ended_at => 'string', end_reason => 'string', termination => { state => 'string',
+			targets => [ { provider => 'string', target => 'string', state => 'string', attempts => 'number',
+				last_error => 'string' } ] } } }, 'JSON types after the cancel');
 	$j = $r->{json};
 	is_deeply([ @$j{qw(resource_id resource_type status)} ], [ $c, 'call', 'cancelled' ], 'status cancelled');
 	$call = $j->{call};
@@ -175,9 +186,18 @@ subtest 'batch status: shape, counts (pending counts claimed), history after a c
 	my $cr = cancel({ resource_id => 'batch-s3', force => $T });
 	is($cr->{status}, 200, 'cancelled');
 	my $rid = $cr->{headers}{'x-request-id'};
-	$j = status('batch-s3')->{json};
+	$r = status('batch-s3?limit=2');
+	$j = $r->{json};
 	$batch = $j->{batch};
 	is($j->{status}, 'cancelled', 'status cancelled');
+	my $entry_t = { id => 'number', status => 'string', call_log_id => 'string', to_number => 'string',
+		updated_at => 'string' };
+	is_deeply(fx_types($r->{body}), { resource_id => 'string', resource_type => 'string', status => 'string',
+		batch => { id => 'string', job_id => 'string', status => 'string', created_at => 'string',
+			cancelled_at => 'string', counts => { map { $_ => 'number' } qw(total pending running completed failed cancelled) },
+			history => [ { at => 'string', action => 'string', force => 'boolean', cancelled_count => 'number',
+				route => 'string', key_id => 'number', request_id => 'string' } ] },
+		entries => [ $entry_t, { %$entry_t, call_log_id => 'null' } ], next_cursor => 'string' }, 'JSON types');
 	time_is($batch->{cancelled_at}, "SELECT cancelled_at FROM voice_call_batches WHERE id = '$b'", 'cancelled_at');
 	is_deeply($batch->{counts}, { total => 5, pending => 0, running => 0, completed => 0, failed => 0,
 		cancelled => 5 }, 'counts after');

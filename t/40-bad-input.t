@@ -18,6 +18,7 @@ my $JSON = JSON::PP->new->utf8->canonical;
 # Live resources: a request wrongly processed would change them.
 my $call = fx_call($t, $tid, status => 'running', livekit_room => 'room-1');
 my $call2 = fx_call($t, $tid, status => 'ringing');
+my $call3 = fx_call($t, $tid, status => 'connecting');
 my $batch = fx_batch($t, $tid, 'batch-live', 5);
 
 sub post_raw ($body, $ct = 'application/json', $path = '/calls/cancel') {
@@ -189,6 +190,54 @@ unchanged '405 method_not_allowed, with Allow' => sub {
 		my @allowed = sort grep { length } split /\s*,\s*/, $r->{headers}{allow} // '';
 		is_deeply(\@allowed, [$allow], "$method $path: Allow: $allow");
 	}
+};
+
+# JSON text is UTF-8 (RFC 8259 8.1): a string with bytes that are not UTF-8
+# does not parse.  Nor is an id that is not UTF-8 in a path a database
+# failure: that resource does not exist.
+unchanged '400 invalid_json: a string that is not UTF-8; a path id that is not UTF-8 is not found' => sub {
+	is_unified_error(post_raw(qq({"resource_id": ["\xff\xfe", "$call"]})), 400, 'invalid_json',
+		'bytes ff fe in an id of a list');
+	is_unified_error(post_raw(qq({"resource_id": "batch-\xc3"})), 400, 'invalid_json', 'a truncated UTF-8 sequence');
+	is_unified_error(post_raw(qq({"resource_id": "$call3", "note": "\xff"})), 400, 'invalid_json',
+		'in an unknown field');
+	is($t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$call3'"), 'connecting',
+		'... the call named was not cancelled');
+	is_unified_error($t->api(GET => '/calls/status/batch-%FF', key => $key, frontend => 'fe1'), 404, 'not_found',
+		'GET /calls/status/batch-%FF');
+	is_unified_error($t->api(GET => '/calls/status/%FF%FE', key => $key, frontend => 'fe1'), 404, 'not_found',
+		'GET /calls/status/%FF%FE');
+	is_unified_error($t->api(POST => '/batch/batch-cancel/batch-%FF', key => $key, frontend => 'fe1'), 404,
+		'not_found', 'POST /batch/batch-cancel/batch-%FF');
+};
+
+# SPEC 2: errors that nginx answers itself use the same body shape as
+# callstopd (for a unified path: the unified error body).
+unchanged 'errors nginx answers itself: the unified body' => sub {
+	my $r = $t->api(TRACE => '/calls/cancel', key => $key, frontend => 'fe1');
+	is_unified_error($r, 405, 'method_not_allowed', 'TRACE /calls/cancel');
+	is($r->{headers}{allow}, 'POST', '... Allow: POST');
+	my $code_ok = sub ($r, $status, $name) {
+		subtest $name => sub {
+			is($r->{status}, $status, "status $status");
+			like($r->{headers}{'content-type'} // '', qr{^application/json\b}, 'JSON content type')
+				or diag($r->{body});
+			my $j = $r->{json} // {};
+			is_deeply([ sort keys %$j ], [qw(error request_id)], 'top-level fields: error, request_id');
+			is_deeply([ sort keys %{ ref $j->{error} eq 'HASH' ? $j->{error} : {} } ], [qw(code message)],
+				'error fields: code, message');
+			like($j->{error}{code} // '', qr/^[a-z]+(?:_[a-z]+)*$/, 'a snake_case code');
+			is($j->{request_id}, $r->{headers}{'x-request-id'}, 'request_id is the X-Request-Id');
+		};
+	};
+	$code_ok->($t->api(GET => '/calls/status/batch-' . ('x' x 9000), key => $key, frontend => 'fe1'), 414,
+		'a 9000-byte URI: 414');
+	$code_ok->($t->api(GET => '/calls/status/batch-x', key => $key, frontend => 'fe1',
+		headers => { 'X-Padding' => 'y' x 9000 }), 400, 'a 9000-byte header: 400');
+	$code_ok->($t->api(GET => '/calls/status/batch-%00x', key => $key, frontend => 'fe1'), 400,
+		'an encoded NUL in the path: 400');
+	$code_ok->($t->api(GET => '/../calls/status/x', key => $key, frontend => 'fe1'), 400,
+		'a path above the root: 400');
 };
 
 is($t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$call'"), 'running', 'the live call still runs');

@@ -29,7 +29,7 @@ is($r->{status}, 502, 'the hung request is answered 502') or diag($r->{body});
 is_deeply($r->{json}, { error => { code => 'bad_gateway', message => 'callstopd is not reachable' }, request_id => $rid },
 	'... with the unified body');
 cmp_ok($took, '>=', 2, "... not before request_timeout (${\ sprintf '%.1f', $took} s)");
-cmp_ok($took, '<', 6, '... but within about a second of it');
+cmp_ok($took, '<', 8, '... but soon after it');
 
 my $log = $t->log;
 like($log, qr/test_hang_route = calls\.status \(TEST ONLY\): request \Q$rid\E hangs/, 'the test switch is logged');
@@ -64,7 +64,7 @@ my $load = $t->load_start(procs => 2, requests => 1, duration => 20,
 my $res = $t->load_wait($load, ok => sub ($s) { $s == 502 });
 is($res->{total}, 2, 'two hung requests at once');
 is_deeply($res->{failed}, [], '... both answered 502');
-cmp_ok($res->{max_seconds}, '<', 6, '... within about request_timeout');
+cmp_ok($res->{max_seconds}, '<', 8, '... within about request_timeout');
 ok($t->wait_until(sub { scalar(() = $t->worker_pids) == 3 }, timeout => 10), '... and both workers replaced');
 my $kills = () = $t->log =~ /exceeded request_timeout/g;
 is($kills, 3, 'three kills logged in all');

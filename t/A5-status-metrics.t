@@ -104,6 +104,19 @@ ok($t->wait_until(sub { my $s = $t->status_json; $s->{respawns} == $respawns0 + 
 	timeout => 10), 'respawns counts a killed worker replaced');
 like($t->log, qr/worker \d \(pid $victim\) killed by signal SIGKILL after \d+\.\ds/, 'its death is logged');
 
+# ---- max_requests: workers recycled, no request lost ------------------------------------
+
+my $log_len = length $t->log;
+$t->write_conf(conf => { max_requests => 3 });
+kill 'HUP', $t->callstopd_pid;
+ok($t->wait_until(sub { $t->status_json->{generation} == 2 }, timeout => 10), 'reload with max_requests = 3');
+my @codes = map { api(GET => "/calls/status/$gone")->{status} } 1 .. 12;
+is_deeply([ grep { $_ != 404 } @codes ], [], 'twelve requests across recycled workers: none lost');
+ok($t->wait_until(sub { substr($t->log, $log_len) =~ /worker \d: served 3 requests \(max_requests 3\), exiting to be replaced/ }),
+	'a worker that served max_requests exits');
+like(substr($t->log, $log_len), qr/worker \d \(pid \d+\) exited with status 0 after/, '... with status 0');
+unlike(substr($t->log, $log_len), qr/crash-loop backoff/, '... and is replaced at once, without backoff');
+
 # ---- 127.0.0.1 only ------------------------------------------------------------------------
 
 for my $page ('/callstop-status', '/callstop-metrics') {

@@ -35,18 +35,18 @@ is(scalar @calls, 3000, '3000 running calls');
 my $instance1 = $t->instance_pid(1);
 my @instance1_children = $t->_children($instance1);
 
-my $load = $t->load_start(procs => 4, duration => 7, request => sub ($p, $n) {
+my $load = $t->load_start(procs => 4, duration => 10, request => sub ($p, $n) {
 	my $call = $calls[ (($p - 1) * 750 + $n) % @calls ];
 	return $n % 2
 		? [ GET => "/calls/status/$call", headers => \%auth ]
 		: [ POST => '/calls/cancel', headers => \%auth, json => { resource_id => $call } ];
 });
-sleep 2.5;
-ok($t->instance_log(1) =~ /route=calls\.cancel status=200/ && $t->log =~ /route=calls\.cancel status=200/,
+sub served ($log) { return scalar(() = $log =~ /route=calls\.\w+ status=200/g) }
+ok($t->wait_until(sub { served($t->log) >= 20 && served($t->instance_log(1)) >= 20 }, timeout => 8),
 	'both instances serve before the stop');
 ok($t->stop_instance(1, signal => 'TERM'), 'instance 1 stopped (fast stop, SIGTERM) in the middle of the load');
 my $res = $t->load_wait($load);
-cmp_ok($res->{total}, '>=', 100, "$res->{total} requests");
+cmp_ok($res->{total}, '>=', 50, "$res->{total} requests");
 is_deeply($res->{failed}, [], '... all succeeded') or diag(explain($res->{by_status}));
 diag("two hosts, one stopped mid-load: $res->{total} requests, " . scalar(@{ $res->{failed} }) . ' failed');
 ok(!grep({ !CallstopTest::_gone($_) } $instance1, @instance1_children), 'nothing of instance 1 is left running');

@@ -32,13 +32,14 @@ the dialer functions of F<sql/002_dialer.sql>.
 use v5.36;
 
 use Exporter 'import';
+use B ();
 use JSON::PP ();
 use Test::More ();
 
 our @EXPORT_OK = qw(
 	fx_call fx_batch fx_claim fx_start fx_report fx_snapshot fx_counters_ok fx_counters
 	fx_history fx_history_count fx_outbox fx_row fx_entry_counts fx_uuid
-	is_unified_error is_rfc3339_utc
+	is_unified_error is_rfc3339_utc fx_types
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -197,6 +198,23 @@ sub is_unified_error ($r, $status, $code, $name, %o) {
 		Test::More::like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/, 'X-Request-Id header');
 		Test::More::is($j->{request_id}, $r->{headers}{'x-request-id'}, 'request_id is the X-Request-Id');
 	});
+}
+
+# The JSON types of a body, as the same structure with every scalar replaced
+# by 'string', 'number', 'boolean' or 'null' (decoded afresh: a value that was
+# compared as a string would look like one).
+sub fx_types ($body) {
+	my $walk;
+	$walk = sub ($v) {
+		return 'null' unless defined $v;
+		return 'boolean' if JSON::PP::is_bool($v);
+		return [ map { $walk->($_) } @$v ] if ref $v eq 'ARRAY';
+		return { map { $_ => $walk->($v->{$_}) } keys %$v } if ref $v eq 'HASH';
+		my $flags = B::svref_2object(\$v)->FLAGS;
+		return ($flags & (B::SVp_IOK | B::SVp_NOK)) && !($flags & B::SVp_POK) ? 'number' : 'string';
+	};
+	my $doc = eval { JSON::PP->new->utf8->decode($body) };
+	return defined $doc ? $walk->($doc) : undef;
 }
 
 # RFC 3339 in UTC ("Z" or "+00:00"); undef is not.
