@@ -14,22 +14,19 @@
 void api_admin_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 {
 	struct cancel_item item;
-	struct cancel_request req = { .items = &item, .cap = 1 };
+	struct cancel_request req;
 	long long token_id = 0;
 	char msg[CANCEL_REF_MAX + 32];
 	cJSON *body;
 
 	if (api_auth_admin(r, ctx, &token_id) < 0)
 		return;
+	/* any tenant; the history row names the admin token */
+	cancel_request_init(&req, r, &item, 1, 0, token_id, 0, "admin_cancel");
 	if (cancel_add(&req, CANCEL_CALL_OR_OPENAI, id) < 0) {
 		api_error(r, API_ADMIN, 404, NULL, "Call not found or already ended");
 		return;
 	}
-	req.tenant_id = 0;   /* any tenant */
-	req.route = r->route;
-	req.key_id = token_id;
-	req.request_id = r->request_id;
-	req.end_reason = "admin_cancel";
 	if (cancel_run(ctx, &req) < 0) {
 		api_db_unavailable(r, API_ADMIN);
 		return;

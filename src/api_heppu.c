@@ -44,21 +44,17 @@ void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 {
 	struct auth_identity who;
 	struct cancel_item item;
-	struct cancel_request req = { .items = &item, .cap = 1 };
+	struct cancel_request req;
 	char msg[96];
 	cJSON *body, *data;
 
 	if (api_auth_key(r, ctx, API_HEPPU, &who) < 0)
 		return;
+	cancel_request_init(&req, r, &item, 1, who.tenant_id, who.key_id, 0, "cancelled");
 	if (cancel_add(&req, CANCEL_CALL, id) < 0) {
 		heppu_error(r, 404, "Call not found");
 		return;
 	}
-	req.tenant_id = who.tenant_id;
-	req.route = r->route;
-	req.key_id = who.key_id;
-	req.request_id = r->request_id;
-	req.end_reason = "cancelled";
 	if (cancel_run(ctx, &req) < 0) {
 		api_db_unavailable(r, API_HEPPU);
 		return;

@@ -84,20 +84,16 @@ void api_trillet_cancel(struct request *r, struct worker_ctx *ctx, const char *i
 {
 	struct auth_identity who;
 	struct cancel_item item;
-	struct cancel_request req = { .items = &item, .cap = 1 };
+	struct cancel_request req;
 
 	if (trillet_auth(r, ctx, &who) < 0)
 		return;
+	/* graceful (force 0): active calls finish */
+	cancel_request_init(&req, r, &item, 1, who.tenant_id, who.key_id, 0, "cancelled");
 	if (cancel_add(&req, CANCEL_BATCH, id) < 0) {
 		trillet_not_found(r, id);
 		return;
 	}
-	req.tenant_id = who.tenant_id;
-	req.force = 0;   /* graceful: active calls finish */
-	req.route = r->route;
-	req.key_id = who.key_id;
-	req.request_id = r->request_id;
-	req.end_reason = "cancelled";
 	if (cancel_run(ctx, &req) < 0) {
 		api_db_unavailable(r, API_TRILLET);
 		return;

@@ -97,6 +97,7 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 {
 	struct auth_identity who;
 	struct cancel_request req = { 0 };
+	struct cancel_item *items = NULL;
 	const cJSON *rid, *item;
 	cJSON *root = NULL, *body, *results;
 	int force, single, n, total = 0;
@@ -126,12 +127,12 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 		api_error(r, API_UNIFIED, 413, "payload_too_large", msg);
 		goto out;
 	}
-	req.items = calloc((size_t)n, sizeof(*req.items));
-	if (req.items == NULL) {
+	items = calloc((size_t)n, sizeof(*items));
+	if (items == NULL) {
 		api_error(r, API_UNIFIED, 500, "internal_error", "Out of memory");
 		goto out;
 	}
-	req.cap = (size_t)n;
+	cancel_request_init(&req, r, items, (size_t)n, who.tenant_id, who.key_id, force, "cancelled");
 	if (single) {
 		item = rid;
 		if (unified_id(item) == NULL) {
@@ -148,12 +149,6 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 			cancel_add(&req, unified_id_type(item->valuestring), item->valuestring);
 		}
 	}
-	req.tenant_id = who.tenant_id;
-	req.force = force;
-	req.route = r->route;
-	req.key_id = who.key_id;
-	req.request_id = r->request_id;
-	req.end_reason = "cancelled";
 	if (cancel_run(ctx, &req) < 0) {
 		api_db_unavailable(r, API_UNIFIED);
 		goto out;
@@ -175,7 +170,7 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 	}
 	request_reply(r, 200, body);
 out:
-	free(req.items);
+	free(items);
 	cJSON_Delete(root);
 }
 
@@ -306,7 +301,7 @@ void api_batch_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 {
 	struct auth_identity who;
 	struct cancel_item item;
-	struct cancel_request req = { 0 };
+	struct cancel_request req;
 	char msg[UNIFIED_MSG_MAX];
 	cJSON *root = NULL, *body;
 	int force;
@@ -317,18 +312,11 @@ void api_batch_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 	cJSON_Delete(root);
 	if (force < 0)
 		return;
-	req.items = &item;
-	req.cap = 1;
+	cancel_request_init(&req, r, &item, 1, who.tenant_id, who.key_id, force, "cancelled");
 	if (cancel_add(&req, CANCEL_BATCH, id) < 0) {
 		api_error(r, API_UNIFIED, 404, "not_found", "Batch not found");
 		return;
 	}
-	req.tenant_id = who.tenant_id;
-	req.force = force;
-	req.route = r->route;
-	req.key_id = who.key_id;
-	req.request_id = r->request_id;
-	req.end_reason = "cancelled";
 	if (cancel_run(ctx, &req) < 0) {
 		api_db_unavailable(r, API_UNIFIED);
 		return;

@@ -29,6 +29,20 @@ static void cancel_test_pause(void)
 	}
 }
 
+void cancel_request_init(struct cancel_request *req, const struct request *r, struct cancel_item *items, size_t cap,
+			 long long tenant_id, long long key_id, int force, const char *end_reason)
+{
+	memset(req, 0, sizeof(*req));
+	req->items = items;
+	req->cap = cap;
+	req->tenant_id = tenant_id;
+	req->key_id = key_id;
+	req->force = force;
+	req->route = r->route;
+	req->request_id = r->request_id;
+	req->end_reason = end_reason;
+}
+
 int cancel_add(struct cancel_request *req, enum cancel_type type, const char *id)
 {
 	struct cancel_item *it;

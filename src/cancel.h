@@ -68,6 +68,14 @@ struct cancel_request {
 };
 
 /*
+ * Start a request of route r (its route name and request id go to
+ * cancel_history) for tenant_id (0 = any) and key_id, with room for cap items
+ * in items (borrowed).
+ */
+void cancel_request_init(struct cancel_request *req, const struct request *r, struct cancel_item *items, size_t cap,
+			 long long tenant_id, long long key_id, int force, const char *end_reason);
+
+/*
  * Append id to req unless an equal id is already there (SPEC 3.1: UUIDs are
  * compared lower-cased; the first spelling is kept).  id must be at most
  * CANCEL_REF_MAX - 1 bytes and must outlive req.  Returns 0 if appended,

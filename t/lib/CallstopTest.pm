@@ -392,7 +392,7 @@ sub _make_tmpdir ($self) {
 		# PostgreSQL refuses to run as root: the cluster belongs to "callstop".
 		my @pw = getpwnam('callstop');
 		if (!@pw) {
-			$self->_run_ok([ 'useradd', '--system', '--no-create-home', '--shell', '/usr/sbin/nologin',
+			$self->_run_ok([ 'useradd', '--system', '--home-dir', '/var/lib/callstop', '--no-create-home', '--shell', '/usr/sbin/nologin',
 				'callstop' ], 'useradd callstop');
 			@pw = getpwnam('callstop') or die 'useradd did not create user callstop';
 		}
