@@ -917,18 +917,35 @@ static int ctl_tenant_list(const struct ctl_global *g, int argc, char **argv)
 	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
 }
 
-static int ctl_cmd_tenant(const struct ctl_global *g, int argc, char **argv)
+/* A command's subcommands, e.g. "key create". */
+struct ctl_sub {
+	const char *name;
+	int (*fn)(const struct ctl_global *g, int argc, char **argv);
+};
+
+/* Run the subcommand argv[1] of group from subs (a usage error if there is
+ * none or it is unknown); expected lists their names for the message. */
+static int ctl_subcommand(const char *group, const char *expected, const struct ctl_sub *subs, size_t n,
+			const struct ctl_global *g, int argc, char **argv)
 {
+	size_t i;
+
 	if (argc < 2) {
-		ctl_error("tenant", "expected add or list (see %s --help)", CTL_PROG);
+		ctl_error(group, "expected %s (see %s --help)", expected, CTL_PROG);
 		return CTL_EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "add") == 0)
-		return ctl_tenant_add(g, argc - 1, argv + 1);
-	if (strcmp(argv[1], "list") == 0)
-		return ctl_tenant_list(g, argc - 1, argv + 1);
-	ctl_error("tenant", "unknown subcommand '%s' (expected add or list)", argv[1]);
+	for (i = 0; i < n; i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].fn(g, argc - 1, argv + 1);
+	ctl_error(group, "unknown subcommand '%s' (expected %s)", argv[1], expected);
 	return CTL_EXIT_USAGE;
+}
+
+static int ctl_cmd_tenant(const struct ctl_global *g, int argc, char **argv)
+{
+	static const struct ctl_sub subs[] = { { "add", ctl_tenant_add }, { "list", ctl_tenant_list } };
+
+	return ctl_subcommand("tenant", "add or list", subs, sizeof(subs) / sizeof(subs[0]), g, argc, argv);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1177,20 +1194,18 @@ static int ctl_token_revoke(const char *cmd, const struct ctl_global *g, const s
 	return rc;
 }
 
+static int ctl_key_revoke(const struct ctl_global *g, int argc, char **argv)
+{
+	return ctl_token_revoke("key revoke", g, &ctl_api_key, argc, argv);
+}
+
 static int ctl_cmd_key(const struct ctl_global *g, int argc, char **argv)
 {
-	if (argc < 2) {
-		ctl_error("key", "expected create, list or revoke (see %s --help)", CTL_PROG);
-		return CTL_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "create") == 0)
-		return ctl_key_create(g, argc - 1, argv + 1);
-	if (strcmp(argv[1], "list") == 0)
-		return ctl_key_list(g, argc - 1, argv + 1);
-	if (strcmp(argv[1], "revoke") == 0)
-		return ctl_token_revoke("key revoke", g, &ctl_api_key, argc - 1, argv + 1);
-	ctl_error("key", "unknown subcommand '%s' (expected create, list or revoke)", argv[1]);
-	return CTL_EXIT_USAGE;
+	static const struct ctl_sub subs[] = {
+		{ "create", ctl_key_create }, { "list", ctl_key_list }, { "revoke", ctl_key_revoke },
+	};
+
+	return ctl_subcommand("key", "create, list or revoke", subs, sizeof(subs) / sizeof(subs[0]), g, argc, argv);
 }
 
 static int ctl_admin_create(const struct ctl_global *g, int argc, char **argv)
@@ -1252,20 +1267,19 @@ static int ctl_admin_list(const struct ctl_global *g, int argc, char **argv)
 	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
 }
 
+static int ctl_admin_revoke(const struct ctl_global *g, int argc, char **argv)
+{
+	return ctl_token_revoke("admin-token revoke", g, &ctl_admin_token, argc, argv);
+}
+
 static int ctl_cmd_admin_token(const struct ctl_global *g, int argc, char **argv)
 {
-	if (argc < 2) {
-		ctl_error("admin-token", "expected create, list or revoke (see %s --help)", CTL_PROG);
-		return CTL_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "create") == 0)
-		return ctl_admin_create(g, argc - 1, argv + 1);
-	if (strcmp(argv[1], "list") == 0)
-		return ctl_admin_list(g, argc - 1, argv + 1);
-	if (strcmp(argv[1], "revoke") == 0)
-		return ctl_token_revoke("admin-token revoke", g, &ctl_admin_token, argc - 1, argv + 1);
-	ctl_error("admin-token", "unknown subcommand '%s' (expected create, list or revoke)", argv[1]);
-	return CTL_EXIT_USAGE;
+	static const struct ctl_sub subs[] = {
+		{ "create", ctl_admin_create }, { "list", ctl_admin_list }, { "revoke", ctl_admin_revoke },
+	};
+
+	return ctl_subcommand("admin-token", "create, list or revoke", subs, sizeof(subs) / sizeof(subs[0]), g, argc,
+			    argv);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1438,16 +1452,9 @@ out:
 
 static int ctl_cmd_outbox(const struct ctl_global *g, int argc, char **argv)
 {
-	if (argc < 2) {
-		ctl_error("outbox", "expected list or retry (see %s --help)", CTL_PROG);
-		return CTL_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "list") == 0)
-		return ctl_outbox_list(g, argc - 1, argv + 1);
-	if (strcmp(argv[1], "retry") == 0)
-		return ctl_outbox_retry(g, argc - 1, argv + 1);
-	ctl_error("outbox", "unknown subcommand '%s' (expected list or retry)", argv[1]);
-	return CTL_EXIT_USAGE;
+	static const struct ctl_sub subs[] = { { "list", ctl_outbox_list }, { "retry", ctl_outbox_retry } };
+
+	return ctl_subcommand("outbox", "list or retry", subs, sizeof(subs) / sizeof(subs[0]), g, argc, argv);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1606,23 +1613,17 @@ static int ctl_std_fds(const char *cmd)
 
 static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 {
-	const char *name = argv[0];
+	static const struct ctl_sub commands[] = {
+		{ "migrate", ctl_cmd_migrate }, { "tenant", ctl_cmd_tenant }, { "key", ctl_cmd_key },
+		{ "admin-token", ctl_cmd_admin_token }, { "demo", ctl_demo }, { "outbox", ctl_cmd_outbox },
+		{ "check", ctl_cmd_check },
+	};
+	size_t i;
 
-	if (strcmp(name, "migrate") == 0)
-		return ctl_cmd_migrate(g, argc, argv);
-	if (strcmp(name, "tenant") == 0)
-		return ctl_cmd_tenant(g, argc, argv);
-	if (strcmp(name, "key") == 0)
-		return ctl_cmd_key(g, argc, argv);
-	if (strcmp(name, "admin-token") == 0)
-		return ctl_cmd_admin_token(g, argc, argv);
-	if (strcmp(name, "demo") == 0)
-		return ctl_demo(g, argc, argv);
-	if (strcmp(name, "outbox") == 0)
-		return ctl_cmd_outbox(g, argc, argv);
-	if (strcmp(name, "check") == 0)
-		return ctl_cmd_check(g, argc, argv);
-	ctl_error(name, "unknown command (see %s --help)", CTL_PROG);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			return commands[i].fn(g, argc, argv);
+	ctl_error(argv[0], "unknown command (see %s --help)", CTL_PROG);
 	return CTL_EXIT_USAGE;
 }
 
