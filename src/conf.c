@@ -42,7 +42,7 @@ static const struct conf_key conf_table[] = {
 	KEY("callstopd", max_resources, CONF_INT, "100", 1, 10000, 0),
 	KEY("callstopd", pid_file, CONF_STR_NULL, "", 0, 0, CONF_F_RESTART),
 	KEY("callstopd", process_control_timeout, CONF_INT, "10", 1, 3600, 0),
-	KEY("callstopd", request_timeout, CONF_INT, "30", 0, 3600, 0),
+	KEY("callstopd", request_timeout, CONF_INT, "300", 0, 3600, 0),
 	KEY("callstopd", slow_request_ms, CONF_INT, "1000", 1, 3600000, 0),
 	KEY("callstopd", test_crash_on_start, CONF_BOOL, "no", 0, 1, 0),
 	KEY("callstopd", test_hang_route, CONF_STR_NULL, "", 0, 0, 0),

@@ -36,7 +36,8 @@
  *   request_timeout seconds a request may run; the master kills a worker
  *                   busy longer (logged with method, URI and request id)
  *                   and starts another; nginx answers 502.  0 = no limit,
- *                   max 3600 (default 30).
+ *                   max 3600 (default 300: a batch of millions of entries
+ *                   is cancelled in one transaction that must be let finish).
  *   slow_request_ms a request that takes this long (ms) is counted as slow
  *                   in the status page, like php-fpm's
  *                   request_slowlog_timeout (1..3600000, default 1000).
