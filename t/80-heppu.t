@@ -144,7 +144,7 @@ for my $st (@ACTIVE) {
 		my $before = time;
 		my $r = heppu(DELETE => "/api/v1/calls/$id");
 		my $after = time;
-		is($r->{status}, 200, '200') or diag($r->{body});
+		is($r->{status}, 200, 'status 200') or diag($r->{body});
 		like($r->{headers}{'content-type'} // '', qr{^application/json}, 'JSON');
 		is_deeply($r->{json}, { data => { id => $id, status => 'cancelled' }, message => 'Call cancelled successfully' },
 			'body');
@@ -176,7 +176,7 @@ subtest 'DELETE: the room cannot be deleted: the call is still cancelled, a warn
 	my $id = insert_call(status => 'running', livekit_room => 'room-warn-1');
 	my $r = heppu(DELETE => "/api/v1/calls/$id");
 	is_deeply([ $r->{status}, $r->{json} ],
-		[ 200, { data => { id => $id, status => 'cancelled' }, message => 'Call cancelled successfully' } ], '200');
+		[ 200, { data => { id => $id, status => 'cancelled' }, message => 'Call cancelled successfully' } ], 'status 200 and body');
 	is_deeply([ @{ call_row($id) }{qw(status ended)} ], [ 'cancelled', 't' ], 'cancelled, ended_at set');
 	ok($t->wait_until(sub { $t->log =~ /\[warn\][^\n]*(?:room-warn-1|\Q$id\E)/ }, timeout => 3),
 		'a warning naming the room or the call is logged')
@@ -189,7 +189,7 @@ subtest 'DELETE: the room cannot be deleted: the call is still cancelled, a warn
 subtest 'DELETE with the call id in upper case' => sub {
 	my $id = insert_call(status => 'ringing');
 	my $r = heppu(DELETE => '/api/v1/calls/' . uc $id);
-	is($r->{status}, 200, '200') or diag($r->{body});
+	is($r->{status}, 200, 'status 200') or diag($r->{body});
 	is($r->{json}{data}{status}, 'cancelled', 'data.status');
 	is($r->{json}{message}, 'Call cancelled successfully', 'message');
 	is(call_row($id)->{status}, 'cancelled', 'DB: cancelled');

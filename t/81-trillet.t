@@ -107,7 +107,7 @@ subtest 'DELETE /v1/api/batch-calls/{job_id}: graceful cancel' => sub {
 		pending => 3, claimed => 1, running => 2, completed => 2, failed => 1, cancelled => 1);
 	my $before = time;
 	my $r = trillet(DELETE => '/v1/api/batch-calls/batch-t1');
-	is($r->{status}, 200, '200') or diag($r->{body});
+	is($r->{status}, 200, 'status 200') or diag($r->{body});
 	like($r->{headers}{'content-type'} // '', qr{^application/json}, 'JSON');
 	is_deeply($r->{json}, answer('batch-t1', 'cancelled', 'Batch cancelled successfully', 2, 1, 5, 10), 'body')
 		or diag($r->{body});

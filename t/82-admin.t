@@ -71,7 +71,7 @@ sub cancelled_ok ($ref, $id, $tenant, %o) {
 	subtest "admin cancel of $ref" => sub {
 		my $before = time;
 		my $r = admin_cancel($ref);
-		is($r->{status}, 200, '200') or diag($r->{body});
+		is($r->{status}, 200, 'status 200') or diag($r->{body});
 		like($r->{headers}{'content-type'} // '', qr{^application/json}, 'JSON');
 		is_deeply($r->{json}, { ok => $TRUE, message => "Call $ref canceled" }, 'body');
 		is_deeply($t->psql("SELECT status, end_reason, ended_at IS NOT NULL, extract(epoch FROM ended_at) >= $before - 1"
@@ -123,7 +123,7 @@ subtest 'admin cancel of a call of a batch: its entry is cancelled, the counters
 		openai_call_id => 'call_in_batch');
 	$t->psql("UPDATE voice_call_batch_entries SET call_log_id = '$c' WHERE id = $e");
 	my $r = admin_cancel('call_in_batch');
-	is_deeply([ $r->{status}, $r->{json} ], [ 200, { ok => $TRUE, message => 'Call call_in_batch canceled' } ], '200');
+	is_deeply([ $r->{status}, $r->{json} ], [ 200, { ok => $TRUE, message => 'Call call_in_batch canceled' } ], 'status 200 and body');
 	is($t->psql_value("SELECT status FROM voice_call_batch_entries WHERE id = $e"), 'cancelled', 'entry cancelled');
 	is_deeply($t->psql("SELECT status, running_count, pending_count, cancelled_count FROM voice_call_batches WHERE id = '$b'"),
 		[ [ 'processing', 0, 1, 1 ] ], 'counters moved, the batch goes on');
