@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 
@@ -51,14 +52,6 @@ void api_db_unavailable(struct request *r, enum api_family family)
 		  "Database unavailable; nothing was changed. Retry.");
 }
 
-static int64_t api_now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* The 401 of each family (SPEC 2, 4). */
 static void api_unauthorized(struct request *r, enum api_family family, const char *why)
 {
@@ -85,7 +78,7 @@ int api_auth_key(struct request *r, struct worker_ctx *ctx, enum api_family fami
 		api_unauthorized(r, family, "Missing or malformed API key");
 		return -1;
 	}
-	switch (auth_lookup_key(ctx->db, key, ctx->cfg->key_cache_ms, api_now_ms(), id)) {
+	switch (auth_lookup_key(ctx->db, key, ctx->cfg->key_cache_ms, clock_monotonic_ms(), id)) {
 	case AUTH_OK:
 		r->tenant_id = id->tenant_id;
 		return 0;
@@ -120,7 +113,7 @@ int api_auth_admin(struct request *r, struct worker_ctx *ctx, long long *token_i
 {
 	const char *token = request_param(r, "HTTP_X_ADMIN_TOKEN");
 
-	switch (token ? auth_lookup_admin(ctx->db, token, ctx->cfg->key_cache_ms, api_now_ms(), token_id)
+	switch (token ? auth_lookup_admin(ctx->db, token, ctx->cfg->key_cache_ms, clock_monotonic_ms(), token_id)
 		      : AUTH_UNKNOWN) {
 	case AUTH_OK:
 		return 0;

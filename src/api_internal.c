@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "json.h"
 #include "master.h"
 #include "metrics.h"
@@ -24,14 +25,6 @@ int api_internal_allowed(const struct request *r)
 	const char *v = request_param(r, "CALLSTOP_INTERNAL");
 
 	return v != NULL && strcmp(v, "1") == 0;
-}
-
-static int64_t api_internal_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static cJSON *api_internal_workers(int64_t now)
@@ -68,7 +61,7 @@ void api_internal_status(struct request *r, struct worker_ctx *ctx, const char *
 {
 	struct scoreboard_totals t;
 	unsigned queue = 0, backlog = 0;
-	int64_t now = api_internal_now_ms();
+	int64_t now = clock_monotonic_ms();
 	int have_queue;
 	cJSON *body;
 

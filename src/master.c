@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
@@ -113,14 +114,6 @@ static const int master_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
 #define MASTER_NSIGNALS (sizeof(master_signals) / sizeof(master_signals[0]))
 
 static volatile sig_atomic_t master_sigpipe_wr = -1;
-
-static int64_t master_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *master_signame(int sig, char *buf, size_t len)
 {
@@ -760,7 +753,7 @@ static void master_watchdog(struct master *m, int64_t now)
 /* Last resort when the loop itself fails: stop everything without poll(). */
 static void master_stop_now(struct master *m)
 {
-	int64_t now = master_now_ms(), deadline;
+	int64_t now = clock_monotonic_ms(), deadline;
 	struct timespec nap = { 0, 50 * 1000000 };
 	size_t i;
 
@@ -768,7 +761,7 @@ static void master_stop_now(struct master *m)
 	master_stop_children(m, SIGTERM, 1, now);
 	deadline = now + (int64_t)m->cfg->process_control_timeout * 1000;
 	while (m->nchildren > 0) {
-		now = master_now_ms();
+		now = clock_monotonic_ms();
 		master_reap(m, now);
 		if (m->nchildren == 0)
 			break;
@@ -939,7 +932,7 @@ static int master_loop(struct master *m)
 	int64_t now;
 	int r, i;
 
-	now = master_now_ms();
+	now = clock_monotonic_ms();
 	m->tick_ms = now + MASTER_TICK_MS;
 	for (i = 0; i < m->nslots; i++)
 		master_spawn(m, i, now);
@@ -949,14 +942,14 @@ static int master_loop(struct master *m)
 		pfd.fd = m->sigpipe[0];
 		pfd.events = POLLIN;
 		pfd.revents = 0;
-		r = poll(&pfd, 1, master_timeout(m, master_now_ms()));
+		r = poll(&pfd, 1, master_timeout(m, clock_monotonic_ms()));
 		if (r < 0 && errno != EINTR) {
 			log_error("poll: %s; stopping", strerror(errno));
 			master_stop_now(m);
 			return 1;
 		}
 		pending = r > 0 ? master_read_signals(m) : 0;
-		now = master_now_ms();
+		now = clock_monotonic_ms();
 
 		if (master_pending(pending, SIGTERM) || master_pending(pending, SIGINT))
 			master_begin_stop(m, MASTER_STOPPING_FAST, now);

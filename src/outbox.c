@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "json.h"
 #include "livekit.h"
 #include "log.h"
@@ -285,14 +286,6 @@ static void outbox_lease(const struct outbox *ob, size_t rows, char *buf, size_t
 	snprintf(buf, len, "%lld", (rounds ? rounds : 1) * ob->cfg->outbox_timeout_ms / 1000 + 10);
 }
 
-static long long outbox_now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* Claim and send ids[0..n) (one round: n <= outbox_concurrency). */
 static void outbox_send_round(struct outbox *ob, struct db *db, const long long *ids, size_t n,
 			      enum outbox_result *results)
@@ -347,8 +340,8 @@ void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t 
 		results[i] = OUTBOX_RESULT_QUEUED;
 	if (ob == NULL || n == 0)
 		return;
-	deadline = outbox_now_ms() + ob->cfg->outbox_timeout_ms;
-	for (i = 0; i < n && (i == 0 || outbox_now_ms() < deadline); i += round) {
+	deadline = clock_monotonic_ms() + ob->cfg->outbox_timeout_ms;
+	for (i = 0; i < n && (i == 0 || clock_monotonic_ms() < deadline); i += round) {
 		round = n - i < (size_t)ob->cfg->outbox_concurrency ? n - i : (size_t)ob->cfg->outbox_concurrency;
 		outbox_send_round(ob, db, ids + i, round, results + i);
 	}

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define SCOREBOARD_STATUS_MIN 100
@@ -60,14 +61,6 @@ struct scoreboard {
 
 static struct scoreboard *scoreboard;
 static struct scoreboard_entry *scoreboard_self;
-
-static int64_t scoreboard_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void scoreboard_add(uint64_t *p, uint64_t n)
 {
@@ -208,7 +201,7 @@ void scoreboard_started(void)
 		return;
 	scoreboard_write_begin(e);
 	e->pid = (int32_t)getpid();
-	e->started_ms = scoreboard_now_ms();
+	e->started_ms = clock_monotonic_ms();
 	e->request_start_ms = 0;
 	__atomic_store_n(&e->state, SCOREBOARD_IDLE, __ATOMIC_RELAXED);
 	scoreboard_write_end(e);

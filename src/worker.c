@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <fcgiapp.h>
+#include <openssl/rand.h>
 
+#include "clock.h"
 #include "api.h"
 #include "db.h"
 #include "log.h"
@@ -103,25 +105,14 @@ static int worker_wait(int listen_fd)
  * together do not all exit together; 0 = unlimited. */
 static unsigned long worker_request_limit(const struct conf *cfg)
 {
-	struct timespec ts;
-	unsigned long x, jitter = (unsigned long)cfg->max_requests / 10;
+	unsigned long x = 0, jitter = (unsigned long)cfg->max_requests / 10;
 
 	if (cfg->max_requests == 0)
 		return 0;
 	if (jitter == 0)
 		return (unsigned long)cfg->max_requests;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	x = (unsigned long)getpid() * 2654435761UL ^ (unsigned long)ts.tv_nsec;
-	x ^= x >> 13;
+	RAND_bytes((unsigned char *)&x, sizeof(x));
 	return (unsigned long)cfg->max_requests - jitter + x % (2 * jitter + 1);
-}
-
-static int64_t worker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -165,7 +156,7 @@ static const char *worker_uri(const struct request *r)
 static void worker_access_log(const struct conf *cfg, const struct request *r)
 {
 	char uri[512], method[32], rid[80];
-	long long ms = (long long)(worker_now_ms() - r->start_ms);
+	long long ms = (long long)(clock_monotonic_ms() - r->start_ms);
 
 	log_info("req=%s tenant=%lld route=%s status=%d ms=%lld \"%s %s\"",
 		 log_escape(rid, sizeof(rid), r->request_id), r->tenant_id, r->route, r->status, ms,
@@ -243,7 +234,7 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 			usleep(100 * 1000);
 			continue;
 		}
-		request_init(&r, fcgx.envp, NULL, 0, worker_now_ms());
+		request_init(&r, fcgx.envp, NULL, 0, clock_monotonic_ms());
 		scoreboard_request_begin(r.start_ms, r.method, worker_uri(&r), r.request_id);
 		len = worker_read_body(&fcgx, body, cfg->max_body_bytes);
 		r.body = len ? body : NULL;

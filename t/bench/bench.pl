@@ -430,9 +430,9 @@ unless ($SKIP{batch}) {
 my %RSS;    # {pid} = [ kib at 0, half, all ]
 my @RSSRUN;
 unless ($SKIP{rss}) {
-	note('restarting callstopd for the RSS run');
+	note('restarting callstopd for the RSS run (max_requests = 0: the same workers serve all 200 000)');
 	my $log_before = length $t->log;
-	$t->restart_callstopd;
+	$t->restart_callstopd(conf => { max_requests => 0 });
 	my @pids;
 	$t->wait_until(sub {
 		my $log = substr($t->log, $log_before);
