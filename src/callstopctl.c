@@ -891,9 +891,9 @@ static int ctl_tenant_add(const struct ctl_global *g, int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
-static int ctl_tenant_list(const struct ctl_global *g, int argc, char **argv)
+/* A listing command without arguments: run sql and print it as a table. */
+static int ctl_list(const char *cmd, const char *sql, const struct ctl_global *g, int argc, char **argv)
 {
-	const char *cmd = "tenant list";
 	PGresult *res;
 	PGconn *conn;
 
@@ -904,17 +904,22 @@ static int ctl_tenant_list(const struct ctl_global *g, int argc, char **argv)
 	conn = ctl_connect(cmd, g);
 	if (conn == NULL)
 		return CTL_EXIT_ERROR;
-	res = ctl_exec(cmd, conn,
-		       "SELECT t.id, t.name, t.workspace_id,"
-		       " (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS keys,"
-		       " " CTL_RFC3339("t.created_at") " AS created_at"
-		       " FROM tenants t ORDER BY t.id",
-		       0, NULL);
+	res = ctl_exec(cmd, conn, sql, 0, NULL);
 	if (res != NULL)
 		ctl_print_table(res);
 	PQclear(res);
 	PQfinish(conn);
 	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
+static int ctl_tenant_list(const struct ctl_global *g, int argc, char **argv)
+{
+	return ctl_list("tenant list",
+			"SELECT t.id, t.name, t.workspace_id,"
+			" (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS keys,"
+			" " CTL_RFC3339("t.created_at") " AS created_at"
+			" FROM tenants t ORDER BY t.id",
+			g, argc, argv);
 }
 
 /* A command's subcommands, e.g. "key create". */
@@ -1243,28 +1248,12 @@ static int ctl_admin_create(const struct ctl_global *g, int argc, char **argv)
 
 static int ctl_admin_list(const struct ctl_global *g, int argc, char **argv)
 {
-	const char *cmd = "admin-token list";
-	PGresult *res;
-	PGconn *conn;
-
-	if (argc != 1) {
-		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[1], CTL_PROG);
-		return CTL_EXIT_USAGE;
-	}
-	conn = ctl_connect(cmd, g);
-	if (conn == NULL)
-		return CTL_EXIT_ERROR;
-	res = ctl_exec(cmd, conn,
-		       "SELECT id, name, token_prefix AS prefix,"
-		       " " CTL_RFC3339("created_at") " AS created_at,"
-		       " " CTL_RFC3339("revoked_at") " AS revoked_at"
-		       " FROM admin_tokens ORDER BY id",
-		       0, NULL);
-	if (res != NULL)
-		ctl_print_table(res);
-	PQclear(res);
-	PQfinish(conn);
-	return res ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+	return ctl_list("admin-token list",
+			"SELECT id, name, token_prefix AS prefix,"
+			" " CTL_RFC3339("created_at") " AS created_at,"
+			" " CTL_RFC3339("revoked_at") " AS revoked_at"
+			" FROM admin_tokens ORDER BY id",
+			g, argc, argv);
 }
 
 static int ctl_admin_revoke(const struct ctl_global *g, int argc, char **argv)
