@@ -683,30 +683,52 @@ static int ctl_migrations_missing(const char *cmd, PGconn *conn, const struct ct
 	return 0;
 }
 
-static int ctl_cmd_migrate(const struct ctl_global *g, int argc, char **argv)
+/*
+ * Parse the one option "--name VALUE" a command takes; *value keeps its
+ * default when the option is absent.  Returns the index of the first operand
+ * in argv, or -1 after reporting a usage error.
+ */
+static int ctl_one_option(const char *cmd, const char *name, const char **value, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'D' },
+	const struct option opts[] = {
+		{ name, required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'o') {
+			ctl_getopt_error(cmd, c, argv);
+			return -1;
+		}
+		*value = optarg;
+	}
+	return optind;
+}
+
+/* Operands at argv[first..] of a command that takes none: a usage error. */
+static int ctl_no_operands(const char *cmd, int first, int argc, char **argv)
+{
+	if (first < 0)
+		return -1;
+	if (first != argc) {
+		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[first], CTL_PROG);
+		return -1;
+	}
+	return 0;
+}
+
+static int ctl_cmd_migrate(const struct ctl_global *g, int argc, char **argv)
+{
 	const char *cmd = "migrate", *dir = CTL_SQL_DIR;
 	struct ctl_migrations m;
 	PGconn *conn;
 	size_t i;
-	int c, rc = 0, applied = 0, version;
+	int rc = 0, applied = 0, version;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c != 'D') {
-			ctl_getopt_error(cmd, c, argv);
-			return CTL_EXIT_USAGE;
-		}
-		dir = optarg;
-	}
-	if (optind != argc) {
-		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[optind], CTL_PROG);
+	if (ctl_no_operands(cmd, ctl_one_option(cmd, "dir", &dir, argc, argv), argc, argv) < 0)
 		return CTL_EXIT_USAGE;
-	}
 	if (ctl_migrations_scan(cmd, dir, &m) < 0)
 		return CTL_EXIT_ERROR;
 	conn = ctl_connect(cmd, g);
@@ -836,30 +858,21 @@ static int ctl_tenant_id(const char *cmd, PGconn *conn, const char *name, char *
 
 static int ctl_tenant_add(const struct ctl_global *g, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "workspace-id", required_argument, NULL, 'w' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *cmd = "tenant add", *workspace_id = NULL, *name;
 	const char *params[2];
 	char generated[32];
 	PGresult *res;
 	PGconn *conn;
-	int c;
+	int first;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c != 'w') {
-			ctl_getopt_error(cmd, c, argv);
-			return CTL_EXIT_USAGE;
-		}
-		workspace_id = optarg;
-	}
-	if (argc - optind != 1) {
+	first = ctl_one_option(cmd, "workspace-id", &workspace_id, argc, argv);
+	if (first < 0)
+		return CTL_EXIT_USAGE;
+	if (argc - first != 1) {
 		ctl_error(cmd, "expected one tenant NAME (see %s --help)", CTL_PROG);
 		return CTL_EXIT_USAGE;
 	}
-	name = argv[optind];
+	name = argv[first];
 	if (*name == '\0') {
 		ctl_error(cmd, "the tenant name must not be empty");
 		return CTL_EXIT_USAGE;
@@ -1107,29 +1120,14 @@ static int ctl_key_create(const struct ctl_global *g, int argc, char **argv)
 
 static int ctl_key_list(const struct ctl_global *g, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "tenant", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *cmd = "key list", *tenant = NULL;
 	const char *params[1] = { NULL };
 	char tenant_id[32];
 	PGresult *res = NULL;
 	PGconn *conn;
-	int c;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c != 't') {
-			ctl_getopt_error(cmd, c, argv);
-			return CTL_EXIT_USAGE;
-		}
-		tenant = optarg;
-	}
-	if (optind != argc) {
-		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[optind], CTL_PROG);
+	if (ctl_no_operands(cmd, ctl_one_option(cmd, "tenant", &tenant, argc, argv), argc, argv) < 0)
 		return CTL_EXIT_USAGE;
-	}
 	conn = ctl_connect(cmd, g);
 	if (conn == NULL)
 		return CTL_EXIT_ERROR;
@@ -1215,24 +1213,15 @@ static int ctl_cmd_key(const struct ctl_global *g, int argc, char **argv)
 
 static int ctl_admin_create(const struct ctl_global *g, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *cmd = "admin-token create", *name = "admin";
 	char id[32];
 	PGconn *conn;
-	int c, rc;
+	int first, rc;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c != 'n') {
-			ctl_getopt_error(cmd, c, argv);
-			return CTL_EXIT_USAGE;
-		}
-		name = optarg;
-	}
-	if (optind != argc || *name == '\0') {
+	first = ctl_one_option(cmd, "name", &name, argc, argv);
+	if (first < 0)
+		return CTL_EXIT_USAGE;
+	if (first != argc || *name == '\0') {
 		ctl_error(cmd, "expected [--name NAME] (see %s --help)", CTL_PROG);
 		return CTL_EXIT_USAGE;
 	}
@@ -1488,27 +1477,13 @@ out:
 
 static int ctl_cmd_check(const struct ctl_global *g, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'D' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *cmd = "check", *dir = CTL_SQL_DIR;
 	struct conf *conf;
 	PGconn *conn;
-	int c, rc;
+	int rc;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c != 'D') {
-			ctl_getopt_error(cmd, c, argv);
-			return CTL_EXIT_USAGE;
-		}
-		dir = optarg;
-	}
-	if (optind != argc) {
-		ctl_error(cmd, "unexpected argument '%s' (see %s --help)", argv[optind], CTL_PROG);
+	if (ctl_no_operands(cmd, ctl_one_option(cmd, "dir", &dir, argc, argv), argc, argv) < 0)
 		return CTL_EXIT_USAGE;
-	}
 	if (ctl_load_config(cmd, g, &conf) < 0)
 		return CTL_EXIT_ERROR;
 	if (conf != NULL)
