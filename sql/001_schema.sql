@@ -146,6 +146,9 @@ CREATE TABLE termination_outbox (
 );
 CREATE INDEX termination_outbox_call_idx ON termination_outbox (call_id);
 CREATE INDEX termination_outbox_due_idx ON termination_outbox (next_attempt_at) WHERE state = 'pending';
+-- The dead letter: counted by /callstop-metrics, listed by callstopctl outbox
+-- list --state failed, without reading the done rows.
+CREATE INDEX termination_outbox_failed_idx ON termination_outbox (id) WHERE state = 'failed';
 
 -- Wakes the retry child (LISTEN callstop_outbox) when rows are queued or
 -- re-queued by an operator (callstopctl outbox retry).
