@@ -15,6 +15,7 @@
 --                    dial; callstop_report_call(call_id, 'ringing'|'running'|...);
 --                    a result of 'cancelled' means "hang up now".
 --   on crash before start: callstop_release_entry(entry_id, 'dialer-7').
+-- A loader appends entries to a running campaign with callstop_add_entries().
 
 CREATE FUNCTION callstop_uuid_or_null(p text) RETURNS uuid
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -168,5 +169,31 @@ BEGIN
 		PERFORM callstop_batch_settle(v_batch_id);
 	END IF;
 	RETURN p_status;
+END;
+$$;
+
+-- Append entries to a batch that is still active (a loader filling a
+-- campaign while it runs).  Takes the batch row lock a cancel takes, so an
+-- append and a cancel are ordered: entries are never added to a cancelled
+-- batch (they would stay pending in it).  Returns the number added; raises
+-- 55000 if the batch is not active, P0002 if it does not exist.
+CREATE FUNCTION callstop_add_entries(p_batch_id uuid, p_to_numbers text[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_status text;
+	v_n integer;
+BEGIN
+	SELECT status INTO v_status FROM voice_call_batches WHERE id = p_batch_id FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'callstop_add_entries: no batch %', p_batch_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF v_status NOT IN ('pending', 'processing') THEN
+		RAISE EXCEPTION 'callstop_add_entries: batch % is %, not active', p_batch_id, v_status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	INSERT INTO voice_call_batch_entries (batch_id, to_number)
+	SELECT p_batch_id, n FROM unnest(p_to_numbers) AS n;
+	GET DIAGNOSTICS v_n = ROW_COUNT;
+	RETURN v_n;
 END;
 $$;
