@@ -12,6 +12,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Fixtures qw(fx_snapshot);
 use IO::Socket::INET;
 use JSON::PP ();
 use POSIX qw(strftime);
@@ -91,18 +92,6 @@ sub call_row ($id) {
 	my $r = $t->psql("SELECT status, ended_at IS NOT NULL, coalesce(end_reason, '<null>'),"
 		. " extract(epoch FROM ended_at) FROM voice_call_logs WHERE id = '$id'")->[0];
 	return { status => $r->[0], ended => $r->[1], end_reason => $r->[2], ended_epoch => $r->[3] };
-}
-
-# Everything a request could change.
-sub snapshot () {
-	return $t->psql(q{
-		SELECT 'call', c::text FROM (SELECT * FROM voice_call_logs ORDER BY id) c
-		UNION ALL SELECT 'batch', b::text FROM (SELECT * FROM voice_call_batches ORDER BY id) b
-		UNION ALL SELECT 'entry', e::text FROM (SELECT * FROM voice_call_batch_entries ORDER BY id) e
-		UNION ALL SELECT 'history', h::text FROM (SELECT * FROM cancel_history ORDER BY id) h
-		UNION ALL SELECT 'outbox', o::text FROM (SELECT id, tenant_id, call_id, provider, target, idempotency_key, created_at
-			FROM termination_outbox ORDER BY id) o  -- which rows, not their retry progress
-	});
 }
 
 sub history_rows ($call_id) {
@@ -214,43 +203,43 @@ subtest 'DELETE a call of a batch: its entry is cancelled, the counters move' =>
 subtest 'DELETE /api/v1/calls/{a batch id}: not a call, 404, the batch untouched' => sub {
 	my $b = $t->psql_value("INSERT INTO voice_call_batches (tenant_id, job_id, status) VALUES ($acme, 'batch-h2', 'processing') RETURNING id");
 	$t->psql("INSERT INTO voice_call_batch_entries (batch_id, to_number) VALUES ('$b', '+1')");
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	for my $id ($b, 'batch-h2') {
 		my $r = heppu(DELETE => "/api/v1/calls/$id");
 		is_deeply([ $r->{status}, $r->{json} ], [ 404, err(404, 'Call not found') ], "DELETE /api/v1/calls/$id: 404");
 		$r = heppu(GET => "/api/v1/calls/$id");
 		is_deeply([ $r->{status}, $r->{json} ], [ 404, err(404, 'Call not found') ], "GET /api/v1/calls/$id: 404");
 	}
-	is_deeply(snapshot(), $snap, 'nothing changed');
+	is_deeply(fx_snapshot($t), $snap, 'nothing changed');
 };
 
 # ---- DELETE: terminal states are 400, in Heppu's names ----------------------------------
 
 for my $st (@TERMINAL) {
 	my $id = insert_call(status => $st, ended_at => '2026-02-01T11:00:00Z', end_reason => $st);
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	my $r = heppu(DELETE => "/api/v1/calls/$id");
 	is_deeply([ $r->{status}, $r->{json} ], [ 400, err(400, "Cannot cancel call with status: $HEPPU{$st}") ],
 		"DELETE a call in $st: 400 \"Cannot cancel call with status: $HEPPU{$st}\"") or diag($r->{body});
-	is_deeply(snapshot(), $snap, "... nothing changed ($st)");
+	is_deeply(fx_snapshot($t), $snap, "... nothing changed ($st)");
 }
 
 # ---- DELETE: not found -------------------------------------------------------------------
 
 {
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	for my $id ('00000000-0000-4000-8000-000000000001', 'not-a-uuid', 'call_abc123', 'x' x 200) {
 		my $r = heppu(DELETE => '/api/v1/calls/' . uri($id));
 		is_deeply([ $r->{status}, $r->{json} ], [ 404, err(404, 'Call not found') ],
 			'DELETE unknown ' . substr($id, 0, 40) . ': 404') or diag($r->{body});
 	}
-	is_deeply(snapshot(), $snap, '... nothing changed');
+	is_deeply(fx_snapshot($t), $snap, '... nothing changed');
 	insert_call(status => 'running', openai_call_id => 'call_heppu_oai');
-	$snap = snapshot();
+	$snap = fx_snapshot($t);
 	my $r = heppu(DELETE => '/api/v1/calls/call_heppu_oai');
 	is_deeply([ $r->{status}, $r->{json} ], [ 404, err(404, 'Call not found') ],
 		'DELETE by an OpenAI call id: not a call id here, 404');
-	is_deeply(snapshot(), $snap, '... nothing changed');
+	is_deeply(fx_snapshot($t), $snap, '... nothing changed');
 }
 
 # ---- another tenant's call: 403, nothing changes -------------------------------------------
@@ -259,7 +248,7 @@ for my $st (@TERMINAL) {
 	my $theirs = insert_call(tenant_id => $globex, status => 'running', livekit_room => 'globex-room',
 		agent_id => 'ag1');
 	my $theirs_done = insert_call(tenant_id => $globex, status => 'completed', agent_id => 'ag1');
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	my $denied = err(403, 'Access denied - call belongs to different organization');
 	for my $id ($theirs, $theirs_done) {
 		my $r = heppu(DELETE => "/api/v1/calls/$id");
@@ -269,7 +258,7 @@ for my $st (@TERMINAL) {
 		is_deeply([ $r->{status}, $r->{json} ], [ 403, $denied ], "GET another tenant's call: 403")
 			or diag($r->{body});
 	}
-	is_deeply(snapshot(), $snap, "another tenant's calls: nothing changed");
+	is_deeply(fx_snapshot($t), $snap, "another tenant's calls: nothing changed");
 	is(call_row($theirs)->{status}, 'running', '... still running');
 
 	my $r = heppu(DELETE => "/api/v1/calls/$theirs", $gkey);
@@ -280,7 +269,7 @@ for my $st (@TERMINAL) {
 
 {
 	my $id = insert_call(status => 'running');
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t, except => ['api_keys']);   # the test revokes a key
 	my $unauth = err(401, 'Unauthorized');
 	my @alnum = ('A' .. 'Z', 'a' .. 'z', 0 .. 9);
 	my $unknown = 'csk_' . join '', map { $alnum[rand @alnum] } 1 .. 40;
@@ -303,7 +292,7 @@ for my $st (@TERMINAL) {
 		my $r = heppu(@$req, $doomed);
 		is_deeply([ $r->{status}, $r->{json} ], [ 401, $unauth ], "@$req with a revoked key: 401");
 	}
-	is_deeply(snapshot(), $snap, '401s: nothing changed');
+	is_deeply(fx_snapshot($t, except => ['api_keys']), $snap, '401s: nothing changed');
 }
 
 # ---- GET one call: Heppu's names for every state ---------------------------------------------

@@ -11,6 +11,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Fixtures qw(fx_snapshot);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -62,17 +63,6 @@ sub make_batch ($tenant, $job_id, $status, %n) {
 		}
 	}
 	return ($b, \%entries, \@running);
-}
-
-sub snapshot () {
-	return $t->psql(q{
-		SELECT 'call', c::text FROM (SELECT * FROM voice_call_logs ORDER BY id) c
-		UNION ALL SELECT 'batch', b::text FROM (SELECT * FROM voice_call_batches ORDER BY id) b
-		UNION ALL SELECT 'entry', e::text FROM (SELECT * FROM voice_call_batch_entries ORDER BY id) e
-		UNION ALL SELECT 'history', h::text FROM (SELECT * FROM cancel_history ORDER BY id) h
-		UNION ALL SELECT 'outbox', o::text FROM (SELECT id, tenant_id, call_id, provider, target, idempotency_key, created_at
-			FROM termination_outbox ORDER BY id) o  -- which rows, not their retry progress
-	});
 }
 
 sub answer ($id, $status, $message, $completed, $failed, $cancelled, $total) {
@@ -128,7 +118,7 @@ subtest 'DELETE /v1/api/batch-calls/{job_id}: graceful cancel' => sub {
 		[ [ $acme, 'batch', 'f', 4, $key_id, 'api_key', $r->{headers}{'x-request-id'} ] ],
 		'one history row: graceful, 4 cancelled, the key, the request id');
 
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	for my $p (@PATHS) {
 		my $again = trillet(DELETE => "$p/batch-t1");
 		is_deeply([ $again->{status}, $again->{json} ],
@@ -138,7 +128,7 @@ subtest 'DELETE /v1/api/batch-calls/{job_id}: graceful cancel' => sub {
 		is_deeply([ $g->{status}, $g->{json} ], [ 200, answer('batch-t1', 'cancelled', 'Batch status', 2, 1, 5, 10) ],
 			"GET $p: Batch status") or diag($g->{body});
 	}
-	is_deeply(snapshot(), $snap, 'a second DELETE and the GETs change nothing');
+	is_deeply(fx_snapshot($t), $snap, 'a second DELETE and the GETs change nothing');
 
 	# The running calls finish naturally; the batch stays cancelled.
 	for my $c (@$running) {
@@ -184,7 +174,7 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 	my ($b) = make_batch($acme, $job, $st, completed => 3, failed => 2, cancelled => 1,
 		$st =~ /cancelled|stopped/ ? (running => 1) : ());
 	my $n_running = $st =~ /cancelled|stopped/ ? 1 : 0;
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	for my $p (@PATHS) {
 		for my $id ($job, $b) {
 			my $r = trillet(DELETE => "$p/$id");
@@ -197,7 +187,7 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 				"GET $p of a $st batch: \"$shown\"") or diag($r->{body});
 		}
 	}
-	is_deeply(snapshot(), $snap, "a $st batch: nothing changed (its running call too)");
+	is_deeply(fx_snapshot($t), $snap, "a $st batch: nothing changed (its running call too)");
 }
 
 # ---- GET an active batch: nothing changes ------------------------------------------------
@@ -205,7 +195,7 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 {
 	my ($b) = make_batch($acme, 'batch-live', 'processing', pending => 4, claimed => 1, running => 2, completed => 1,
 		failed => 1);
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	for my $p (@PATHS) {
 		for my $id ('batch-live', $b) {
 			my $r = trillet(GET => "$p/$id");
@@ -217,7 +207,7 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 	my $r = trillet(GET => '/v1/api/batch-calls/batch-pend');
 	is_deeply($r->{json}, answer('batch-pend', 'pending', 'Batch status', 0, 0, 0, 2), 'GET of a pending batch');
 	$t->psql("DELETE FROM voice_call_batch_entries WHERE batch_id = '$pb'; DELETE FROM voice_call_batches WHERE id = '$pb'");
-	is_deeply(snapshot(), $snap, 'GET: nothing changed');
+	is_deeply(fx_snapshot($t), $snap, 'GET: nothing changed');
 }
 
 # ---- 404, and another tenant's batches ------------------------------------------------------
@@ -227,7 +217,7 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 	# The same job_id in both tenants: each key reaches its own tenant's.
 	my ($their_shared) = make_batch($globex, 'batch-shared', 'processing', pending => 2);
 	my ($our_shared) = make_batch($acme, 'batch-shared', 'processing', pending => 1);
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	for my $p (@PATHS) {
 		for my $id ('batch-globex', $theirs, 'batch-nope', '00000000-0000-4000-8000-000000000001', 'no-prefix',
 			uc $theirs)
@@ -238,14 +228,14 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 			}
 		}
 	}
-	is_deeply(snapshot(), $snap, "404s, another tenant's batch by job_id and UUID: nothing changed");
+	is_deeply(fx_snapshot($t), $snap, "404s, another tenant's batch by job_id and UUID: nothing changed");
 	my $call = $t->psql_value("INSERT INTO voice_call_logs (tenant_id, to_number, status) VALUES ($acme, '+1', 'running') RETURNING id");
-	$snap = snapshot();
+	$snap = fx_snapshot($t);
 	for my $m (qw(DELETE GET)) {
 		my $r = trillet($m => "/v1/api/batch-calls/$call");
 		is_deeply([ $r->{status}, $r->{json} ], [ 404, not_found($call) ], "$m /v1/api/batch-calls/{a call id}: 404");
 	}
-	is_deeply(snapshot(), $snap, '... the call untouched');
+	is_deeply(fx_snapshot($t), $snap, '... the call untouched');
 
 
 	my $r = trillet(DELETE => '/v1/api/batch-calls/batch-shared');
@@ -262,7 +252,7 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 
 {
 	my ($b) = make_batch($acme, 'batch-auth', 'processing', pending => 2, running => 1);
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t, except => ['api_keys']);   # the test revokes a key
 	my @alnum = ('A' .. 'Z', 'a' .. 'z', 0 .. 9);
 	my $unknown = 'csk_' . join '', map { $alnum[rand @alnum] } 1 .. 40;
 	for my $p (@PATHS) {
@@ -295,7 +285,7 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 		is_trillet_error(trillet($m => '/v1/api/batch-calls/batch-auth', key => $doomed), 401, 'Unauthorized',
 			"$m with a revoked key: 401");
 	}
-	is_deeply(snapshot(), $snap, '401 and 403: nothing changed');
+	is_deeply(fx_snapshot($t, except => ['api_keys']), $snap, '401 and 403: nothing changed');
 	is($t->psql_value("SELECT status FROM voice_call_batches WHERE id = '$b'"), 'processing', '... still processing');
 }
 

@@ -12,6 +12,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Fixtures qw(fx_snapshot);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -45,17 +46,6 @@ sub insert_call (%f) {
 sub admin_cancel ($id, %h) {
 	my %headers = exists $h{headers} ? %{ $h{headers} } : ('X-Admin-Token' => $admin);
 	return $t->request(POST => "/api/v1/admin/cancel/$id", headers => \%headers);
-}
-
-sub snapshot () {
-	return $t->psql(q{
-		SELECT 'call', c::text FROM (SELECT * FROM voice_call_logs ORDER BY id) c
-		UNION ALL SELECT 'batch', b::text FROM (SELECT * FROM voice_call_batches ORDER BY id) b
-		UNION ALL SELECT 'entry', e::text FROM (SELECT * FROM voice_call_batch_entries ORDER BY id) e
-		UNION ALL SELECT 'history', h::text FROM (SELECT * FROM cancel_history ORDER BY id) h
-		UNION ALL SELECT 'outbox', o::text FROM (SELECT id, tenant_id, call_id, provider, target, idempotency_key, created_at
-			FROM termination_outbox ORDER BY id) o  -- which rows, not their retry progress
-	});
 }
 
 sub from_callstopd ($r, $wait = 2) {
@@ -148,21 +138,21 @@ subtest 'admin cancel of a call of a batch: its entry is cancelled, the counters
 	my $b = $t->psql_value("INSERT INTO voice_call_batches (tenant_id, job_id, status) VALUES ($acme, 'batch-not-a-call', 'processing') RETURNING id");
 	$t->psql("INSERT INTO voice_call_batch_entries (batch_id, to_number) VALUES ('$b', '+1')");
 	push @ended, $b, 'batch-not-a-call';
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	for my $ref ('call_nope', '00000000-0000-4000-8000-000000000009', 'call_abc123', $a1, 'call_globex_1',
 		(map { "call_done_$_" } qw(ended completed cancelled failed no_answer)), @ended)
 	{
 		my $r = admin_cancel($ref);
 		is_deeply([ $r->{status}, $r->{json} ], [ 404, $NOT_FOUND ], "admin cancel of $ref: 404") or diag($r->{body});
 	}
-	is_deeply(snapshot(), $snap, '404s: nothing changed');
+	is_deeply(fx_snapshot($t), $snap, '404s: nothing changed');
 }
 
 # ---- 401 ------------------------------------------------------------------------------------
 
 {
 	my $c = insert_call(status => 'running', openai_call_id => 'call_guarded');
-	my $snap = snapshot();
+	my $snap = fx_snapshot($t);
 	my @alnum = ('A' .. 'Z', 'a' .. 'z', 0 .. 9);
 	my $unknown = 'csa_' . join '', map { $alnum[rand @alnum] } 1 .. 40;
 
@@ -200,7 +190,7 @@ subtest 'admin cancel of a call of a batch: its entry is cancelled, the counters
 	$r = $t->request(DELETE => "/api/v1/calls/$c", headers => { 'x-api-key' => 'csk_' . substr($admin, 4) });
 	is_deeply([ $r->{status}, $r->{json} ], [ 401, { error => { message => 'Unauthorized', code => 401 } } ],
 		'the admin token renamed csk_: 401');
-	is_deeply(snapshot(), $snap, '401s: nothing changed');
+	is_deeply(fx_snapshot($t), $snap, '401s: nothing changed');
 
 	cancelled_ok('call_guarded', $c, $acme, openai => 'call_guarded');
 }
