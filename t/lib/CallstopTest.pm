@@ -616,8 +616,21 @@ sub start_callstopd ($self) {
 	croak 'callstopd already running' if $self->{callstopd_pid};
 	my $listen = $self->_listen;
 	unlink $listen if $listen =~ m{^[/.]};    # so that waiting sees the new socket
-	my $stderr = "$self->{tmpdir}/callstopd.stderr";
+	my ($pid, $why) = $self->_spawn_callstopd($self->conf_file, "$self->{tmpdir}/callstopd.stderr", $listen,
+		sub ($pid) { $self->{callstopd_pid} = $pid });
+	if ($why) {
+		delete $self->{callstopd_pid} if $why =~ /exited/;
+		die "$why\n--- callstopd log:\n" . $self->log;
+	}
+	return $pid;
+}
 
+# Fork and exec callstopd -c $conf (stdout and stderr appended to $stderr,
+# the harness's env applied), record its pid through $record at once (so
+# that cleanup finds it even if the wait dies), and wait until it listens on
+# $listen.  Returns ($pid, undef), or ($pid, why) if it exited or never
+# listened.
+sub _spawn_callstopd ($self, $conf, $stderr, $listen, $record) {
 	my $pid = fork // die "fork: $!";
 	if ($pid == 0) {
 		eval {
@@ -625,28 +638,22 @@ sub start_callstopd ($self) {
 			open(STDIN, '<', '/dev/null') or die "stdin: $!\n";
 			open(STDOUT, '>>', $stderr) or die "stdout: $!\n";
 			open(STDERR, '>&', \*STDOUT) or die "stderr: $!\n";
-			while (my ($k, $v) = each %{ $self->{env} }) {
+			while (my ($k, $v) = each %{ $self->{env} // {} }) {
 				if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
 			}
-			exec { $self->{callstopd} } $self->{callstopd}, '-c', $self->conf_file
+			exec { $self->{callstopd} } $self->{callstopd}, '-c', $conf
 				or die "exec $self->{callstopd}: $!\n";
 		};
 		print STDERR $@;
 		_exit(127);
 	}
-	$self->{callstopd_pid} = $pid;
-
+	$record->($pid);
 	my $ok = $self->wait_until(sub {
 		return 'exited' if _waitpid($pid, WNOHANG) == $pid;
 		return _listening($listen);
 	}, timeout => $self->{timeout});
-	if (!$ok || $ok eq 'exited') {
-		my $why = $ok ? 'callstopd exited' : "callstopd did not listen on $listen";
-		$why .= sprintf(' (status %d)', $?) if $ok;
-		delete $self->{callstopd_pid} if $ok;
-		die "$why\n--- callstopd log:\n" . $self->log;
-	}
-	return $pid;
+	return ($pid, undef) if $ok && $ok ne 'exited';
+	return ($pid, $ok ? sprintf('callstopd exited (status %d)', $?) : "callstopd did not listen on $listen");
 }
 
 # Is something listening on the unix path or host:port?  Read from /proc
@@ -986,32 +993,11 @@ sub start_instance ($self, $i) {
 	return $self->start_callstopd if $i == 0;
 	my $inst = $self->{inst}[$i] //= {};
 	croak "callstopd instance $i already running" if $inst->{pid};
-	my $listen = $self->_instance_listen($i);
-	my $stderr = "$self->{tmpdir}/callstopd-$i.stderr";
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		eval {
-			chdir $self->{tmpdir} or die "chdir: $!\n";
-			open(STDIN, '<', '/dev/null') or die "stdin: $!\n";
-			open(STDOUT, '>>', $stderr) or die "stdout: $!\n";
-			open(STDERR, '>&', \*STDOUT) or die "stderr: $!\n";
-			while (my ($k, $v) = each %{ $self->{env} // {} }) {
-				if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
-			}
-			exec { $self->{callstopd} } $self->{callstopd}, '-c', $self->instance_conf_file($i)
-				or die "exec $self->{callstopd}: $!\n";
-		};
-		print STDERR $@;
-		_exit(127);
-	}
-	$inst->{pid} = $pid;
-	my $ok = $self->wait_until(sub {
-		return 'exited' if _waitpid($pid, WNOHANG) == $pid;
-		return _listening($listen);
-	}, timeout => $self->{timeout});
-	if (!$ok || $ok eq 'exited') {
-		delete $inst->{pid} if $ok;
-		die "callstopd instance $i did not listen on $listen\n--- its log:\n" . $self->instance_log($i);
+	my ($pid, $why) = $self->_spawn_callstopd($self->instance_conf_file($i),
+		"$self->{tmpdir}/callstopd-$i.stderr", $self->_instance_listen($i), sub ($pid) { $inst->{pid} = $pid });
+	if ($why) {
+		delete $inst->{pid} if $why =~ /exited/;
+		die "callstopd instance $i: $why\n--- its log:\n" . $self->instance_log($i);
 	}
 	return $pid;
 }
