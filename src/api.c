@@ -46,10 +46,17 @@ void api_error(struct request *r, enum api_family family, int status, const char
 	request_reply(r, status, body);
 }
 
-void api_db_unavailable(struct request *r, enum api_family family)
+void api_db_error(struct request *r, const struct worker_ctx *ctx, enum api_family family)
 {
-	api_error(r, family, 503, family == API_TRILLET ? "Service Unavailable" : "database_unavailable",
-		  "Database unavailable; nothing was changed. Retry.");
+	if (db_last_error(ctx->db) == DB_UNAVAILABLE) {
+		api_error(r, family, 503, family == API_TRILLET ? "Service Unavailable" : "database_unavailable",
+			  "Database unavailable; nothing was changed. Retry.");
+		return;
+	}
+	/* the server refused a statement (logged with its SQLSTATE where it
+	 * happened): a fault of ours, not an outage the client should retry */
+	api_error(r, family, 500, family == API_TRILLET ? "Internal Server Error" : "internal_error",
+		  "Internal error; the server log has the details under this request id");
 }
 
 /* The 401 of each family (SPEC 2, 4). */
@@ -83,7 +90,7 @@ int api_auth_key(struct request *r, struct worker_ctx *ctx, enum api_family fami
 		r->tenant_id = id->tenant_id;
 		return 0;
 	case AUTH_DB_ERROR:
-		api_db_unavailable(r, family);
+		api_db_error(r, ctx, family);
 		return -1;
 	case AUTH_UNKNOWN:
 	default:
@@ -118,7 +125,7 @@ int api_auth_admin(struct request *r, struct worker_ctx *ctx, long long *token_i
 	case AUTH_OK:
 		return 0;
 	case AUTH_DB_ERROR:
-		api_db_unavailable(r, API_ADMIN);
+		api_db_error(r, ctx, API_ADMIN);
 		return -1;
 	case AUTH_UNKNOWN:
 	default:

@@ -37,8 +37,10 @@ enum api_family {
  */
 void api_error(struct request *r, enum api_family family, int status, const char *code, const char *message);
 
-/* The 503 of each family when PostgreSQL is unreachable. */
-void api_db_unavailable(struct request *r, enum api_family family);
+/* Answer a failed database call in the family's body: 503 (with
+ * Retry-After, SPEC 3) when PostgreSQL was unreachable, so nothing was
+ * changed; 500 when the server refused a statement. */
+void api_db_error(struct request *r, const struct worker_ctx *ctx, enum api_family family);
 
 /*
  * Verify x-api-key (SPEC 2) for family: returns 0 with *id filled and

@@ -28,7 +28,7 @@ void api_admin_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 		return;
 	}
 	if (cancel_run(ctx, &req) < 0) {
-		api_db_unavailable(r, API_ADMIN);
+		api_db_error(r, ctx, API_ADMIN);
 		return;
 	}
 	if (item.outcome != CANCEL_CANCELLED) {

@@ -32,7 +32,7 @@ static void heppu_not_visible(struct request *r, struct worker_ctx *ctx, const c
 	PGresult *res = db_exec(ctx->db, DB_CALL_TENANT, 1, params);
 
 	if (res == NULL)
-		api_db_unavailable(r, API_HEPPU);
+		api_db_error(r, ctx, API_HEPPU);
 	else if (PQntuples(res) == 1)
 		heppu_error(r, 403, "Access denied - call belongs to different organization");
 	else
@@ -56,7 +56,7 @@ void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 		return;
 	}
 	if (cancel_run(ctx, &req) < 0) {
-		api_db_unavailable(r, API_HEPPU);
+		api_db_error(r, ctx, API_HEPPU);
 		return;
 	}
 	switch (item.outcome) {
@@ -106,7 +106,7 @@ void api_heppu_get(struct request *r, struct worker_ctx *ctx, const char *id)
 	snprintf(tenant, sizeof(tenant), "%lld", who.tenant_id);
 	res = db_exec(ctx->db, DB_HEPPU_CALL, 2, params);
 	if (res == NULL) {
-		api_db_unavailable(r, API_HEPPU);
+		api_db_error(r, ctx, API_HEPPU);
 		return;
 	}
 	if (PQntuples(res) != 1) {
@@ -250,7 +250,7 @@ void api_heppu_list(struct request *r, struct worker_ctx *ctx, const char *unuse
 			     : (has_status > 0 ? DB_HEPPU_LIST_STATUS : DB_HEPPU_LIST);
 	res = db_exec(ctx->db, stmt, nparams, params);
 	if (res == NULL) {
-		api_db_unavailable(r, API_HEPPU);
+		api_db_error(r, ctx, API_HEPPU);
 		return;
 	}
 	body = cJSON_CreateObject();

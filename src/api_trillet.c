@@ -53,7 +53,7 @@ static void trillet_answer(struct request *r, struct worker_ctx *ctx, long long 
 	snprintf(tenant, sizeof(tenant), "%lld", tenant_id);
 	res = db_exec(ctx->db, DB_BATCH_STATUS, 2, params);
 	if (res == NULL) {
-		api_db_unavailable(r, API_TRILLET);
+		api_db_error(r, ctx, API_TRILLET);
 		return;
 	}
 	if (PQntuples(res) != 1) {
@@ -95,7 +95,7 @@ void api_trillet_cancel(struct request *r, struct worker_ctx *ctx, const char *i
 		return;
 	}
 	if (cancel_run(ctx, &req) < 0) {
-		api_db_unavailable(r, API_TRILLET);
+		api_db_error(r, ctx, API_TRILLET);
 		return;
 	}
 	if (item.outcome == CANCEL_NOT_FOUND) {

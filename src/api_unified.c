@@ -150,7 +150,7 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 		}
 	}
 	if (cancel_run(ctx, &req) < 0) {
-		api_db_unavailable(r, API_UNIFIED);
+		api_db_error(r, ctx, API_UNIFIED);
 		goto out;
 	}
 
@@ -246,7 +246,7 @@ void api_calls_status(struct request *r, struct worker_ctx *ctx, const char *id)
 		return;
 	case STATUS_DB_ERROR:
 	default:
-		api_db_unavailable(r, API_UNIFIED);
+		api_db_error(r, ctx, API_UNIFIED);
 		return;
 	}
 	body = cJSON_CreateObject();
@@ -318,7 +318,7 @@ void api_batch_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 		return;
 	}
 	if (cancel_run(ctx, &req) < 0) {
-		api_db_unavailable(r, API_UNIFIED);
+		api_db_error(r, ctx, API_UNIFIED);
 		return;
 	}
 	if (item.outcome == CANCEL_NOT_FOUND) {
