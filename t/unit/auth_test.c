@@ -1,5 +1,5 @@
 /*
- * auth_test.c - unit tests for the database-free part of src/auth.c
+ * auth_test.c - unit tests for the database-free part of src/common/auth.c
  * (SPEC 2: token format, generation, hashing).  auth_lookup_key needs a
  * database and is covered by the end-to-end tests.
  */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "auth.h"
+#include "common/auth.h"
 
 #define BODY40 "abcdefghijABCDEFGHIJ0123456789klmnopQRST"
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "conf.h"
+#include "common/conf.h"
 
 static char conf_test_path[64];
 static char conf_test_err[1024];

@@ -1,5 +1,5 @@
 /*
- * cursor_test.c - unit tests for src/cursor.c (SPEC 3.2 keyset cursors).
+ * cursor_test.c - unit tests for src/common/cursor.c (SPEC 3.2 keyset cursors).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "cursor.h"
+#include "common/cursor.h"
 
 #define BATCH_A "5f0c6a1e-1c2b-4d3e-8f40-0123456789ab"
 #define BATCH_B "5f0c6a1e-1c2b-4d3e-8f40-0123456789ac"

@@ -1,5 +1,5 @@
 /*
- * json_test.c - unit tests for src/json.c (SPEC 3 JSON rules).
+ * json_test.c - unit tests for src/common/json.c (SPEC 3 JSON rules).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "json.h"
+#include "common/json.h"
 
 /* n nested arrays: "[[...]]" (n levels, top-level array is level 1). */
 static char *nested_arrays(int n)

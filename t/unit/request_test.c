@@ -1,5 +1,5 @@
 /*
- * request_test.c - unit tests for src/request.c: the request as the handlers
+ * request_test.c - unit tests for src/http/request.c: the request as the handlers
  * see it, built from a fake FastCGI environment.
  */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "request.h"
+#include "http/request.h"
 
 static char *base_env[] = {
 	"REQUEST_METHOD=POST",

@@ -1,0 +1,238 @@
+/*
+ * log.c - see log.h.  No locks and no stdio: every line is formatted into
+ * one buffer and handed to one write(2) on an O_APPEND descriptor, which is
+ * what keeps lines of the master and its workers whole in a shared file.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+/* PIPE_BUF on Linux: writes up to this size to a pipe are atomic too. */
+#define LOG_LINE_MAX 4096
+
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+static const int log_syslog_prio[] = {
+	[LOG_LEVEL_ERROR] = LOG_ERR,
+	[LOG_LEVEL_WARN] = LOG_WARNING,
+	[LOG_LEVEL_INFO] = LOG_INFO,
+	[LOG_LEVEL_DEBUG] = LOG_DEBUG,
+};
+
+static struct {
+	char ident[32];
+	char *path; /* NULL = stderr */
+	int fd;
+	enum conf_log_level level;
+	int syslog;  /* 1: lines go to syslog(3) */
+} log_state = { "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO, 0 };
+
+static int log_open_file(const char *path)
+{
+	/* 0640: request lines carry tenant names and ids */
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+int log_open(const char *ident, const char *path, enum conf_log_level level)
+{
+	char *copy = NULL;
+	int fd = STDERR_FILENO, saved;
+
+	if (ident != NULL)
+		snprintf(log_state.ident, sizeof(log_state.ident), "%s", ident);
+	log_state.level = level;
+	if (path != NULL && path[0] != '\0') {
+		copy = strdup(path);
+		if (copy == NULL)
+			return -1;
+		fd = log_open_file(path);
+		if (fd < 0) {
+			saved = errno;
+			free(copy);
+			errno = saved;
+			return -1;
+		}
+	}
+	if (log_state.fd != STDERR_FILENO)
+		close(log_state.fd);
+	free(log_state.path);
+	log_state.fd = fd;
+	log_state.path = copy;
+	return 0;
+}
+
+int log_reopen(void)
+{
+	int fd;
+
+	if (log_state.path == NULL)
+		return 0;
+	/* open first: if it fails, lines keep going to the old (renamed) file */
+	fd = log_open_file(log_state.path);
+	if (fd < 0)
+		return -1;
+	close(log_state.fd);
+	log_state.fd = fd;
+	return 0;
+}
+
+void log_set_syslog(int on)
+{
+	if (on && !log_state.syslog)
+		/* openlog keeps a pointer to the ident: log_state's is static */
+		openlog(log_state.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && log_state.syslog)
+		closelog();
+	log_state.syslog = on ? 1 : 0;
+}
+
+int log_chown(uid_t uid, gid_t gid)
+{
+	if (log_state.path == NULL)
+		return 0;
+	return fchown(log_state.fd, uid, gid);
+}
+
+void log_set_level(enum conf_log_level level)
+{
+	log_state.level = level;
+}
+
+int log_enabled(enum conf_log_level level)
+{
+	return level <= log_state.level;
+}
+
+static void log_write(enum conf_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void log_write(enum conf_log_level level, const char *fmt, va_list ap)
+{
+	char buf[LOG_LINE_MAX];
+	struct timespec ts;
+	struct tm tm;
+	size_t len, msg, i;
+	ssize_t n;
+	int w, saved = errno;
+
+	if (!log_enabled(level))
+		return;
+	if (log_state.syslog) {
+		w = vsnprintf(buf, sizeof(buf), fmt, ap);
+		if (w < 0)
+			goto out;
+		for (i = 0; buf[i] != '\0'; i++)
+			if (buf[i] == '\n' || buf[i] == '\r')
+				buf[i] = ' ';
+		syslog(log_syslog_prio[level], "%s", buf);
+		goto out;
+	}
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	w = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s[%ld]: ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		     log_level_names[level], log_state.ident, (long)getpid());
+	if (w < 0)
+		goto out;
+	msg = (size_t)w;
+
+	/* a caller's %m must print its errno, not one left by the calls above */
+	errno = saved;
+	w = vsnprintf(buf + msg, sizeof(buf) - msg - 1, fmt, ap);
+	if (w < 0)
+		goto out;
+	len = msg + (size_t)w;
+	if (len > sizeof(buf) - 2) {
+		len = sizeof(buf) - 2;
+		memcpy(buf + len - 3, "...", 3);
+	}
+	/* a message with a newline in it would start a line without a prefix */
+	for (i = msg; i < len; i++)
+		if (buf[i] == '\n' || buf[i] == '\r')
+			buf[i] = ' ';
+	buf[len++] = '\n';
+
+	do
+		n = write(log_state.fd, buf, len);
+	while (n < 0 && errno == EINTR);
+out:
+	errno = saved;
+}
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_write(LOG_LEVEL_ERROR, fmt, ap);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_write(LOG_LEVEL_WARN, fmt, ap);
+	va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_write(LOG_LEVEL_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_write(LOG_LEVEL_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+char *log_escape(char *dst, size_t dstlen, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)(src != NULL ? src : "");
+	size_t o = 0;
+
+	if (dstlen == 0)
+		return dst;
+	for (; *s != '\0'; s++) {
+		if (*s < 0x20 || *s >= 0x7f || *s == '"' || *s == '\\') {
+			/* never cut an escape in half: a torn "\x1" reads as data */
+			if (o + 4 >= dstlen)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[*s >> 4];
+			dst[o++] = hex[*s & 0xf];
+		} else {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)*s;
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}

@@ -1,0 +1,57 @@
+/*
+ * log.h - one logger for master, workers and callstopctl.
+ *
+ * Lines go to stderr (foreground, or under systemd which adds its own time
+ * stamp) or to the configured log file, opened O_APPEND so that all processes
+ * can share it; log_reopen() reopens it (SIGUSR1, logrotate).  With
+ * log_syslog they go to syslog(3) instead, facility daemon, at the priority
+ * of their level (the time stamp and pid are then syslog's).
+ * Format: "2026-11-21T04:58:19.123Z [info] callstopd[1234]: message".
+ * Each line is written with a single write(2), so lines of concurrent
+ * processes never interleave.
+ */
+#ifndef CALLSTOP_LOG_H
+#define CALLSTOP_LOG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/conf.h"
+
+/* ident: program name in every line ("callstopd"); NULL keeps the current
+ * one (a reload that changes log_file).  path NULL or "" = stderr.
+ * Calling it again switches to the new path (the old file is closed).
+ * Returns 0, or -1 with errno if the file cannot be opened (the logger
+ * then keeps writing where it did). */
+int log_open(const char *ident, const char *path, enum conf_log_level level);
+
+/* Reopen the log file (no-op for stderr).  Returns 0 or -1 with errno. */
+int log_reopen(void);
+
+/* on = 1: send lines to syslog(3) (facility daemon, the ident of log_open,
+ * the socket opened now so that it survives a privilege drop); on = 0: back
+ * to the file or stderr. */
+void log_set_syslog(int on);
+
+/* Give the open log file to uid:gid (before a privilege drop, so that a
+ * SIGUSR1 reopen of the same path still works).  No-op for stderr.
+ * Returns 0 or -1 with errno. */
+int log_chown(uid_t uid, gid_t gid);
+
+void log_set_level(enum conf_log_level level);
+int log_enabled(enum conf_log_level level);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Copy untrusted text (a URI, a header) into dst (dstlen bytes, always
+ * NUL-terminated, truncated if need be) with control characters, '"', '\\'
+ * and bytes >= 0x7f written as \xHH, so that a client cannot forge log lines.
+ * Returns dst.
+ */
+char *log_escape(char *dst, size_t dstlen, const char *src);
+
+#endif

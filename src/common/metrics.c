@@ -1,0 +1,220 @@
+/*
+ * metrics.c - see metrics.h.
+ */
+#include "common/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/scoreboard.h"
+
+static const char *const metrics_types[SCOREBOARD_CANCEL_TYPES] = { "call", "batch" };
+static const char *const metrics_outcomes[SCOREBOARD_CANCEL_OUTCOMES] = { "cancelled", "terminal",
+									   "already_cancelled", "not_found" };
+static const char *const metrics_providers[SCOREBOARD_PROVIDERS] = { "livekit", "openai" };
+/* the outbox state written -> the result label */
+static const char *const metrics_states[SCOREBOARD_OUTBOX_RESULTS] = { "done", "pending", "failed" };
+static const char *const metrics_results[SCOREBOARD_OUTBOX_RESULTS] = { "done", "retry", "failed" };
+
+static int metrics_lookup(const char *s, const char *const *names, int n)
+{
+	int i;
+
+	for (i = 0; s != NULL && i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void metrics_cancel(const char *resource_type, const char *outcome)
+{
+	scoreboard_count_cancel(metrics_lookup(resource_type, metrics_types, SCOREBOARD_CANCEL_TYPES),
+				metrics_lookup(outcome, metrics_outcomes, SCOREBOARD_CANCEL_OUTCOMES));
+}
+
+void metrics_outbox(const char *provider, const char *state)
+{
+	scoreboard_count_outbox(metrics_lookup(provider, metrics_providers, SCOREBOARD_PROVIDERS),
+				metrics_lookup(state, metrics_states, SCOREBOARD_OUTBOX_RESULTS));
+}
+
+/* ---- exposition ---- */
+
+struct metrics_buf {
+	char *s;
+	size_t len, cap;
+	int failed;
+};
+
+static void metrics_printf(struct metrics_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *s = realloc(b->s, cap);
+		if (s == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+static void metrics_header(struct metrics_buf *b, const char *name, const char *type, const char *help)
+{
+	metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_requests(struct metrics_buf *b)
+{
+	size_t r, nr = scoreboard_nroutes();
+	int status, k;
+
+	metrics_header(b, "callstop_requests_total", "counter", "Requests answered, by route and HTTP status.");
+	for (r = 0; r < nr; r++)
+		for (status = 100; status < 600; status++) {
+			uint64_t n = scoreboard_route_requests(r, status);
+			if (n > 0)
+				metrics_printf(b, "callstop_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
+					       scoreboard_route(r), status, n);
+		}
+
+	metrics_header(b, "callstop_request_duration_seconds", "histogram",
+		       "Time from accept to the answer, by route.");
+	for (r = 0; r < nr; r++) {
+		uint64_t cum = 0;
+
+		for (k = 0; k <= SCOREBOARD_BUCKETS; k++)
+			cum += scoreboard_route_bucket(r, k);
+		if (cum == 0)
+			continue;
+		cum = 0;
+		for (k = 0; k < SCOREBOARD_BUCKETS; k++) {
+			cum += scoreboard_route_bucket(r, k);
+			metrics_printf(b, "callstop_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+				       scoreboard_route(r), scoreboard_bucket_ms[k] / 1000.0, cum);
+		}
+		cum += scoreboard_route_bucket(r, SCOREBOARD_BUCKETS);
+		metrics_printf(b, "callstop_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+			       scoreboard_route(r), cum);
+		metrics_printf(b, "callstop_request_duration_seconds_sum{route=\"%s\"} %.3f\n", scoreboard_route(r),
+			       scoreboard_route_ms_sum(r) / 1000.0);
+		metrics_printf(b, "callstop_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n",
+			       scoreboard_route(r), cum);
+	}
+}
+
+static void metrics_cancels(struct metrics_buf *b)
+{
+	int t, o;
+
+	metrics_header(b, "callstop_cancels_total", "counter",
+		       "Resources named in cancel requests, by resource type and outcome.");
+	for (t = 0; t < SCOREBOARD_CANCEL_TYPES; t++)
+		for (o = 0; o < SCOREBOARD_CANCEL_OUTCOMES; o++)
+			metrics_printf(b, "callstop_cancels_total{resource_type=\"%s\",outcome=\"%s\"} %" PRIu64 "\n",
+				       metrics_types[t], metrics_outcomes[o], scoreboard_cancels(t, o));
+
+	metrics_header(b, "callstop_outbox_terminations_total", "counter",
+		       "Termination attempts (LiveKit DeleteRoom, OpenAI hangup), by provider and result.");
+	for (t = 0; t < SCOREBOARD_PROVIDERS; t++)
+		for (o = 0; o < SCOREBOARD_OUTBOX_RESULTS; o++)
+			metrics_printf(b,
+				       "callstop_outbox_terminations_total{provider=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+				       metrics_providers[t], metrics_results[o], scoreboard_outbox(t, o));
+}
+
+static void metrics_outbox_depth(struct metrics_buf *b, struct db *db)
+{
+	long long n[2] = { 0, 0 };
+	PGresult *res = db != NULL ? db_exec(db, DB_OUTBOX_DEPTH, 0, NULL) : NULL;
+	int i;
+
+	metrics_header(b, "callstop_outbox_depth_up", "gauge", "1 if the outbox depth could be read.");
+	metrics_printf(b, "callstop_outbox_depth_up %d\n", res != NULL);
+	if (res == NULL)
+		return;
+	for (i = 0; i < PQntuples(res); i++) {
+		const char *state = PQgetvalue(res, i, 0);
+		long long v = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+
+		if (strcmp(state, "pending") == 0)
+			n[0] = v;
+		else if (strcmp(state, "failed") == 0)
+			n[1] = v;
+	}
+	PQclear(res);
+	metrics_header(b, "callstop_outbox_depth", "gauge",
+		       "Outbox rows not done: pending (being retried) and failed (dead-lettered).");
+	metrics_printf(b, "callstop_outbox_depth{state=\"pending\"} %lld\n", n[0]);
+	metrics_printf(b, "callstop_outbox_depth{state=\"failed\"} %lld\n", n[1]);
+}
+
+static void metrics_process_manager(struct metrics_buf *b, long listen_queue)
+{
+	struct scoreboard_totals t;
+
+	scoreboard_totals(&t);
+	metrics_header(b, "callstop_accepted_connections_total", "counter", "Connections accepted by workers.");
+	metrics_printf(b, "callstop_accepted_connections_total %" PRIu64 "\n", t.accepted);
+	metrics_header(b, "callstop_active_workers", "gauge", "Workers serving a request.");
+	metrics_printf(b, "callstop_active_workers %d\n", t.active);
+	metrics_header(b, "callstop_idle_workers", "gauge", "Workers waiting for a connection.");
+	metrics_printf(b, "callstop_idle_workers %d\n", t.idle);
+	metrics_header(b, "callstop_max_active_workers", "gauge", "Most workers busy at once since start.");
+	metrics_printf(b, "callstop_max_active_workers %" PRIu64 "\n", t.max_active);
+	metrics_header(b, "callstop_slow_requests_total", "counter", "Requests over slow_request_ms.");
+	metrics_printf(b, "callstop_slow_requests_total %" PRIu64 "\n", t.slow_requests);
+	metrics_header(b, "callstop_respawns_total", "counter", "Workers started to replace one that exited.");
+	metrics_printf(b, "callstop_respawns_total %" PRIu64 "\n", t.respawns);
+	metrics_header(b, "callstop_db_connections_total", "counter",
+		       "Database connections opened by workers (the first one and every reconnect).");
+	metrics_printf(b, "callstop_db_connections_total %" PRIu64 "\n", t.db_connects);
+	if (listen_queue >= 0) {
+		metrics_header(b, "callstop_listen_queue", "gauge", "Connections waiting to be accepted.");
+		metrics_printf(b, "callstop_listen_queue %ld\n", listen_queue);
+	}
+	metrics_header(b, "callstop_max_listen_queue", "gauge", "Deepest listen queue seen by the master.");
+	metrics_printf(b, "callstop_max_listen_queue %" PRIu64 "\n", t.max_listen_queue);
+	metrics_header(b, "callstop_start_time_seconds", "gauge", "Start of the master, seconds since the epoch.");
+	metrics_printf(b, "callstop_start_time_seconds %" PRId64 "\n", t.start_time);
+}
+
+char *metrics_render(struct db *db, long listen_queue)
+{
+	struct metrics_buf b = { malloc(8192), 0, 8192, 0 };
+
+	if (b.s == NULL)
+		return NULL;
+	b.s[0] = '\0';
+	metrics_process_manager(&b, listen_queue);
+	metrics_requests(&b);
+	metrics_cancels(&b);
+	metrics_outbox_depth(&b, db);
+	if (b.failed) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}

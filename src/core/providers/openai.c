@@ -1,0 +1,45 @@
+/*
+ * openai.c - see openai.h.
+ */
+#include "core/providers/openai.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int openai_prepare(CURL *easy, const struct conf *c, const char *call_id, const char *idempotency_key,
+		   struct curl_slist **headers, char **body)
+{
+	char url[1024], auth[1024], idem[512];
+	char *escaped = curl_easy_escape(easy, call_id, 0);
+	size_t len = strlen(c->openai_base_url);
+
+	if (escaped == NULL)
+		return -1;
+	/* a trailing slash would make the path "//v1/...", and its 404 read
+	 * as "already ended" */
+	while (len > 0 && c->openai_base_url[len - 1] == '/')
+		len--;
+	snprintf(url, sizeof(url), "%.*s/v1/realtime/calls/%s/hangup", (int)len, c->openai_base_url, escaped);
+	curl_free(escaped);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->openai_api_key);
+	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
+	*body = strdup("");
+	*headers = curl_slist_append(NULL, auth);
+	*headers = curl_slist_append(*headers, idem);
+	*headers = curl_slist_append(*headers, "Content-Type: application/json");
+	if (*body == NULL || *headers == NULL)
+		return -1;
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, *headers);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, *body);
+	return 0;
+}
+
+enum outbox_verdict openai_verdict(long http_status, const char *response)
+{
+	(void)response;
+	if ((http_status >= 200 && http_status < 300) || http_status == 404)
+		return OUTBOX_DONE;
+	return outbox_verdict_by_status(http_status);
+}

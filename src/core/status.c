@@ -1,0 +1,205 @@
+/*
+ * status.c - see status.h.
+ */
+#include "core/status.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+
+/* Column c of row as a string, or JSON null for SQL NULL. */
+static void status_add_text(cJSON *obj, const char *name, const PGresult *res, int row, int col)
+{
+	json_add_string_or_null(obj, name, PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col));
+}
+
+static void status_add_int(cJSON *obj, const char *name, const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		cJSON_AddNullToObject(obj, name);
+	else
+		cJSON_AddNumberToObject(obj, name, (double)strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+/* SPEC 3.2: pending if any target is pending, else failed if any failed,
+ * else done if there is any target, else none. */
+static const char *status_termination_state(const PGresult *targets)
+{
+	int i, n = PQntuples(targets), failed = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *s = PQgetvalue(targets, i, 2);
+		if (strcmp(s, "pending") == 0)
+			return "pending";
+		if (strcmp(s, "failed") == 0)
+			failed = 1;
+	}
+	return failed ? "failed" : n > 0 ? "done" : "none";
+}
+
+enum status_result status_call(struct worker_ctx *ctx, long long tenant_id, const char *id, cJSON **out)
+{
+	char tenant[24];
+	const char *params[2] = { tenant, id };
+	PGresult *res, *targets;
+	cJSON *call, *term, *arr;
+	int i;
+
+	snprintf(tenant, sizeof(tenant), "%lld", tenant_id);
+	res = db_exec(ctx->db, DB_CALL_STATUS, 2, params);
+	if (res == NULL)
+		return STATUS_DB_ERROR;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STATUS_NOT_FOUND;
+	}
+	params[0] = PQgetvalue(res, 0, 0);
+	targets = db_exec(ctx->db, DB_CALL_TARGETS, 1, params);
+	if (targets == NULL) {
+		PQclear(res);
+		return STATUS_DB_ERROR;
+	}
+	call = cJSON_CreateObject();
+	status_add_text(call, "id", res, 0, 0);
+	status_add_text(call, "status", res, 0, 1);
+	status_add_text(call, "batch_job_id", res, 0, 2);
+	status_add_text(call, "agent_id", res, 0, 3);
+	status_add_text(call, "to_number", res, 0, 4);
+	status_add_text(call, "livekit_room", res, 0, 5);
+	status_add_text(call, "openai_call_id", res, 0, 6);
+	status_add_text(call, "created_at", res, 0, 7);
+	status_add_text(call, "started_at", res, 0, 8);
+	status_add_text(call, "ended_at", res, 0, 9);
+	status_add_text(call, "end_reason", res, 0, 10);
+	term = cJSON_AddObjectToObject(call, "termination");
+	cJSON_AddStringToObject(term, "state", status_termination_state(targets));
+	arr = cJSON_AddArrayToObject(term, "targets");
+	for (i = 0; i < PQntuples(targets); i++) {
+		cJSON *t = cJSON_CreateObject();
+		status_add_text(t, "provider", targets, i, 0);
+		status_add_text(t, "target", targets, i, 1);
+		status_add_text(t, "state", targets, i, 2);
+		status_add_int(t, "attempts", targets, i, 3);
+		status_add_text(t, "last_error", targets, i, 4);
+		cJSON_AddItemToArray(arr, t);
+	}
+	PQclear(targets);
+	PQclear(res);
+	*out = call;
+	return STATUS_FOUND;
+}
+
+static cJSON *status_history(const PGresult *h)
+{
+	cJSON *arr = cJSON_CreateArray();
+	int i;
+
+	for (i = 0; i < PQntuples(h); i++) {
+		cJSON *it = cJSON_CreateObject();
+		status_add_text(it, "at", h, i, 0);
+		status_add_text(it, "action", h, i, 1);
+		cJSON_AddBoolToObject(it, "force", strcmp(PQgetvalue(h, i, 2), "t") == 0);
+		status_add_int(it, "cancelled_count", h, i, 3);
+		status_add_text(it, "route", h, i, 4);
+		status_add_int(it, "key_id", h, i, 5);
+		status_add_text(it, "request_id", h, i, 6);
+		cJSON_AddItemToArray(arr, it);
+	}
+	return arr;
+}
+
+/* Fetch one page (limit + 1 rows tell whether another page follows). */
+static PGresult *status_entries(struct worker_ctx *ctx, const char *batch_id, int64_t after,
+				const struct status_page *page)
+{
+	char after_s[24], limit_s[16];
+
+	snprintf(after_s, sizeof(after_s), "%" PRId64, after);
+	snprintf(limit_s, sizeof(limit_s), "%d", page->limit + 1);
+	if (page->status == NULL) {
+		const char *params[3] = { batch_id, after_s, limit_s };
+		return db_exec(ctx->db, DB_BATCH_ENTRIES, 3, params);
+	} else {
+		/* counts.pending includes claimed entries; so does the filter */
+		const char *second = strcmp(page->status, "pending") == 0 ? "claimed" : NULL;
+		const char *params[5] = { batch_id, after_s, limit_s, page->status, second };
+		return db_exec(ctx->db, DB_BATCH_ENTRIES_BY_STATUS, 5, params);
+	}
+}
+
+enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, const char *id,
+				const struct status_page *page, cJSON **out)
+{
+	char tenant[24], batch_id[37], next[CURSOR_LEN + 1];
+	const char *params[2] = { tenant, id };
+	PGresult *res, *hist, *ent;
+	cJSON *doc, *batch, *counts, *entries;
+	int64_t after = 0;
+	int i, n;
+
+	if (ctx_cursor_key(ctx) < 0)
+		return STATUS_DB_ERROR;
+	snprintf(tenant, sizeof(tenant), "%lld", tenant_id);
+	res = db_exec(ctx->db, DB_BATCH_STATUS, 2, params);
+	if (res == NULL)
+		return STATUS_DB_ERROR;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STATUS_NOT_FOUND;
+	}
+	snprintf(batch_id, sizeof(batch_id), "%s", PQgetvalue(res, 0, 0));
+	if (page->cursor != NULL && cursor_decode(&ctx->cursor_key, batch_id, page->status, page->cursor, &after) < 0) {
+		PQclear(res);
+		return STATUS_BAD_CURSOR;
+	}
+	params[0] = batch_id;
+	hist = db_exec(ctx->db, DB_BATCH_HISTORY, 1, params);
+	ent = hist ? status_entries(ctx, batch_id, after, page) : NULL;
+	if (hist == NULL || ent == NULL) {
+		PQclear(res);
+		PQclear(hist);
+		return STATUS_DB_ERROR;
+	}
+
+	doc = cJSON_CreateObject();
+	batch = cJSON_AddObjectToObject(doc, "batch");
+	status_add_text(batch, "id", res, 0, 0);
+	status_add_text(batch, "job_id", res, 0, 1);
+	status_add_text(batch, "status", res, 0, 2);
+	status_add_text(batch, "created_at", res, 0, 3);
+	status_add_text(batch, "cancelled_at", res, 0, 4);
+	counts = cJSON_AddObjectToObject(batch, "counts");
+	status_add_int(counts, "total", res, 0, 5);
+	status_add_int(counts, "pending", res, 0, 6);
+	status_add_int(counts, "running", res, 0, 7);
+	status_add_int(counts, "completed", res, 0, 8);
+	status_add_int(counts, "failed", res, 0, 9);
+	status_add_int(counts, "cancelled", res, 0, 10);
+	cJSON_AddItemToObject(batch, "history", status_history(hist));
+
+	entries = cJSON_AddArrayToObject(doc, "entries");
+	n = PQntuples(ent);
+	for (i = 0; i < n && i < page->limit; i++) {
+		cJSON *e = cJSON_CreateObject();
+		status_add_int(e, "id", ent, i, 0);
+		status_add_text(e, "status", ent, i, 1);
+		status_add_text(e, "call_log_id", ent, i, 2);
+		status_add_text(e, "to_number", ent, i, 3);
+		status_add_text(e, "updated_at", ent, i, 4);
+		cJSON_AddItemToArray(entries, e);
+	}
+	if (n > page->limit &&
+	    cursor_encode(&ctx->cursor_key, batch_id, page->status,
+			  strtoll(PQgetvalue(ent, page->limit - 1, 0), NULL, 10), next) == 0)
+		cJSON_AddStringToObject(doc, "next_cursor", next);
+	else
+		cJSON_AddNullToObject(doc, "next_cursor");
+	PQclear(ent);
+	PQclear(hist);
+	PQclear(res);
+	*out = doc;
+	return STATUS_FOUND;
+}

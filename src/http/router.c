@@ -1,0 +1,167 @@
+/*
+ * router.c - see router.h.
+ */
+#include "http/router.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/routes/admin.h"
+#include "http/routes/heppu.h"
+#include "http/routes/internal.h"
+#include "http/routes/trillet.h"
+#include "http/routes/unified.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#define ROUTER_ID_MAX 256
+
+/* Only for requests nginx marked CALLSTOP_INTERNAL=1; to the others the
+ * route does not exist (404, never 405). */
+#define ROUTE_INTERNAL 0x1
+
+struct route {
+	const char *method;
+	const char *pattern;   /* "{id}" matches one non-empty path segment */
+	router_handler handler;
+	const char *name;      /* for the access log and metrics */
+	unsigned flags;        /* ROUTE_* */
+};
+
+static const struct route router_routes[] = {
+	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel", 0 },
+	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status", 0 },
+	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel", 0 },
+	/* SPEC 4.1, Heppu-style */
+	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel", 0 },
+	{ "GET", "/api/v1/calls/{id}", api_heppu_get, "heppu.get", 0 },
+	{ "GET", "/api/v1/calls", api_heppu_list, "heppu.list", 0 },
+	/* SPEC 4.2, Trillet-style */
+	{ "DELETE", "/v1/api/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", 0 },
+	{ "GET", "/v1/api/batch-calls/{id}", api_trillet_get, "trillet.get", 0 },
+	{ "DELETE", "/v1/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", 0 },
+	{ "GET", "/v1/batch-calls/{id}", api_trillet_get, "trillet.get", 0 },
+	/* SPEC 4.3, admin */
+	{ "POST", "/api/v1/admin/cancel/{id}", api_admin_cancel, "admin.cancel", 0 },
+	/* internal: status and metrics (nginx allows them from 127.0.0.1) */
+	{ "GET", "/callstop-status", api_internal_status, "internal.status", ROUTE_INTERNAL },
+	{ "GET", "/callstop-metrics", api_internal_metrics, "internal.metrics", ROUTE_INTERNAL },
+};
+
+#define ROUTER_NROUTES (sizeof(router_routes) / sizeof(router_routes[0]))
+
+/* Every route name once, and "-" for requests no route matched. */
+size_t router_names(const char **names, size_t max)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i <= ROUTER_NROUTES; i++) {
+		const char *name = i < ROUTER_NROUTES ? router_routes[i].name : "-";
+
+		for (j = 0; j < n && strcmp(names[j], name) != 0; j++)
+			;
+		if (j == n && n < max)
+			names[n++] = name;
+	}
+	return n;
+}
+
+/* test_hang_route (TEST ONLY): the request never ends, so that the tests
+ * can see the master's request_timeout watchdog kill the worker. */
+static void router_test_hang(const struct request *r, const char *name) __attribute__((noreturn));
+
+static void router_test_hang(const struct request *r, const char *name)
+{
+	char rid[80];
+
+	log_warn("test_hang_route = %s (TEST ONLY): request %s hangs", name,
+		 log_escape(rid, sizeof(rid), r->request_id));
+	for (;;)
+		pause();
+}
+
+static const struct {
+	const char *prefix;
+	enum api_family family;
+} router_families[] = {
+	/* longest prefix first */
+	{ "/api/v1/admin/", API_ADMIN },
+	{ "/api/v1/", API_HEPPU },
+	{ "/v1/api/batch-calls", API_TRILLET },
+	{ "/v1/batch-calls", API_TRILLET },
+};
+
+enum api_family router_family(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(router_families) / sizeof(router_families[0]); i++)
+		if (strncmp(path, router_families[i].prefix, strlen(router_families[i].prefix)) == 0)
+			return router_families[i].family;
+	return API_UNIFIED;
+}
+
+/* Match path against pattern; on a match copy the {id} segment into id. */
+static int router_match(const char *pattern, const char *path, char *id, size_t idlen)
+{
+	const char *brace = strstr(pattern, "{id}");
+	size_t pre, seg;
+
+	id[0] = '\0';
+	if (brace == NULL)
+		return strcmp(pattern, path) == 0;
+	pre = (size_t)(brace - pattern);
+	if (strncmp(pattern, path, pre) != 0)
+		return 0;
+	path += pre;
+	seg = strcspn(path, "/");
+	if (seg == 0 || seg >= idlen || strcmp(path + seg, brace + 4) != 0)
+		return 0;
+	memcpy(id, path, seg);
+	id[seg] = '\0';
+	return 1;
+}
+
+void router_dispatch(struct request *r, struct worker_ctx *ctx)
+{
+	char id[ROUTER_ID_MAX];
+	char allow[64] = "";
+	size_t i;
+
+	for (i = 0; i < ROUTER_NROUTES; i++) {
+		const struct route *rt = &router_routes[i];
+
+		if ((rt->flags & ROUTE_INTERNAL) && !api_internal_allowed(r))
+			continue;
+		if (!router_match(rt->pattern, r->path, id, sizeof(id)))
+			continue;
+		if (strcmp(rt->method, r->method) == 0) {
+			r->route = rt->name;
+			/* ids are UTF-8 text (and PostgreSQL would refuse other
+			 * bytes); anything else names nothing */
+			if (!json_utf8_valid(id, strlen(id))) {
+				api_error(r, router_family(r->path), 404, "not_found", "Not found");
+				return;
+			}
+			if (ctx->cfg->test_hang_route != NULL && strcmp(ctx->cfg->test_hang_route, rt->name) == 0)
+				router_test_hang(r, rt->name);
+			rt->handler(r, ctx, id[0] ? id : NULL);
+			return;
+		}
+		if (strstr(allow, rt->method) == NULL) {
+			size_t used = strlen(allow);
+			snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "", rt->method);
+		}
+	}
+	if (allow[0] != '\0') {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "Method %.16s not allowed; use %s", r->method, allow);
+		request_add_header(r, "Allow", allow);
+		api_error(r, router_family(r->path), 405, "method_not_allowed", msg);
+		return;
+	}
+	api_error(r, router_family(r->path), 404, "not_found", "Not found");
+}

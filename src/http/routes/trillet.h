@@ -1,0 +1,18 @@
+/*
+ * api_trillet.h - the Trillet-style batch API (SPEC 4.2),
+ * x-api-key + x-workspace-id.
+ */
+#ifndef CALLSTOP_API_TRILLET_H
+#define CALLSTOP_API_TRILLET_H
+
+#include "http/api.h"
+#include "http/request.h"
+
+/* DELETE /v1/api/batch-calls/{batchId} and /v1/batch-calls/{batchId}:
+ * graceful cancel (queued entries cancelled, active calls finish). */
+void api_trillet_cancel(struct request *r, struct worker_ctx *ctx, const char *id);
+
+/* GET on the same paths: the same shape, nothing changed. */
+void api_trillet_get(struct request *r, struct worker_ctx *ctx, const char *id);
+
+#endif
