@@ -1,6 +1,7 @@
 /*
- * ctl_demo.c - callstopctl demo: a tenant with calls in every state and two
- * batches, for trying the API and for the benchmarks.
+ * demo.c - callstopctl demo: a tenant with calls in every state and two
+ * batches, for trying the API (./bootstrap demo); not for production
+ * databases.
  *
  * Batch calls are made through the dialer functions of sql/002_dialer.sql
  * exactly as a dialer makes them, so the demo also exercises that contract;
@@ -19,12 +20,10 @@
 
 #include <libpq-fe.h>
 
-#include "ctl/ctl.h"
 #include "common/states.h"
+#include "ctl/ctl.h"
 
 #define DEMO_CMD "demo"
-#define DEMO_DIALER "demo-dialer"
-#define DEMO_AGENT "agent-demo-1"
 /* Rows per INSERT: big enough to amortise the round trip and the counter
  * trigger, small enough to report progress. */
 #define DEMO_CHUNK 10000
@@ -173,19 +172,10 @@ static int demo_call_insert(struct demo_run *run, size_t i, int *active_seen, ch
 	params[6] = dc->answered ? "t" : "f";
 	params[7] = active ? "f" : "t";
 	params[8] = minutes;
-	res = ctl_exec(DEMO_CMD, run->conn,
-		       "INSERT INTO voice_call_logs (tenant_id, agent_id, to_number, status, livekit_room,"
-		       " openai_call_id, created_at, started_at, ended_at, end_reason)"
-		       " SELECT $1, $2, $3, $4::text, $5, $6, t,"
-		       "  CASE WHEN $7::boolean THEN t + interval '5 seconds' END,"
-		       "  CASE WHEN $8::boolean THEN t + interval '50 seconds' END,"
-		       "  CASE WHEN $8::boolean THEN $4::text END"
-		       " FROM (SELECT now() - make_interval(mins => $9::integer) AS t) AS c"
-		       " RETURNING id",
-		       9, params);
+	res = ctl_exec(DEMO_CMD, run->conn, CTL_DEMO_CALL_INSERT, 9, params);
 	if (res == NULL)
 		return -1;
-	snprintf(id, 37, "%s", PQgetvalue(res, 0, 0));
+	snprintf(id, 37, "%s", ctl_value(res, 0, "id"));
 	PQclear(res);
 	return 0;
 }
@@ -198,7 +188,7 @@ static int demo_standalone_calls(struct demo_run *run)
 	int active_seen = 0;
 	size_t i;
 
-	if (ctl_command(DEMO_CMD, run->conn, "BEGIN") < 0)
+	if (ctl_command(DEMO_CMD, run->conn, CTL_BEGIN) < 0)
 		return -1;
 	for (i = 0; i < DEMO_NCALLS; i++) {
 		if (demo_call_insert(run, i, &active_seen, ids[i]) < 0) {
@@ -206,7 +196,7 @@ static int demo_standalone_calls(struct demo_run *run)
 			return -1;
 		}
 	}
-	if (ctl_command(DEMO_CMD, run->conn, "COMMIT") < 0)
+	if (ctl_command(DEMO_CMD, run->conn, CTL_COMMIT) < 0)
 		return -1;
 	for (i = 0; i < DEMO_NCALLS; i++)
 		printf("call %s %s\n", ids[i], demo_calls[i].status);
@@ -227,11 +217,10 @@ static int demo_batch_create(struct demo_run *run, const char *kind, char *id, c
 		return -1;
 	}
 	snprintf(job_id, 64, "batch-demo-%s-%s", kind, hex);
-	res = ctl_exec(DEMO_CMD, run->conn, "INSERT INTO voice_call_batches (tenant_id, job_id) VALUES ($1, $2) RETURNING id",
-		       2, params);
+	res = ctl_exec(DEMO_CMD, run->conn, CTL_DEMO_BATCH_INSERT, 2, params);
 	if (res == NULL)
 		return -1;
-	snprintf(id, 37, "%s", PQgetvalue(res, 0, 0));
+	snprintf(id, 37, "%s", ctl_value(res, 0, "id"));
 	PQclear(res);
 	return 0;
 }
@@ -246,11 +235,7 @@ static int demo_entries_insert(struct demo_run *run, const char *batch_id, long 
 
 	snprintf(from, sizeof(from), "%lld", first);
 	snprintf(to, sizeof(to), "%lld", last);
-	res = ctl_exec(DEMO_CMD, run->conn,
-		       "INSERT INTO voice_call_batch_entries (batch_id, to_number)"
-		       " SELECT $1, '+1555' || lpad(g::text, greatest(7, length(g::text)), '0')"
-		       " FROM generate_series($2::integer, $3::integer) AS g",
-		       3, params);
+	res = ctl_exec(DEMO_CMD, run->conn, CTL_DEMO_ENTRIES_INSERT, 3, params);
 	PQclear(res);
 	return res ? 0 : -1;
 }
@@ -296,41 +281,43 @@ static int demo_entries_load(struct demo_run *run, const char *batch_id, const c
 static int demo_report(struct demo_run *run, const char *call_id, const char *status)
 {
 	const char *params[2] = { call_id, status };
-	PGresult *res = ctl_exec(DEMO_CMD, run->conn, "SELECT callstop_report_call($1, $2)", 2, params);
-	int ok;
+	PGresult *res = ctl_exec(DEMO_CMD, run->conn, CTL_DEMO_REPORT, 2, params);
+	int ok, col;
 
 	if (res == NULL)
 		return -1;
-	ok = !PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), status) == 0;
+	col = ctl_column(res, "status");
+	ok = !PQgetisnull(res, 0, col) && strcmp(PQgetvalue(res, 0, col), status) == 0;
 	if (!ok)
 		ctl_error(DEMO_CMD, "callstop_report_call(%s, %s) returned '%s'", call_id, status,
-			  PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0));
+			  PQgetisnull(res, 0, col) ? "NULL" : PQgetvalue(res, 0, col));
 	PQclear(res);
 	return ok ? 0 : -1;
 }
 
-/* Start the call of a claimed entry as DEMO_DIALER would; its id into
+/* Start the call of a claimed entry as the demo dialer would; its id into
  * call_id (37 bytes).  Returns 0 or -1 (reported). */
 static int demo_start(struct demo_run *run, const char *entry_id, char *call_id)
 {
 	char room[32], openai[40];
 	const char *params[3] = { entry_id, room, NULL };
 	PGresult *res;
+	int col;
 
 	if (demo_targets(run, run->room_seq % 2 == 0, room, sizeof(room), openai, sizeof(openai)) < 0)
 		return -1;
 	if (openai[0] != '\0')
 		params[2] = openai;
-	res = ctl_exec(DEMO_CMD, run->conn,
-		       "SELECT callstop_start_call($1, '" DEMO_DIALER "', '" DEMO_AGENT "', $2, $3)", 3, params);
+	res = ctl_exec(DEMO_CMD, run->conn, CTL_DEMO_START, 3, params);
 	if (res == NULL)
 		return -1;
-	if (PQgetisnull(res, 0, 0)) {
+	col = ctl_column(res, "call_id");
+	if (PQgetisnull(res, 0, col)) {
 		ctl_error(DEMO_CMD, "callstop_start_call refused entry %s", entry_id);
 		PQclear(res);
 		return -1;
 	}
-	snprintf(call_id, 37, "%s", PQgetvalue(res, 0, 0));
+	snprintf(call_id, 37, "%s", PQgetvalue(res, 0, col));
 	PQclear(res);
 	return 0;
 }
@@ -345,19 +332,18 @@ static int demo_dial(struct demo_run *run, const char *batch_id, long long n, co
 	char limit[24], call_id[37];
 	const char *params[2] = { batch_id, limit };
 	PGresult *claimed;
-	int i, rc = 0;
+	int i, rc = 0, col;
 
 	*dialed = 0;
 	if (n == 0)
 		return 0;
 	snprintf(limit, sizeof(limit), "%lld", n);
-	claimed = ctl_exec(DEMO_CMD, run->conn,
-			   "SELECT entry_id FROM callstop_claim_entries($1, '" DEMO_DIALER "', $2::integer)", 2,
-			   params);
+	claimed = ctl_exec(DEMO_CMD, run->conn, CTL_DEMO_CLAIM, 2, params);
 	if (claimed == NULL)
 		return -1;
+	col = ctl_column(claimed, "entry_id");
 	for (i = 0; i < PQntuples(claimed) && rc == 0; i++) {
-		rc = demo_start(run, PQgetvalue(claimed, i, 0), call_id);
+		rc = demo_start(run, PQgetvalue(claimed, i, col), call_id);
 		if (rc == 0)
 			rc = demo_report(run, call_id, "running");
 		if (rc == 0 && strcmp(outcome, "running") != 0)
@@ -372,13 +358,12 @@ static int demo_dial(struct demo_run *run, const char *batch_id, long long n, co
 static int demo_batch_print(struct demo_run *run, const char *batch_id)
 {
 	const char *params[1] = { batch_id };
-	PGresult *res = ctl_exec(DEMO_CMD, run->conn,
-				 "SELECT job_id, id, total_count, status FROM voice_call_batches WHERE id = $1", 1, params);
+	PGresult *res = ctl_exec(DEMO_CMD, run->conn, CTL_DEMO_BATCH_SHOW, 1, params);
 
 	if (res == NULL)
 		return -1;
-	printf("batch %s %s %s %s\n", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-	       PQgetvalue(res, 0, 3));
+	printf("batch %s %s %s %s\n", ctl_value(res, 0, "job_id"), ctl_value(res, 0, "id"),
+	       ctl_value(res, 0, "total_count"), ctl_value(res, 0, "status"));
 	fflush(stdout);
 	PQclear(res);
 	return 0;
@@ -390,7 +375,7 @@ static int demo_small_batch(struct demo_run *run, const struct demo_opts *o)
 	char id[37], job_id[64];
 	long long running, completed;
 
-	if (ctl_command(DEMO_CMD, run->conn, "BEGIN") < 0)
+	if (ctl_command(DEMO_CMD, run->conn, CTL_BEGIN) < 0)
 		return -1;
 	if (demo_batch_create(run, "small", id, job_id) < 0
 	    || demo_entries_load(run, id, job_id, o->small_batch_size, 0) < 0
@@ -399,7 +384,7 @@ static int demo_small_batch(struct demo_run *run, const struct demo_opts *o)
 		ctl_rollback(run->conn);
 		return -1;
 	}
-	if (ctl_command(DEMO_CMD, run->conn, "COMMIT") < 0)
+	if (ctl_command(DEMO_CMD, run->conn, CTL_COMMIT) < 0)
 		return -1;
 	fprintf(stderr, "%s: %lld entries, %lld calls running, %lld completed\n", job_id, o->small_batch_size,
 		running, completed);
@@ -412,14 +397,14 @@ static int demo_large_batch(struct demo_run *run, const struct demo_opts *o)
 	char id[37], job_id[64];
 	double start = demo_now();
 
-	if (ctl_command(DEMO_CMD, run->conn, "BEGIN") < 0)
+	if (ctl_command(DEMO_CMD, run->conn, CTL_BEGIN) < 0)
 		return -1;
 	if (demo_batch_create(run, "large", id, job_id) < 0
 	    || demo_entries_load(run, id, job_id, o->batch_size, 1) < 0) {
 		ctl_rollback(run->conn);
 		return -1;
 	}
-	if (ctl_command(DEMO_CMD, run->conn, "COMMIT") < 0)
+	if (ctl_command(DEMO_CMD, run->conn, CTL_COMMIT) < 0)
 		return -1;
 	fprintf(stderr, "loaded %s: %lld entries in %.2f s\n", job_id, o->batch_size, demo_now() - start);
 	return demo_batch_print(run, id);
