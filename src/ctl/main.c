@@ -59,6 +59,7 @@ static void ctl_usage(FILE *f)
 		"                           create demo calls and batches (tenant demo,\n"
 		"                           ws_demo, 100000, 1000, 20); prints\n"
 		"                           \"call ID STATUS\" and \"batch JOB_ID ID ENTRIES STATUS\"\n"
+		"                           (for trying callstop; not for production)\n"
 		"  check [--dir DIR]        check the config, the database and the schema\n"
 		"\n"
 		"Exit status: 0 success, 1 error, 2 usage error.\n",
