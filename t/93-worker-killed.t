@@ -15,6 +15,8 @@ use File::Temp qw(tempfile);
 use POSIX qw(_exit);
 use Time::HiRes qw(sleep time);
 
+plan skip_all => 'needs a callstopd built with --enable-test-hooks' unless CallstopTest->test_hooks;
+
 my ($t, $fake) = FakeProviders->harness(workers => 2,
 	env => { CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS => 3000 }, conf => { 'outbox.poll_ms' => 200 });
 my $tid = $t->tenant('acme');

@@ -74,24 +74,27 @@ unlike($t->log, qr/sending SIGTERM|sending SIGKILL/, 'no escalation was needed')
 
 # ---- a request that does not finish: QUIT -> TERM after process_control_timeout -----------
 
-$t->write_conf(conf => { test_hang_route => 'calls.status', request_timeout => 0, process_control_timeout => 2 });
-$t->start_callstopd;
-$load = $t->load_start(procs => 1, requests => 1, duration => 30,
-	request => sub ($p, $n) { [ GET => "/calls/status/$calls[0]", headers => \%auth ] });
-ok($t->wait_until(sub { grep { $_->{state} eq 'busy' && $_->{request_uri} =~ m{^/calls/status/} }
-	@{ $t->status_json->{processes} } }, timeout => 10), 'a request hangs');
-@children = $t->worker_pids;
-$master = $t->callstopd_pid;
-$t0 = time;
-kill 'QUIT', $master;
-ok($t->wait_until(sub { CallstopTest::_gone($master) }, timeout => 10), 'the master still exits');
-$took = time - $t0;
-cmp_ok($took, '>=', 2, sprintf('... after process_control_timeout (%.1f s)', $took));
-cmp_ok($took, '<', 8, '... not much later');
-like($t->log, qr/worker \d \(pid \d+\) still running \d+ ms after SIGQUIT, sending SIGTERM/, 'QUIT escalated to TERM');
-$res = $t->load_wait($load, ok => sub ($s) { $s == 502 });
-is_deeply($res->{failed}, [], 'the hung request gets a 502, not a hang');
-ok($t->stop_callstopd, 'reaped');
-ok(!grep({ !CallstopTest::_gone($_) } @children), 'nothing is left running');
+# test_hang_route is a test hook (--enable-test-hooks)
+if (CallstopTest->test_hooks) {
+	$t->write_conf(conf => { test_hang_route => 'calls.status', request_timeout => 0, process_control_timeout => 2 });
+	$t->start_callstopd;
+	$load = $t->load_start(procs => 1, requests => 1, duration => 30,
+		request => sub ($p, $n) { [ GET => "/calls/status/$calls[0]", headers => \%auth ] });
+	ok($t->wait_until(sub { grep { $_->{state} eq 'busy' && $_->{request_uri} =~ m{^/calls/status/} }
+		@{ $t->status_json->{processes} } }, timeout => 10), 'a request hangs');
+	@children = $t->worker_pids;
+	$master = $t->callstopd_pid;
+	$t0 = time;
+	kill 'QUIT', $master;
+	ok($t->wait_until(sub { CallstopTest::_gone($master) }, timeout => 10), 'the master still exits');
+	$took = time - $t0;
+	cmp_ok($took, '>=', 2, sprintf('... after process_control_timeout (%.1f s)', $took));
+	cmp_ok($took, '<', 8, '... not much later');
+	like($t->log, qr/worker \d \(pid \d+\) still running \d+ ms after SIGQUIT, sending SIGTERM/, 'QUIT escalated to TERM');
+	$res = $t->load_wait($load, ok => sub ($s) { $s == 502 });
+	is_deeply($res->{failed}, [], 'the hung request gets a 502, not a hang');
+	ok($t->stop_callstopd, 'reaped');
+	ok(!grep({ !CallstopTest::_gone($_) } @children), 'nothing is left running');
+}
 
 done_testing();

@@ -12,6 +12,8 @@ use CallstopTest;
 use Fixtures qw(:all);
 use Time::HiRes qw(time);
 
+plan skip_all => 'needs a callstopd built with --enable-test-hooks' unless CallstopTest->test_hooks;
+
 my $t = CallstopTest->new(workers => 2, conf => { request_timeout => 2, test_hang_route => 'calls.status' });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');

@@ -13,6 +13,8 @@ use CallstopTest;
 use Time::HiRes qw(sleep);
 use Time::Local qw(timegm);
 
+plan skip_all => 'needs a callstopd built with --enable-test-hooks' unless CallstopTest->test_hooks;
+
 my $t = CallstopTest->new(workers => 2, conf => { test_crash_on_start => 'yes' });
 my $master = $t->callstopd_pid;
 

@@ -44,8 +44,10 @@ static const struct conf_key conf_table[] = {
 	KEY("callstopd", process_control_timeout, CONF_INT, "10", 1, 3600, 0),
 	KEY("callstopd", request_timeout, CONF_INT, "300", 0, 3600, 0),
 	KEY("callstopd", slow_request_ms, CONF_INT, "1000", 1, 3600000, 0),
+#ifdef CALLSTOP_TEST_HOOKS /* common/fault.h */
 	KEY("callstopd", test_crash_on_start, CONF_BOOL, "no", 0, 1, 0),
 	KEY("callstopd", test_hang_route, CONF_STR_NULL, "", 0, 0, 0),
+#endif
 	KEY("callstopd", user, CONF_STR_NULL, "", 0, 0, CONF_F_RESTART),
 	KEY("callstopd", workers, CONF_INT, "4", 1, CONF_WORKERS_MAX, 0),
 	SKEY(livekit, api_key, CONF_STR_NULL, "", 0, 0, 0),

@@ -41,13 +41,9 @@
  *   slow_request_ms a request that takes this long (ms) is counted as slow
  *                   in the status page, like php-fpm's
  *                   request_slowlog_timeout (1..3600000, default 1000).
- *   test_crash_on_start
- *                   TEST ONLY, never set in production: yes makes every
- *                   worker exit(1) right after its start (crash-loop tests).
- *                   Default no.
- *   test_hang_route TEST ONLY, never set in production: a route name (as
- *                   in the access log, e.g. "calls.status") whose requests
- *                   hang forever (watchdog tests).  Default empty.
+ *   test_crash_on_start, test_hang_route
+ *                   TEST ONLY: exist only in a build configured with
+ *                   --enable-test-hooks (common/fault.h).
  *   user            started as root: the user to run as once the socket is
  *                   bound (its primary group and supplementary groups too);
  *                   empty = do not switch (a warning is logged when running
@@ -89,6 +85,7 @@ struct conf {
 	int process_control_timeout; /* seconds */
 	int request_timeout; /* seconds, 0 = none */
 	int slow_request_ms;
+	/* set only in a --enable-test-hooks build (common/fault.h) */
 	int test_crash_on_start;  /* boolean, TEST ONLY */
 	char *test_hang_route;    /* NULL = none, TEST ONLY (owned) */
 	char *user;               /* NULL = do not switch (owned) */

@@ -7,28 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "common/fault.h"
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/outbox.h"
-
-/*
- * Test hook (t/ only): CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS makes a worker
- * sleep between the cancel's commit and its termination requests, so a test
- * can kill it there and see the retry child finish the job.
- */
-static void cancel_test_pause(void)
-{
-	const char *ms = getenv("CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS");
-
-	if (ms != NULL && atoi(ms) > 0) {
-		log_info("test hook: pausing %s ms after commit", ms);
-		usleep((useconds_t)atoi(ms) * 1000);
-	}
-}
 
 void cancel_request_init(struct cancel_request *req, const char *route, const char *request_id,
 			 struct cancel_item *items, size_t cap,
@@ -161,7 +146,7 @@ static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req,
 	if (results == NULL)
 		return;
 	if (n > 0)
-		cancel_test_pause();
+		fault_after_commit();
 	outbox_send(ctx->outbox, ctx->db, ids, n, results);
 	for (i = 0; i < req->n; i++) {
 		struct cancel_item *it = &req->items[i];

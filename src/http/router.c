@@ -6,13 +6,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "http/routes/admin.h"
 #include "http/routes/heppu.h"
 #include "http/routes/internal.h"
 #include "http/routes/trillet.h"
 #include "http/routes/unified.h"
+#include "common/fault.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -66,20 +66,6 @@ size_t router_names(const char **names, size_t max)
 			names[n++] = name;
 	}
 	return n;
-}
-
-/* test_hang_route (TEST ONLY): the request never ends, so that the tests
- * can see the master's request_timeout watchdog kill the worker. */
-static void router_test_hang(const struct request *r, const char *name) __attribute__((noreturn));
-
-static void router_test_hang(const struct request *r, const char *name)
-{
-	char rid[80];
-
-	log_warn("test_hang_route = %s (TEST ONLY): request %s hangs", name,
-		 log_escape(rid, sizeof(rid), r->request_id));
-	for (;;)
-		pause();
 }
 
 static const struct {
@@ -145,8 +131,7 @@ void router_dispatch(struct request *r, struct worker_ctx *ctx)
 				api_error(r, router_family(r->path), 404, "not_found", "Not found");
 				return;
 			}
-			if (ctx->cfg->test_hang_route != NULL && strcmp(ctx->cfg->test_hang_route, rt->name) == 0)
-				router_test_hang(r, rt->name);
+			fault_route(ctx->cfg, rt->name, r->request_id);
 			rt->handler(r, ctx, id[0] ? id : NULL);
 			return;
 		}

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "http/api.h"
 #include "common/db.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "core/outbox.h"
 #include "http/request.h"
@@ -171,10 +172,7 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 	char *body;
 	int flags;
 
-	if (cfg->test_crash_on_start) {
-		log_error("worker %d: test_crash_on_start is set (TEST ONLY): exiting", index);
-		exit(1);
-	}
+	fault_worker_start(cfg, index);
 	body = malloc(cfg->max_body_bytes + 1);
 	ctx.db = db_new(cfg->database);
 	if (body == NULL || ctx.db == NULL || FCGX_Init() != 0 ||

@@ -74,6 +74,13 @@ as diagnostics when the harness stops.
 
 =head1 CONSTRUCTOR
 
+=head2 test_hooks
+
+    plan skip_all => 'needs --enable-test-hooks' unless CallstopTest->test_hooks;
+
+True when callstopd was built with C<--enable-test-hooks> (the test_* keys
+and CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS of F<src/common/fault.h>).
+
 =head2 new(%opts)
 
     workers       => 2,           # callstopd workers
@@ -273,6 +280,16 @@ my $SRCDIR = $ENV{CALLSTOP_SRCDIR}
 my $BUILDDIR = $ENV{CALLSTOP_BUILDDIR} // $SRCDIR;
 
 # ---- construction -----------------------------------------------------------
+
+# Was callstopd built with --enable-test-hooks (src/common/fault.h)?  The
+# tests of the watchdog, the crash-loop backoff and a worker killed after
+# commit need its hooks; ./bootstrap check turns them on, packages never.
+sub test_hooks ($class = undef) {
+	open(my $fh, '<', "$BUILDDIR/config.h") or return 0;
+	local $/;
+	my $h = <$fh>;
+	return $h =~ /^#define CALLSTOP_TEST_HOOKS 1$/m ? 1 : 0;
+}
 
 sub new ($class, %opt) {
 	my $self = bless {
