@@ -288,7 +288,8 @@ sub list_statements ($file) {
 		return $s;
 	};
 	my %stmt;
-	while ($joined =~ /\[(DB_HEPPU_LIST\w*)\]\s*=\s*\{\s*"\w+",\s*(.*?)\s*\},/gs) {
+	# { "name", NCOLS, sql }: the column count (db.h's enum) is skipped
+	while ($joined =~ /\[(DB_HEPPU_LIST\w*)\]\s*=\s*\{\s*"\w+",\s*\w+,\s*(.*?)\s*\},/gs) {
 		my ($id, $expr) = ($1, $2);
 		my $sql = eval { $expand->($expr, {}) };
 		$stmt{$id} = $sql if defined $sql && $sql =~ /^SELECT /;

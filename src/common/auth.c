@@ -93,13 +93,13 @@ static enum auth_result auth_fetch(struct db *db, enum db_stmt stmt, const uint8
 		/* The index lookup already matched; compare again in constant
 		 * time so no code path branches on a partial match. */
 		size_t len = 0;
-		unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 4), &len);
+		unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, KEY_LOOKUP_HASH), &len);
 		if (stored != NULL && len == AUTH_HASH_LEN && CRYPTO_memcmp(stored, hash, AUTH_HASH_LEN) == 0) {
 			*known = 1;
-			id->key_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-			id->tenant_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-			snprintf(id->frontend_id, sizeof(id->frontend_id), "%s", PQgetvalue(res, 0, 2));
-			snprintf(id->workspace_id, sizeof(id->workspace_id), "%s", PQgetvalue(res, 0, 3));
+			id->key_id = strtoll(PQgetvalue(res, 0, KEY_LOOKUP_ID), NULL, 10);
+			id->tenant_id = strtoll(PQgetvalue(res, 0, KEY_LOOKUP_TENANT_ID), NULL, 10);
+			snprintf(id->frontend_id, sizeof(id->frontend_id), "%s", PQgetvalue(res, 0, KEY_LOOKUP_FRONTEND_ID));
+			snprintf(id->workspace_id, sizeof(id->workspace_id), "%s", PQgetvalue(res, 0, KEY_LOOKUP_WORKSPACE_ID));
 		}
 		PQfreemem(stored);
 	}

@@ -156,8 +156,8 @@ static void metrics_outbox_depth(struct metrics_buf *b, struct db *db)
 	if (res == NULL)
 		return;
 	for (i = 0; i < PQntuples(res); i++) {
-		const char *state = PQgetvalue(res, i, 0);
-		long long v = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		const char *state = PQgetvalue(res, i, OUTBOX_DEPTH_STATE);
+		long long v = strtoll(PQgetvalue(res, i, OUTBOX_DEPTH_COUNT), NULL, 10);
 
 		if (strcmp(state, "pending") == 0)
 			n[0] = v;

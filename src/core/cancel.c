@@ -79,20 +79,18 @@ static enum cancel_outcome cancel_outcome_parse(const char *s)
 	return CANCEL_NOT_FOUND;
 }
 
-/* Providers callstopd can terminate with, as a JSON array for the SQL: a
+/* Providers callstopd can terminate with, as a text[] for the SQL: a
  * provider not in it gets its rows written as failed "not configured". */
-static char *cancel_providers_json(const struct worker_ctx *ctx)
+static char *cancel_providers_array(const struct worker_ctx *ctx)
 {
-	cJSON *arr = cJSON_CreateArray();
-	char *s;
+	const char *v[2];
+	size_t n = 0;
 
 	if (conf_livekit_enabled(ctx->cfg))
-		cJSON_AddItemToArray(arr, cJSON_CreateString("livekit"));
+		v[n++] = "livekit";
 	if (conf_openai_enabled(ctx->cfg))
-		cJSON_AddItemToArray(arr, cJSON_CreateString("openai"));
-	s = json_print(arr);
-	cJSON_Delete(arr);
-	return s;
+		v[n++] = "openai";
+	return db_text_array(v, n);
 }
 
 static enum cancel_target cancel_target_of(enum outbox_result r)
@@ -108,85 +106,154 @@ static enum cancel_target cancel_target_of(enum outbox_result r)
 	}
 }
 
-/* The outbox ids of one result row (a JSON array), appended to *ids. */
-static int cancel_collect_ids(const char *json, long long **ids, size_t *n, size_t *cap)
+/* Whose target an outbox row is: the provider of its (id, provider) pair,
+ * configured or not (a row written as failed "not configured" is there too). */
+enum cancel_provider {
+	CANCEL_PROVIDER_OTHER,
+	CANCEL_PROVIDER_LIVEKIT,
+	CANCEL_PROVIDER_OPENAI,
+};
+
+/* The termination_outbox rows a request wrote, in result order. */
+struct cancel_outbox {
+	long long *ids;                  /* for outbox_send() */
+	enum cancel_provider *provider;  /* provider[i] is the row ids[i]'s */
+	size_t n, cap;
+};
+
+static int cancel_outbox_add(struct cancel_outbox *ob, long long id, const char *provider)
+{
+	if (ob->n == ob->cap) {
+		size_t ncap = ob->cap ? ob->cap * 2 : 16;
+		long long *ids = realloc(ob->ids, ncap * sizeof(*ids));
+		enum cancel_provider *pv;
+
+		if (ids == NULL)
+			return -1;
+		ob->ids = ids;
+		pv = realloc(ob->provider, ncap * sizeof(*pv));
+		if (pv == NULL)
+			return -1;
+		ob->provider = pv;
+		ob->cap = ncap;
+	}
+	ob->ids[ob->n] = id;
+	ob->provider[ob->n++] = strcmp(provider, "livekit") == 0  ? CANCEL_PROVIDER_LIVEKIT
+				: strcmp(provider, "openai") == 0 ? CANCEL_PROVIDER_OPENAI
+								  : CANCEL_PROVIDER_OTHER;
+	return 0;
+}
+
+/* The (id, provider) pairs of one result row, CANCEL_ROW_OUTBOX's JSON
+ * [{"id": 12, "provider": "livekit"}, ...], appended to ob. */
+static int cancel_collect_rows(const char *json, struct cancel_outbox *ob)
 {
 	cJSON *arr = cJSON_Parse(json), *v;
+	int rc = cJSON_IsArray(arr) ? 0 : -1;
 
-	if (arr == NULL)
-		return -1;
-	cJSON_ArrayForEach(v, arr) {
-		if (*n == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 16;
-			long long *grown = realloc(*ids, ncap * sizeof(**ids));
-			if (grown == NULL) {
-				cJSON_Delete(arr);
-				return -1;
-			}
-			*ids = grown;
-			*cap = ncap;
+	for (v = rc == 0 ? arr->child : NULL; v != NULL; v = v->next) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+		const char *provider = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "provider"));
+
+		if (!cJSON_IsNumber(id) || provider == NULL || cancel_outbox_add(ob, (long long)id->valuedouble,
+										provider) < 0) {
+			rc = -1;
+			break;
 		}
-		(*ids)[(*n)++] = (long long)cJSON_GetNumberValue(v);
 	}
 	cJSON_Delete(arr);
-	return 0;
+	if (rc < 0)
+		log_error("cancel: cannot read the outbox rows of callstop_cancel: %.200s", json);
+	return rc;
 }
 
 /*
  * After commit: send what the cancel queued (SPEC 6) and tell each cancelled
- * call how its targets ended.  A provider that is not configured had its row
- * written as failed and is not sent.
+ * call how its targets ended, each by its row's provider.  A provider that
+ * is not configured had its row written as failed and is not sent: its
+ * target stays CANCEL_TARGET_NOT_CONFIGURED.
  */
-static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req, const long long *ids,
-			     size_t n, const size_t *first, const size_t *count)
+static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req,
+			     const struct cancel_outbox *ob, const size_t *first, const size_t *count)
 {
-	enum outbox_result *results = calloc(n ? n : 1, sizeof(*results));
+	enum outbox_result *results = calloc(ob->n ? ob->n : 1, sizeof(*results));
 	size_t i, j;
 
 	if (results == NULL)
 		return;
-	if (n > 0)
+	if (ob->n > 0)
 		fault_after_commit();
-	outbox_send(ctx->outbox, ctx->db, ids, n, results);
+	outbox_send(ctx->outbox, ctx->db, ob->ids, ob->n, results);
 	for (i = 0; i < req->n; i++) {
 		struct cancel_item *it = &req->items[i];
 
 		if (it->outcome != CANCEL_CANCELLED || it->type == CANCEL_BATCH)
 			continue;
-		/* ids of a call: its livekit row first, then its openai row
-		 * (callstop_terminate_calls orders them by id, written in that
-		 * order); a row written as failed "not configured" is there
-		 * too, and skipped */
-		j = first[i];
-		if (it->livekit != CANCEL_TARGET_NONE && j < first[i] + count[i]) {
-			if (conf_livekit_enabled(ctx->cfg))
+		for (j = first[i]; j < first[i] + count[i]; j++) {
+			if (ob->provider[j] == CANCEL_PROVIDER_LIVEKIT && conf_livekit_enabled(ctx->cfg))
 				it->livekit = cancel_target_of(results[j]);
-			j++;
+			else if (ob->provider[j] == CANCEL_PROVIDER_OPENAI && conf_openai_enabled(ctx->cfg))
+				it->openai = cancel_target_of(results[j]);
 		}
-		if (it->openai != CANCEL_TARGET_NONE && conf_openai_enabled(ctx->cfg) && j < first[i] + count[i])
-			it->openai = cancel_target_of(results[j]);
 	}
 	free(results);
 }
 
-int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
+/* Out of memory after commit: the retry child sends the rows (once their
+ * grace period is over), so a configured target is worded as queued. */
+static void cancel_unsent(const struct worker_ctx *ctx, struct cancel_request *req)
 {
-	cJSON *types = cJSON_CreateArray(), *refs = cJSON_CreateArray();
-	char *types_s = NULL, *refs_s = NULL, *providers_s = NULL;
-	char tenant[24], key_id[24];
-	PGresult *res = NULL;
-	long long *ids = NULL;
-	size_t *first = NULL, *count = NULL, nids = 0, cap = 0;
-	int rc = -1;
 	size_t i;
 
 	for (i = 0; i < req->n; i++) {
-		cJSON_AddItemToArray(types, cJSON_CreateString(cancel_type_name(req->items[i].type)));
-		cJSON_AddItemToArray(refs, cJSON_CreateString(req->items[i].ref));
+		struct cancel_item *it = &req->items[i];
+
+		if (it->livekit == CANCEL_TARGET_NOT_CONFIGURED && conf_livekit_enabled(ctx->cfg))
+			it->livekit = CANCEL_TARGET_QUEUED;
+		if (it->openai == CANCEL_TARGET_NOT_CONFIGURED && conf_openai_enabled(ctx->cfg))
+			it->openai = CANCEL_TARGET_QUEUED;
 	}
-	types_s = json_print(types);
-	refs_s = json_print(refs);
-	providers_s = cancel_providers_json(ctx);
+}
+
+/* Item it from row i of DB_CANCEL (enum cancel_row_col). */
+static void cancel_read_row(struct cancel_item *it, const PGresult *res, int i)
+{
+	it->outcome = cancel_outcome_parse(PQgetvalue(res, i, CANCEL_ROW_OUTCOME));
+	metrics_cancel(PQgetvalue(res, i, CANCEL_ROW_RESOURCE_TYPE), PQgetvalue(res, i, CANCEL_ROW_OUTCOME));
+	snprintf(it->status, sizeof(it->status), "%s", PQgetvalue(res, i, CANCEL_ROW_STATUS));
+	it->cancelled_count = atoi(PQgetvalue(res, i, CANCEL_ROW_CANCELLED_COUNT));
+	it->pending_cancelled = atoi(PQgetvalue(res, i, CANCEL_ROW_PENDING_CANCELLED));
+	it->active_count = atoi(PQgetvalue(res, i, CANCEL_ROW_ACTIVE_COUNT));
+	snprintf(it->uuid, sizeof(it->uuid), "%s", PQgetvalue(res, i, CANCEL_ROW_RESOURCE_UUID));
+	snprintf(it->job_id, sizeof(it->job_id), "%s", PQgetvalue(res, i, CANCEL_ROW_JOB_ID));
+	it->tenant_id = atoll(PQgetvalue(res, i, CANCEL_ROW_TENANT_ID));
+	if (it->outcome == CANCEL_CANCELLED && it->type != CANCEL_BATCH) {
+		/* until cancel_terminate() knows better */
+		it->livekit = PQgetisnull(res, i, CANCEL_ROW_LIVEKIT_ROOM) ? CANCEL_TARGET_NONE
+									   : CANCEL_TARGET_NOT_CONFIGURED;
+		it->openai = PQgetisnull(res, i, CANCEL_ROW_OPENAI_CALL_ID) ? CANCEL_TARGET_NONE
+									     : CANCEL_TARGET_NOT_CONFIGURED;
+	}
+}
+
+/* DB_CANCEL for req: types and refs as text[] (never JSON: db_text_array()). */
+static PGresult *cancel_exec(struct worker_ctx *ctx, const struct cancel_request *req)
+{
+	const char **types = calloc(req->n ? req->n : 1, sizeof(*types));
+	const char **refs = calloc(req->n ? req->n : 1, sizeof(*refs));
+	char *types_s = NULL, *refs_s = NULL, *providers_s = NULL, tenant[24], key_id[24];
+	PGresult *res = NULL;
+	size_t i;
+
+	for (i = 0; types != NULL && refs != NULL && i < req->n; i++) {
+		types[i] = cancel_type_name(req->items[i].type);
+		refs[i] = req->items[i].ref;
+	}
+	if (types != NULL && refs != NULL) {
+		types_s = db_text_array(types, req->n);
+		refs_s = db_text_array(refs, req->n);
+	}
+	providers_s = cancel_providers_array(ctx);
 	snprintf(tenant, sizeof(tenant), "%lld", req->tenant_id);
 	snprintf(key_id, sizeof(key_id), "%lld", req->key_id);
 	if (types_s && refs_s && providers_s) {
@@ -195,49 +262,51 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 			req->route, req->key_id ? key_id : NULL, req->request_id, req->end_reason, providers_s,
 		};
 		res = db_exec(ctx->db, DB_CANCEL, 9, params);
+	} else {
+		log_error("cancel: out of memory");
 	}
-	if (res != NULL && (size_t)PQntuples(res) == req->n) {
-		first = calloc(req->n, sizeof(*first));
-		count = calloc(req->n, sizeof(*count));
-		for (i = 0; i < req->n; i++) {
-			struct cancel_item *it = &req->items[i];
-			int lk_null = PQgetisnull(res, (int)i, 10), oa_null = PQgetisnull(res, (int)i, 11);
+	free(types);
+	free(refs);
+	free(types_s);
+	free(refs_s);
+	free(providers_s);
+	return res;
+}
 
-			it->outcome = cancel_outcome_parse(PQgetvalue(res, (int)i, 2));
-			metrics_cancel(PQgetvalue(res, (int)i, 1), PQgetvalue(res, (int)i, 2));
-			snprintf(it->status, sizeof(it->status), "%s", PQgetvalue(res, (int)i, 3));
-			it->cancelled_count = atoi(PQgetvalue(res, (int)i, 4));
-			it->pending_cancelled = atoi(PQgetvalue(res, (int)i, 5));
-			it->active_count = atoi(PQgetvalue(res, (int)i, 6));
-			snprintf(it->uuid, sizeof(it->uuid), "%s", PQgetvalue(res, (int)i, 7));
-			snprintf(it->job_id, sizeof(it->job_id), "%s", PQgetvalue(res, (int)i, 8));
-			it->tenant_id = atoll(PQgetvalue(res, (int)i, 9));
-			if (it->outcome == CANCEL_CANCELLED && it->type != CANCEL_BATCH) {
-				it->livekit = lk_null ? CANCEL_TARGET_NONE : CANCEL_TARGET_NOT_CONFIGURED;
-				it->openai = oa_null ? CANCEL_TARGET_NONE : CANCEL_TARGET_NOT_CONFIGURED;
-			}
-			if (first != NULL && count != NULL) {
-				first[i] = nids;
-				cancel_collect_ids(PQgetvalue(res, (int)i, 12), &ids, &nids, &cap);
-				count[i] = nids - first[i];
+int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
+{
+	struct cancel_outbox ob = { 0 };
+	PGresult *res = cancel_exec(ctx, req);
+	size_t *first = NULL, *count = NULL, i;
+	int rc = -1, rows_ok = 1;
+
+	if (res != NULL && (size_t)PQntuples(res) == req->n) {
+		first = calloc(req->n ? req->n : 1, sizeof(*first));
+		count = calloc(req->n ? req->n : 1, sizeof(*count));
+		for (i = 0; i < req->n; i++) {
+			cancel_read_row(&req->items[i], res, (int)i);
+			if (first != NULL && count != NULL && rows_ok) {
+				first[i] = ob.n;
+				if (cancel_collect_rows(PQgetvalue(res, (int)i, CANCEL_ROW_OUTBOX), &ob) < 0)
+					rows_ok = 0;
+				count[i] = ob.n - first[i];
 			}
 		}
-		/* The statement has committed: nothing below can undo the cancel. */
+		/* The statement has committed: nothing below can undo the cancel.
+		 * Rows that could not be read are left to the retry child. */
 		rc = 0;
-		if (first != NULL && count != NULL)
-			cancel_terminate(ctx, req, ids, nids, first, count);
+		if (first != NULL && count != NULL && rows_ok)
+			cancel_terminate(ctx, req, &ob, first, count);
+		else
+			cancel_unsent(ctx, req);
 	} else if (res != NULL) {
 		log_error("cancel: callstop_cancel returned %d rows for %zu ids", PQntuples(res), req->n);
 	}
 	PQclear(res);
-	free(ids);
+	free(ob.ids);
+	free(ob.provider);
 	free(first);
 	free(count);
-	cJSON_Delete(types);
-	cJSON_Delete(refs);
-	free(types_s);
-	free(refs_s);
-	free(providers_s);
 	return rc;
 }
 

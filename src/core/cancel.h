@@ -3,8 +3,9 @@
  *
  * A route builds a cancel_request (who, which resources, force), calls
  * cancel_run() - one database transaction through callstop_cancel() in
- * sql/003_cancel.sql - and words each item's outcome with cancel_message()
- * or in its own API's shape.
+ * sql/003_cancel.sql (its result row as of sql/006_contracts.sql: the outbox
+ * rows it wrote come back as (id, provider) pairs) - and words each item's
+ * outcome with cancel_message() or in its own API's shape.
  */
 #ifndef CALLSTOP_CANCEL_H
 #define CALLSTOP_CANCEL_H

@@ -23,7 +23,7 @@ int ctx_cursor_key(struct worker_ctx *ctx)
 		PQclear(res);
 		return -1;
 	}
-	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
+	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, CURSOR_SECRET_VALUE), &len);
 	PQclear(res);
 	if (raw == NULL || len == 0 || len > CURSOR_KEY_MAX) {
 		PQfreemem(raw);

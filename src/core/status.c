@@ -31,7 +31,7 @@ static const char *status_termination_state(const PGresult *targets)
 	int i, n = PQntuples(targets), failed = 0;
 
 	for (i = 0; i < n; i++) {
-		const char *s = PQgetvalue(targets, i, 2);
+		const char *s = PQgetvalue(targets, i, CALL_TARGETS_STATE);
 		if (strcmp(s, "pending") == 0)
 			return "pending";
 		if (strcmp(s, "failed") == 0)
@@ -42,48 +42,48 @@ static const char *status_termination_state(const PGresult *targets)
 
 enum status_result status_call(struct worker_ctx *ctx, long long tenant_id, const char *id, cJSON **out)
 {
-	char tenant[24];
-	const char *params[2] = { tenant, id };
+	const char *params[1];
 	PGresult *res, *targets;
 	cJSON *call, *term, *arr;
 	int i;
 
-	snprintf(tenant, sizeof(tenant), "%lld", tenant_id);
-	res = db_exec(ctx->db, DB_CALL_STATUS, 2, params);
-	if (res == NULL)
-		return STATUS_DB_ERROR;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
+	switch (db_fetch_one(ctx->db, DB_CALL_STATUS, tenant_id, id, &res)) {
+	case DB_FETCH_FOUND:
+		break;
+	case DB_FETCH_NOT_FOUND:
 		return STATUS_NOT_FOUND;
+	case DB_FETCH_ERROR:
+	default:
+		return STATUS_DB_ERROR;
 	}
-	params[0] = PQgetvalue(res, 0, 0);
+	params[0] = PQgetvalue(res, 0, CALL_STATUS_ID);
 	targets = db_exec(ctx->db, DB_CALL_TARGETS, 1, params);
 	if (targets == NULL) {
 		PQclear(res);
 		return STATUS_DB_ERROR;
 	}
 	call = cJSON_CreateObject();
-	status_add_text(call, "id", res, 0, 0);
-	status_add_text(call, "status", res, 0, 1);
-	status_add_text(call, "batch_job_id", res, 0, 2);
-	status_add_text(call, "agent_id", res, 0, 3);
-	status_add_text(call, "to_number", res, 0, 4);
-	status_add_text(call, "livekit_room", res, 0, 5);
-	status_add_text(call, "openai_call_id", res, 0, 6);
-	status_add_text(call, "created_at", res, 0, 7);
-	status_add_text(call, "started_at", res, 0, 8);
-	status_add_text(call, "ended_at", res, 0, 9);
-	status_add_text(call, "end_reason", res, 0, 10);
+	status_add_text(call, "id", res, 0, CALL_STATUS_ID);
+	status_add_text(call, "status", res, 0, CALL_STATUS_STATUS);
+	status_add_text(call, "batch_job_id", res, 0, CALL_STATUS_BATCH_JOB_ID);
+	status_add_text(call, "agent_id", res, 0, CALL_STATUS_AGENT_ID);
+	status_add_text(call, "to_number", res, 0, CALL_STATUS_TO_NUMBER);
+	status_add_text(call, "livekit_room", res, 0, CALL_STATUS_LIVEKIT_ROOM);
+	status_add_text(call, "openai_call_id", res, 0, CALL_STATUS_OPENAI_CALL_ID);
+	status_add_text(call, "created_at", res, 0, CALL_STATUS_CREATED_AT);
+	status_add_text(call, "started_at", res, 0, CALL_STATUS_STARTED_AT);
+	status_add_text(call, "ended_at", res, 0, CALL_STATUS_ENDED_AT);
+	status_add_text(call, "end_reason", res, 0, CALL_STATUS_END_REASON);
 	term = cJSON_AddObjectToObject(call, "termination");
 	cJSON_AddStringToObject(term, "state", status_termination_state(targets));
 	arr = cJSON_AddArrayToObject(term, "targets");
 	for (i = 0; i < PQntuples(targets); i++) {
 		cJSON *t = cJSON_CreateObject();
-		status_add_text(t, "provider", targets, i, 0);
-		status_add_text(t, "target", targets, i, 1);
-		status_add_text(t, "state", targets, i, 2);
-		status_add_int(t, "attempts", targets, i, 3);
-		status_add_text(t, "last_error", targets, i, 4);
+		status_add_text(t, "provider", targets, i, CALL_TARGETS_PROVIDER);
+		status_add_text(t, "target", targets, i, CALL_TARGETS_TARGET);
+		status_add_text(t, "state", targets, i, CALL_TARGETS_STATE);
+		status_add_int(t, "attempts", targets, i, CALL_TARGETS_ATTEMPTS);
+		status_add_text(t, "last_error", targets, i, CALL_TARGETS_LAST_ERROR);
 		cJSON_AddItemToArray(arr, t);
 	}
 	PQclear(targets);
@@ -99,13 +99,13 @@ static cJSON *status_history(const PGresult *h)
 
 	for (i = 0; i < PQntuples(h); i++) {
 		cJSON *it = cJSON_CreateObject();
-		status_add_text(it, "at", h, i, 0);
-		status_add_text(it, "action", h, i, 1);
-		cJSON_AddBoolToObject(it, "force", strcmp(PQgetvalue(h, i, 2), "t") == 0);
-		status_add_int(it, "cancelled_count", h, i, 3);
-		status_add_text(it, "route", h, i, 4);
-		status_add_int(it, "key_id", h, i, 5);
-		status_add_text(it, "request_id", h, i, 6);
+		status_add_text(it, "at", h, i, BATCH_HISTORY_AT);
+		status_add_text(it, "action", h, i, BATCH_HISTORY_ACTION);
+		cJSON_AddBoolToObject(it, "force", strcmp(PQgetvalue(h, i, BATCH_HISTORY_FORCE), "t") == 0);
+		status_add_int(it, "cancelled_count", h, i, BATCH_HISTORY_CANCELLED_COUNT);
+		status_add_text(it, "route", h, i, BATCH_HISTORY_ROUTE);
+		status_add_int(it, "key_id", h, i, BATCH_HISTORY_KEY_ID);
+		status_add_text(it, "request_id", h, i, BATCH_HISTORY_REQUEST_ID);
 		cJSON_AddItemToArray(arr, it);
 	}
 	return arr;
@@ -133,8 +133,8 @@ static PGresult *status_entries(struct worker_ctx *ctx, const char *batch_id, in
 enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, const char *id,
 				const struct status_page *page, cJSON **out)
 {
-	char tenant[24], batch_id[37], next[CURSOR_LEN + 1];
-	const char *params[2] = { tenant, id };
+	char batch_id[37], next[CURSOR_LEN + 1];
+	const char *params[1];
 	PGresult *res, *hist, *ent;
 	cJSON *doc, *batch, *counts, *entries;
 	int64_t after = 0;
@@ -142,15 +142,16 @@ enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, con
 
 	if (ctx_cursor_key(ctx) < 0)
 		return STATUS_DB_ERROR;
-	snprintf(tenant, sizeof(tenant), "%lld", tenant_id);
-	res = db_exec(ctx->db, DB_BATCH_STATUS, 2, params);
-	if (res == NULL)
-		return STATUS_DB_ERROR;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
+	switch (db_fetch_one(ctx->db, DB_BATCH_STATUS, tenant_id, id, &res)) {
+	case DB_FETCH_FOUND:
+		break;
+	case DB_FETCH_NOT_FOUND:
 		return STATUS_NOT_FOUND;
+	case DB_FETCH_ERROR:
+	default:
+		return STATUS_DB_ERROR;
 	}
-	snprintf(batch_id, sizeof(batch_id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(batch_id, sizeof(batch_id), "%s", PQgetvalue(res, 0, BATCH_STATUS_ID));
 	if (page->cursor != NULL && cursor_decode(&ctx->cursor_key, batch_id, page->status, page->cursor, &after) < 0) {
 		PQclear(res);
 		return STATUS_BAD_CURSOR;
@@ -166,34 +167,34 @@ enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, con
 
 	doc = cJSON_CreateObject();
 	batch = cJSON_AddObjectToObject(doc, "batch");
-	status_add_text(batch, "id", res, 0, 0);
-	status_add_text(batch, "job_id", res, 0, 1);
-	status_add_text(batch, "status", res, 0, 2);
-	status_add_text(batch, "created_at", res, 0, 3);
-	status_add_text(batch, "cancelled_at", res, 0, 4);
+	status_add_text(batch, "id", res, 0, BATCH_STATUS_ID);
+	status_add_text(batch, "job_id", res, 0, BATCH_STATUS_JOB_ID);
+	status_add_text(batch, "status", res, 0, BATCH_STATUS_STATUS);
+	status_add_text(batch, "created_at", res, 0, BATCH_STATUS_CREATED_AT);
+	status_add_text(batch, "cancelled_at", res, 0, BATCH_STATUS_CANCELLED_AT);
 	counts = cJSON_AddObjectToObject(batch, "counts");
-	status_add_int(counts, "total", res, 0, 5);
-	status_add_int(counts, "pending", res, 0, 6);
-	status_add_int(counts, "running", res, 0, 7);
-	status_add_int(counts, "completed", res, 0, 8);
-	status_add_int(counts, "failed", res, 0, 9);
-	status_add_int(counts, "cancelled", res, 0, 10);
+	status_add_int(counts, "total", res, 0, BATCH_STATUS_TOTAL);
+	status_add_int(counts, "pending", res, 0, BATCH_STATUS_PENDING);
+	status_add_int(counts, "running", res, 0, BATCH_STATUS_RUNNING);
+	status_add_int(counts, "completed", res, 0, BATCH_STATUS_COMPLETED);
+	status_add_int(counts, "failed", res, 0, BATCH_STATUS_FAILED);
+	status_add_int(counts, "cancelled", res, 0, BATCH_STATUS_CANCELLED);
 	cJSON_AddItemToObject(batch, "history", status_history(hist));
 
 	entries = cJSON_AddArrayToObject(doc, "entries");
 	n = PQntuples(ent);
 	for (i = 0; i < n && i < page->limit; i++) {
 		cJSON *e = cJSON_CreateObject();
-		status_add_int(e, "id", ent, i, 0);
-		status_add_text(e, "status", ent, i, 1);
-		status_add_text(e, "call_log_id", ent, i, 2);
-		status_add_text(e, "to_number", ent, i, 3);
-		status_add_text(e, "updated_at", ent, i, 4);
+		status_add_int(e, "id", ent, i, BATCH_ENTRIES_ID);
+		status_add_text(e, "status", ent, i, BATCH_ENTRIES_STATUS);
+		status_add_text(e, "call_log_id", ent, i, BATCH_ENTRIES_CALL_LOG_ID);
+		status_add_text(e, "to_number", ent, i, BATCH_ENTRIES_TO_NUMBER);
+		status_add_text(e, "updated_at", ent, i, BATCH_ENTRIES_UPDATED_AT);
 		cJSON_AddItemToArray(entries, e);
 	}
 	if (n > page->limit &&
 	    cursor_encode(&ctx->cursor_key, batch_id, page->status,
-			  strtoll(PQgetvalue(ent, page->limit - 1, 0), NULL, 10), next) == 0)
+			  strtoll(PQgetvalue(ent, page->limit - 1, BATCH_ENTRIES_ID), NULL, 10), next) == 0)
 		cJSON_AddStringToObject(doc, "next_cursor", next);
 	else
 		cJSON_AddNullToObject(doc, "next_cursor");

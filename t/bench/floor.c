@@ -13,8 +13,8 @@
  * else: the SHA-256 of X-API-Key, looked up by hash (cached per worker for
  * KEY_CACHE_MS, like callstopd's key_cache_ms, default 1000), then
  *   status: call_status(tenant, id) and call_targets(call uuid);
- *   cancel: cancel(tenant, ["call"], ["<id>"], false, "calls.cancel", key id,
- *           REQUEST_ID, "cancelled", []) - callstopd's parameters with no
+ *   cancel: cancel(tenant, {call}, {"<id>"}, false, "calls.cancel", key id,
+ *           REQUEST_ID, "cancelled", {}) - callstopd's parameters with no
  *           provider configured.
  * The statements are copied from src/common/db.c (keep them in step).  The answer
  * is a fixed small JSON object: no JSON library, no validation beyond what
@@ -55,12 +55,9 @@ static const char *const floor_sql[][2] = {
 	  " WHERE call_id = $1::uuid ORDER BY id" },
 	{ "cancel",
 	  "SELECT ord, resource_type, outcome, status, cancelled_count, pending_cancelled, active_count,"
-	  " resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, array_to_json(outbox_ids)"
-	  " FROM callstop_cancel($1::bigint,"
-	  "  ARRAY(SELECT v FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS x (v, n) ORDER BY n),"
-	  "  ARRAY(SELECT v FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x (v, n) ORDER BY n),"
-	  "  $4::boolean, $5, $6::bigint, $7, $8,"
-	  "  ARRAY(SELECT jsonb_array_elements_text($9::jsonb)))"
+	  " resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, array_to_json(outbox_rows)"
+	  " FROM callstop_cancel($1::bigint, $2::text[], $3::text[], $4::boolean, $5, $6::bigint, $7, $8,"
+	  "  $9::text[])"
 	  " ORDER BY ord" },
 };
 #define FLOOR_NSQL (sizeof(floor_sql) / sizeof(floor_sql[0]))
@@ -294,16 +291,17 @@ static void floor_cancel(FCGX_Request *rq, char *body)
 	if (!batch)
 		for (i = 0; id[i]; i++)
 			id[i] = (char)tolower((unsigned char)id[i]);
-	snprintf(refs, sizeof(refs), "[\"%s\"]", id);
+	/* a text[] literal: floor_resource_id() let no '"' or '\' through */
+	snprintf(refs, sizeof(refs), "{\"%s\"}", id);
 	params[0] = cache.tenant_id;
-	params[1] = batch ? "[\"batch\"]" : "[\"call\"]";
+	params[1] = batch ? "{batch}" : "{call}";
 	params[2] = refs;
 	params[3] = strstr(body, "\"force\":true") || strstr(body, "\"force\": true") ? "true" : "false";
 	params[4] = "calls.cancel";
 	params[5] = cache.key_id;
 	params[6] = rid;
 	params[7] = "cancelled";
-	params[8] = "[]";
+	params[8] = "{}";
 	res = floor_exec("cancel", 9, params);
 	if (res == NULL || PQntuples(res) != 1) {
 		if (res)

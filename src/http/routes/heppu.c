@@ -83,35 +83,46 @@ void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 /* One call row of DB_HEPPU_CALL / DB_HEPPU_LIST* in Heppu's field names. */
 static cJSON *heppu_call(const PGresult *res, int row)
 {
-	static const char *const fields[] = { "id", "status", "agentId", "toNumber", "batchId",
-					      "createdAt", "startedAt", "endedAt", "endReason" };
+	static const struct {
+		const char *name;
+		enum heppu_call_col col;
+	} fields[] = {
+		{ "id", HEPPU_CALL_ID },
+		{ "status", HEPPU_CALL_STATUS },
+		{ "agentId", HEPPU_CALL_AGENT_ID },
+		{ "toNumber", HEPPU_CALL_TO_NUMBER },
+		{ "batchId", HEPPU_CALL_BATCH_ID },
+		{ "createdAt", HEPPU_CALL_CREATED_AT },
+		{ "startedAt", HEPPU_CALL_STARTED_AT },
+		{ "endedAt", HEPPU_CALL_ENDED_AT },
+		{ "endReason", HEPPU_CALL_END_REASON },
+	};
 	cJSON *o = cJSON_CreateObject();
-	int i;
+	size_t i;
 
-	for (i = 0; i < (int)(sizeof(fields) / sizeof(fields[0])); i++)
-		json_add_string_or_null(o, fields[i], PQgetisnull(res, row, i) ? NULL : PQgetvalue(res, row, i));
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		json_add_string_or_null(o, fields[i].name, PQgetisnull(res, row, fields[i].col)
+								   ? NULL : PQgetvalue(res, row, fields[i].col));
 	return o;
 }
 
 void api_heppu_get(struct request *r, struct worker_ctx *ctx, const char *id)
 {
 	struct auth_identity who;
-	char tenant[24];
-	const char *params[2] = { tenant, id };
 	PGresult *res;
 	cJSON *body;
 
 	if (api_auth_key(r, ctx, API_HEPPU, &who) < 0)
 		return;
-	snprintf(tenant, sizeof(tenant), "%lld", who.tenant_id);
-	res = db_exec(ctx->db, DB_HEPPU_CALL, 2, params);
-	if (res == NULL) {
-		api_db_error(r, ctx, API_HEPPU);
-		return;
-	}
-	if (PQntuples(res) != 1) {
-		PQclear(res);
+	switch (db_fetch_one(ctx->db, DB_HEPPU_CALL, who.tenant_id, id, &res)) {
+	case DB_FETCH_FOUND:
+		break;
+	case DB_FETCH_NOT_FOUND:
 		heppu_not_visible(r, ctx, id);
+		return;
+	case DB_FETCH_ERROR:
+	default:
+		api_db_error(r, ctx, API_HEPPU);
 		return;
 	}
 	body = cJSON_CreateObject();

@@ -44,24 +44,23 @@ static void trillet_not_found(struct request *r, const char *id)
 static void trillet_answer(struct request *r, struct worker_ctx *ctx, long long tenant_id, const char *id,
 			   const char *ref, const char *message)
 {
-	char tenant[24], msg[96];
-	const char *params[2] = { tenant, ref };
+	char msg[96];
 	const char *status;
 	PGresult *res;
 	cJSON *body, *details;
 
-	snprintf(tenant, sizeof(tenant), "%lld", tenant_id);
-	res = db_exec(ctx->db, DB_BATCH_STATUS, 2, params);
-	if (res == NULL) {
+	switch (db_fetch_one(ctx->db, DB_BATCH_STATUS, tenant_id, ref, &res)) {
+	case DB_FETCH_FOUND:
+		break;
+	case DB_FETCH_NOT_FOUND:
+		trillet_not_found(r, id);
+		return;
+	case DB_FETCH_ERROR:
+	default:
 		api_db_error(r, ctx, API_TRILLET);
 		return;
 	}
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		trillet_not_found(r, id);
-		return;
-	}
-	status = states_trillet_name(PQgetvalue(res, 0, 2));
+	status = states_trillet_name(PQgetvalue(res, 0, BATCH_STATUS_STATUS));
 	if (message == NULL) {
 		snprintf(msg, sizeof(msg), "Batch already in terminal state: %s", status);
 		message = msg;
@@ -71,11 +70,10 @@ static void trillet_answer(struct request *r, struct worker_ctx *ctx, long long 
 	cJSON_AddStringToObject(body, "status", status);
 	cJSON_AddStringToObject(body, "message", message);
 	details = cJSON_AddObjectToObject(body, "details");
-	/* DB_BATCH_STATUS columns: 5 total, 8 completed, 9 failed, 10 cancelled */
-	cJSON_AddNumberToObject(details, "completedCalls", atof(PQgetvalue(res, 0, 8)));
-	cJSON_AddNumberToObject(details, "failedCalls", atof(PQgetvalue(res, 0, 9)));
-	cJSON_AddNumberToObject(details, "cancelledCalls", atof(PQgetvalue(res, 0, 10)));
-	cJSON_AddNumberToObject(details, "totalCalls", atof(PQgetvalue(res, 0, 5)));
+	cJSON_AddNumberToObject(details, "completedCalls", atof(PQgetvalue(res, 0, BATCH_STATUS_COMPLETED)));
+	cJSON_AddNumberToObject(details, "failedCalls", atof(PQgetvalue(res, 0, BATCH_STATUS_FAILED)));
+	cJSON_AddNumberToObject(details, "cancelledCalls", atof(PQgetvalue(res, 0, BATCH_STATUS_CANCELLED)));
+	cJSON_AddNumberToObject(details, "totalCalls", atof(PQgetvalue(res, 0, BATCH_STATUS_TOTAL)));
 	PQclear(res);
 	request_reply(r, 200, body);
 }
