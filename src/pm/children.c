@@ -94,9 +94,16 @@ int master_spawn(struct master *m, int index, int64_t now)
 		master_child_init(m);
 		scoreboard_attach(sb);
 		scoreboard_started();
-		/* the last slot is the retry child (SPEC 6), the others workers */
-		if (retry)
+		/* the last slot is the retry child (SPEC 6), the others workers.
+		 * The retry child does not serve: if the master dies, it finishes
+		 * its round in hand (PR_SET_PDEATHSIG sends it TERM), and the
+		 * socket must not outlive the master with it, or a restarted
+		 * callstopd finds the path in use and nginx queues on a socket
+		 * nobody accepts on (issue 10, defect 4). */
+		if (retry) {
+			close(m->listen_fd);
 			retry_main(m->cfg);
+		}
 		worker_main(m->cfg, m->listen_fd, index);
 	}
 	saved = errno;
