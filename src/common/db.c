@@ -329,3 +329,8 @@ int db_wait_notify(struct db *db, int timeout_ms)
 	}
 	return got;
 }
+
+int db_backend_pid(const struct db *db)
+{
+	return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK ? PQbackendPID(db->conn) : 0;
+}

@@ -78,4 +78,9 @@ int db_wait_notify(struct db *db, int timeout_ms);
 /* Number of successful (re)connections since start, for metrics. */
 unsigned long db_connects(const struct db *db);
 
+/* The process id of the connection's backend (PQbackendPID), 0 when not
+ * connected: the master terminates it if this process dies in the middle
+ * of a request (issue 10, defect 9). */
+int db_backend_pid(const struct db *db);
+
 #endif

@@ -234,6 +234,10 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 		}
 		scoreboard_add_db_connects(db_connects(ctx.db) - connects);
 		connects = db_connects(ctx.db);
+		/* before every request, so that the master can terminate the
+		 * backend of a request this worker dies in (a reconnection in the
+		 * middle of a request is seen at the next one) */
+		scoreboard_set_backend_pid(db_backend_pid(ctx.db));
 		if (limit != 0 && served >= limit) {
 			log_info("worker %d: served %lu requests (max_requests %d), exiting to be replaced", index, served,
 				 cfg->max_requests);

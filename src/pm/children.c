@@ -181,6 +181,7 @@ void master_reap(struct master *m, int64_t now)
 		*p = m->children[--m->nchildren];
 
 		master_log_exit(&c, status, now - c.start_ms);
+		master_backend_orphan(m, &c);
 		scoreboard_release(c.sb);
 		if (c.gen != m->gen || c.index >= m->nslots || m->slots[c.index].pid != pid)
 			continue;

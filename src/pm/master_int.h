@@ -1,7 +1,7 @@
 /*
  * master_int.h - the master's private state and the functions its files
  * share (master.c: the loop; signals.c; children.c; process_ctl.c;
- * pidfile.c), as php-fpm splits fpm_* into fpm_signals,
+ * pidfile.c; backend.c), as php-fpm splits fpm_* into fpm_signals,
  * fpm_children and fpm_process_ctl.  Nothing outside src/pm/master*.c and
  * those files includes it.
  *
@@ -120,6 +120,12 @@ void master_stop_now(struct master *m);
 void master_begin_stop(struct master *m, enum master_state how, int64_t now);
 void master_reload(struct master *m, int64_t now);
 void master_reopen(struct master *m);
+
+/* ---- backend.c ---- */
+
+/* c was reaped: if it died busy with a request, have its database backend
+ * terminated by a short-lived helper process (never blocks). */
+void master_backend_orphan(struct master *m, const struct master_child *c);
 
 /* ---- pidfile.c ---- */
 
