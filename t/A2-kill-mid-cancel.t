@@ -1,9 +1,12 @@
 #!/usr/bin/perl
 # SIGKILL of a worker in the middle of a cancel (SPEC 3.1: the whole request
 # is one transaction): the request fails cleanly at nginx (502 in the
-# family's body), the database holds all of the cancel or none of it, and
-# the master respawns the worker.  The worker is caught mid-cancel by holding
-# the batch's row in another session, so that callstop_cancel() waits on it.
+# family's body), and the master respawns the worker.  The worker is caught
+# mid-cancel by holding the batch's row in another session, so that
+# callstop_cancel() waits on it.  The master has the dead worker's backend
+# terminated (issue 10, defect 9): a 502 from a killed worker means nothing
+# committed, even once the row is released.  Killed by the test, then by the
+# request_timeout watchdog.
 
 use v5.36;
 use Test::More;
@@ -31,7 +34,8 @@ sub make_batch ($job) {
 	return ($batch, @calls);
 }
 
-# Hold the batch row for $secs in another session.
+# Hold the batch row for $secs in another session (long past the kill: only
+# a terminated backend can be done while it is held).
 sub hold ($batch, $secs) {
 	my $pid = fork // die "fork: $!";
 	if ($pid == 0) {
@@ -40,27 +44,38 @@ sub hold ($batch, $secs) {
 		_exit(0);
 	}
 	$t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
-		AND state = 'active' AND pid <> pg_backend_pid()}) == 1 }, timeout => 10) or die 'lock holder did not start';
+		AND state = 'active' AND pid <> pg_backend_pid()}) == 1 }, timeout => 60) or die 'lock holder did not start';
 	return $pid;
 }
 
-for my $case ([ 'orphan backend terminated', 1 ], [ 'orphan backend left to finish', 0 ]) {
-	my ($name, $terminate) = @$case;
-	my $job = $terminate ? 'batch-kill-1' : 'batch-kill-2';
+sub release ($holder) {
+	$t->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
+		AND pid <> pg_backend_pid()});
+	waitpid($holder, 0);
+}
+
+for my $case ([ 'killed by SIGKILL: its backend terminated', 'batch-kill-1', 0 ],
+	[ 'killed by the request_timeout watchdog: its backend terminated', 'batch-kill-2', 1 ]) {
+	my ($name, $job, $watchdog) = @$case;
 	subtest $name => sub {
+		$t->restart_callstopd(conf => { request_timeout => 10 }) if $watchdog;
 		my ($batch, @calls) = make_batch($job);
 		my $before = fx_snapshot($t, tenant => $tid);
-		my @workers = $t->worker_pids;
 
-		my $holder = hold($batch, 4);
-		my $load = $t->load_start(procs => 1, requests => 1, duration => 30, request => sub ($p, $n) {
+		my $holder = hold($batch, 120);
+		my $load = $t->load_start(procs => 1, requests => 1, duration => 90, request => sub ($p, $n) {
 			[ POST => '/calls/cancel', headers => \%auth, json => { resource_id => $job, force => JSON::PP::true } ];
 		});
-		ok($t->wait_until(sub { lock_waiters() == 1 }, timeout => 10), 'the cancel is in flight, in its transaction');
+		ok($t->wait_until(sub { lock_waiters() == 1 }, timeout => 60), 'the cancel is in flight, in its transaction');
 		my ($busy) = grep { $_->{state} eq 'busy' && $_->{request_uri} eq '/calls/cancel' }
 			@{ $t->status_json->{processes} };
-		ok($busy, 'the status page shows the worker busy with it') or return;
-		kill 'KILL', $busy->{pid};
+		ok($busy, 'the status page shows the worker busy with it') or do { release($holder); return };
+		if ($watchdog) {
+			ok($t->wait_until(sub { $t->log =~ /\(pid $busy->{pid}\) exceeded request_timeout/ }, timeout => 60),
+				'the watchdog kills it');
+		} else {
+			kill 'KILL', $busy->{pid};
+		}
 
 		my $res = $t->load_wait($load, ok => sub ($s) { $s == 502 });
 		is_deeply($res->{failed}, [], 'the request fails cleanly: 502') or diag(explain($res));
@@ -70,30 +85,23 @@ for my $case ([ 'orphan backend terminated', 1 ], [ 'orphan backend left to fini
 		ok($t->wait_until(sub {
 			my @now = $t->worker_pids;
 			@now == 3 && !grep { $_ == $busy->{pid} } @now;
-		}, timeout => 10), 'the worker is respawned');
+		}, timeout => 60), 'the worker is respawned');
 		like($t->log, qr/worker \d \(pid $busy->{pid}\) killed by signal SIGKILL/, '... its death logged');
 
-		if ($terminate) {
-			$t->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock'});
-		}
-		waitpid($holder, 0);
+		# generous: it failed at 10 s on a loaded machine (issue 10, defect 14)
 		ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity
-			WHERE query LIKE '%callstop_cancel%' AND pid <> pg_backend_pid()}) == 0 }, timeout => 10),
-			'the killed worker\'s backend is done');
+			WHERE query LIKE '%callstop_cancel%' AND pid <> pg_backend_pid()}) == 0 }, timeout => 60),
+			'the killed worker\'s backend is done while the row is still held: terminated');
+		like($t->log, qr/worker \d \(pid $busy->{pid}\) died serving POST \/calls\/cancel .*: terminating its database backend \d+/,
+			'... by the master, logged');
+		ok($t->wait_until(sub { $t->log =~ /database backend \d+ of a dead worker terminated/ }, timeout => 60),
+			'... and its helper');
+		release($holder);
 
 		my $after = fx_snapshot($t, tenant => $tid);
 		my $status = $t->psql_value("SELECT status FROM voice_call_batches WHERE id = '$batch'");
-		if ($status eq 'cancelled') {
-			diag("$name: the cancel committed as a whole");
-			is($t->psql_value("SELECT count(*) FROM voice_call_batch_entries WHERE batch_id = '$batch'"
-				. " AND status IN ('pending', 'claimed')"), 0, 'all: no entry left pending or claimed');
-			is($t->psql_value(sprintf(q{SELECT count(*) FROM voice_call_logs WHERE id IN ('%s', '%s')
-				AND status = 'cancelled'}, @calls)), 2, 'all: both running calls cancelled (force)');
-			is(scalar @{ fx_history($t, batch => $batch) }, 1, 'all: one history row');
-		} else {
-			diag("$name: nothing of the cancel committed");
-			is_deeply($after, $before, 'none: not a row changed');
-		}
+		isnt($status, 'cancelled', 'the 502 means nothing committed: the batch is not cancelled');
+		is_deeply($after, $before, '... not a row changed');
 		fx_counters_ok($t, $batch, 'the batch counters equal its entries');
 
 		my $r = $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1',

@@ -411,3 +411,8 @@ char *db_text_array(const char *const *v, size_t n)
 	*o = '\0';
 	return out;
 }
+
+int db_backend_pid(const struct db *db)
+{
+	return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK ? PQbackendPID(db->conn) : 0;
+}

@@ -240,4 +240,9 @@ enum db_fetch db_fetch_one(struct db *db, enum db_stmt stmt, long long tenant_id
  */
 char *db_text_array(const char *const *v, size_t n) __attribute__((warn_unused_result));
 
+/* The process id of the connection's backend (PQbackendPID), 0 when not
+ * connected: the master terminates it if this process dies in the middle
+ * of a request (issue 10, defect 9). */
+int db_backend_pid(const struct db *db);
+
 #endif

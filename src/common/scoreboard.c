@@ -30,6 +30,7 @@ struct scoreboard_entry {
 	int32_t slot;
 	uint32_t gen;
 	int32_t pid;
+	int32_t backend_pid;
 	int64_t started_ms;
 	int64_t request_start_ms;
 	uint64_t requests;
@@ -255,6 +256,17 @@ void scoreboard_request_end(void)
 	scoreboard_write_end(e);
 }
 
+void scoreboard_set_backend_pid(int pid)
+{
+	struct scoreboard_entry *e = scoreboard_self;
+
+	if (e == NULL || e->backend_pid == pid)
+		return;
+	scoreboard_write_begin(e);
+	e->backend_pid = pid;
+	scoreboard_write_end(e);
+}
+
 uint64_t scoreboard_requests_served(void)
 {
 	return scoreboard_self != NULL ? scoreboard_self->requests : 0;
@@ -357,6 +369,7 @@ int scoreboard_read(int index, struct scoreboard_proc *p)
 	p->slot = copy.slot;
 	p->gen = copy.gen;
 	p->pid = copy.pid;
+	p->backend_pid = copy.backend_pid;
 	p->state = (enum scoreboard_state)copy.state;
 	if (p->state == SCOREBOARD_FREE)
 		return -1;

@@ -58,6 +58,7 @@ struct scoreboard_proc {
 	int slot;                  /* worker slot of the master */
 	unsigned gen;              /* configuration generation */
 	pid_t pid;                 /* 0 until the process has started */
+	int backend_pid;           /* its PostgreSQL backend's pid, 0 = not connected */
 	enum scoreboard_state state;
 	int64_t started_ms;        /* process start, CLOCK_MONOTONIC ms */
 	int64_t request_start_ms;  /* BUSY: request start, CLOCK_MONOTONIC ms */
@@ -125,6 +126,11 @@ void scoreboard_request_begin(int64_t start_ms, const char *method, const char *
 
 /* The request is done: state IDLE, one more request served. */
 void scoreboard_request_end(void);
+
+/* The pid of this process's PostgreSQL backend (db_backend_pid(); 0 = not
+ * connected), for the master to terminate it should this process die in
+ * the middle of a request (issue 10, defect 9). */
+void scoreboard_set_backend_pid(int pid);
 
 /* Requests served by this process (its own entry). */
 uint64_t scoreboard_requests_served(void);

@@ -77,9 +77,31 @@ static void worker_signals(void)
 }
 
 /*
+ * Take the deferred signals that are pending, as their handlers would.
+ * ppoll() that finds the socket ready returns at once and puts the old mask
+ * back without delivering a signal that is pending (Linux delivers one only
+ * when the wait itself is interrupted), so under steady traffic a QUIT sent
+ * while a request was served would never run its handler: the worker would
+ * never drain, and would be TERMed mid-request after process_control_timeout
+ * (issue 10, defect 3).
+ */
+static void worker_take_pending(void)
+{
+	static const struct timespec now = { 0, 0 };
+	int sig;
+
+	while ((sig = sigtimedwait(&worker_deferred, NULL, &now)) > 0) {
+		if (sig == SIGQUIT)
+			worker_quit = 1;
+		else if (sig == SIGUSR1)
+			worker_reopen = 1;
+	}
+}
+
+/*
  * Wait until the listening socket has a connection or a deferred signal
  * arrives (ppoll unblocks them for the wait only).  Returns 1 if a
- * connection may be waiting, 0 otherwise.
+ * connection may be waiting and no stop was asked for, 0 otherwise.
  */
 static int worker_wait(int listen_fd)
 {
@@ -93,7 +115,8 @@ static int worker_wait(int listen_fd)
 		log_error("worker: poll on the listening socket: %s", strerror(errno));
 		usleep(100 * 1000);
 	}
-	return rc > 0 && (pfd.revents & POLLIN);
+	worker_take_pending();
+	return !worker_quit && rc > 0 && (pfd.revents & POLLIN);
 }
 
 /* This worker's max_requests, drawn within +-10% so that workers started
@@ -209,6 +232,10 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 		}
 		scoreboard_add_db_connects(db_connects(ctx.db) - connects);
 		connects = db_connects(ctx.db);
+		/* before every request, so that the master can terminate the
+		 * backend of a request this worker dies in (a reconnection in the
+		 * middle of a request is seen at the next one) */
+		scoreboard_set_backend_pid(db_backend_pid(ctx.db));
 		if (limit != 0 && served >= limit) {
 			log_info("worker %d: served %lu requests (max_requests %d), exiting to be replaced", index, served,
 				 cfg->max_requests);
