@@ -135,6 +135,35 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		/* one partial index each (sql/001_schema.sql): done rows are not read */
 		"SELECT 'pending', count(*) FROM termination_outbox WHERE state = 'pending'"
 		" UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
+	/* Claims of one provider's rows (SPEC 6): its rows alone, so that a
+	 * provider that hangs never holds back another's.  claimed_until marks
+	 * a row on its way out, which a pull-forward leaves alone. */
+	[DB_OUTBOX_CLAIM_NEW] = { "outbox_claim_new",
+		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+		" next_attempt_at = now() + make_interval(secs => $4::integer),"
+		" claimed_until = now() + make_interval(secs => $4::integer)"
+		" WHERE id IN (SELECT id FROM termination_outbox"
+		"  WHERE id = ANY ($1::bigint[]) AND provider = $2 AND state = 'pending' AND attempts = 0"
+		"  ORDER BY id LIMIT $3::integer FOR UPDATE SKIP LOCKED)"
+		" RETURNING id, target, idempotency_key, attempts,"
+		"  floor(extract(epoch FROM now() - created_at))::bigint" },
+	[DB_OUTBOX_CLAIM_DUE_OF] = { "outbox_claim_due_of",
+		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+		" next_attempt_at = now() + make_interval(secs => $3::integer),"
+		" claimed_until = now() + make_interval(secs => $3::integer)"
+		" WHERE id IN (SELECT id FROM termination_outbox"
+		"  WHERE state = 'pending' AND next_attempt_at <= now() AND provider = $1"
+		"  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
+		" RETURNING id, target, idempotency_key, attempts,"
+		"  floor(extract(epoch FROM now() - created_at))::bigint" },
+	[DB_OUTBOX_RESULT] = { "outbox_result",
+		"UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
+		" claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
+		"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
+		" FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
+		" WHERE o.id = r.id AND o.state = 'pending'" },
+	[DB_OUTBOX_PULL_FORWARD] = { "outbox_pull_forward",
+		"SELECT callstop_outbox_pull_forward($1)" },
 };
 
 struct db {
