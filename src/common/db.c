@@ -140,13 +140,13 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 	 * a row on its way out, which a pull-forward leaves alone. */
 	[DB_OUTBOX_CLAIM_NEW] = { "outbox_claim_new",
 		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
-		" next_attempt_at = now() + make_interval(secs => $4::integer),"
-		" claimed_until = now() + make_interval(secs => $4::integer)"
+		" next_attempt_at = now() + make_interval(secs => $2::integer),"
+		" claimed_until = now() + make_interval(secs => $2::integer)"
 		" WHERE id IN (SELECT id FROM termination_outbox"
-		"  WHERE id = ANY ($1::bigint[]) AND provider = $2 AND state = 'pending' AND attempts = 0"
-		"  ORDER BY id LIMIT $3::integer FOR UPDATE SKIP LOCKED)"
+		"  WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0"
+		"  FOR UPDATE SKIP LOCKED)"
 		" RETURNING id, target, idempotency_key, attempts,"
-		"  floor(extract(epoch FROM now() - created_at))::bigint" },
+		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
 	[DB_OUTBOX_CLAIM_DUE_OF] = { "outbox_claim_due_of",
 		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
 		" next_attempt_at = now() + make_interval(secs => $3::integer),"
@@ -155,7 +155,7 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		"  WHERE state = 'pending' AND next_attempt_at <= now() AND provider = $1"
 		"  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
 		" RETURNING id, target, idempotency_key, attempts,"
-		"  floor(extract(epoch FROM now() - created_at))::bigint" },
+		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
 	[DB_OUTBOX_RESULT] = { "outbox_result",
 		"UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
 		" claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
@@ -164,6 +164,9 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		" WHERE o.id = r.id AND o.state = 'pending'" },
 	[DB_OUTBOX_PULL_FORWARD] = { "outbox_pull_forward",
 		"SELECT callstop_outbox_pull_forward($1)" },
+	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers",
+		"SELECT id, provider FROM termination_outbox"
+		" WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
 };
 
 struct db {

@@ -34,11 +34,12 @@ enum db_stmt {
 	DB_OUTBOX_RECORD,       /* $1 JSON [{id, state, last_error, delay_ms}] */
 	DB_OUTBOX_DEPTH,        /* -> state, count of the rows not done (metrics) */
 	/* The outbox's per-provider claims (issue 10, defects 1 and 6; outbox.c
-	 * names their columns): -> id, target, idempotency_key, attempts, age_s */
-	DB_OUTBOX_CLAIM_NEW,    /* $1 ids (text[]), $2 provider, $3 limit, $4 lease s: rows never tried */
+	 * names their columns): -> id, target, idempotency_key, attempts, age_s, provider */
+	DB_OUTBOX_CLAIM_NEW,    /* $1 ids (text[]), $2 lease s: those never tried */
 	DB_OUTBOX_CLAIM_DUE_OF, /* $1 provider, $2 limit, $3 lease s: due rows, oldest due first */
 	DB_OUTBOX_RESULT,       /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims */
 	DB_OUTBOX_PULL_FORWARD, /* $1 provider -> rows made due now (sql/008_outbox.sql) */
+	DB_OUTBOX_OF_PROVIDERS, /* $1 ids (text[]) -> id, provider of those never tried */
 	DB_N_STMTS
 };
 

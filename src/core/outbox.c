@@ -1,8 +1,6 @@
 /*
  * outbox.c - see outbox.h.
  */
-#include "config.h"
-
 #include "core/outbox.h"
 
 #include <stdio.h>
@@ -18,8 +16,12 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/providers/provider.h"
+#include "core/providers/registry.h"
+#include "core/transfer.h"
 
-#define OUTBOX_RESPONSE_MAX 1024
+/* Answers that come within this many ms of each other are recorded in one
+ * statement. */
+#define OUTBOX_RECORD_WINDOW_MS 20
 
 /* Columns of DB_OUTBOX_CLAIM_NEW and DB_OUTBOX_CLAIM_DUE_OF (common/db.c). */
 enum outbox_claim_col {
@@ -28,6 +30,7 @@ enum outbox_claim_col {
 	OUTBOX_COL_IDEMPOTENCY_KEY,
 	OUTBOX_COL_ATTEMPTS,
 	OUTBOX_COL_AGE_S,
+	OUTBOX_COL_PROVIDER,
 };
 
 /* One provider's share of the sender. */
@@ -38,6 +41,9 @@ struct outbox_slot {
 	/* the last answer asked for a retry, or none came yet in this process:
 	 * the next success pulls the provider's waiting rows forward */
 	int failing;
+	/* outbox_send: this provider's rows among the ids, not claimed yet */
+	long long *ids;
+	size_t nids, next;
 };
 
 struct outbox {
@@ -47,24 +53,6 @@ struct outbox {
 	struct outbox_slot *slots;   /* one per provider_table[] entry */
 };
 
-/* One claimed row on its way out. */
-struct outbox_xfer {
-	struct outbox_xfer *next;    /* in the list of finished transfers */
-	struct outbox_slot *slot;
-	long long id;
-	long long age_s;
-	int attempts;
-	char target[256];
-	char idempotency_key[300];
-	CURL *easy;
-	struct curl_slist *headers;
-	char *body;
-	char response[OUTBOX_RESPONSE_MAX];
-	size_t response_len;
-	enum provider_verdict verdict;
-	char error[256];
-};
-
 /* One call of outbox_send() or outbox_drain(). */
 struct outbox_run {
 	const long long *ids;        /* outbox_send: these rows; NULL: the due ones */
@@ -72,8 +60,9 @@ struct outbox_run {
 	enum outbox_result *results; /* outbox_send: results[i] for ids[i] */
 	long long deadline;          /* monotonic ms: no claim after it */
 	int budget;                  /* rows that may still be claimed */
+	long long *claim;            /* outbox_send: room for the ids of one claim */
 	int processed;
-	struct outbox_xfer *finished;
+	struct transfer *finished;
 };
 
 struct outbox *outbox_new(const struct conf *cfg)
@@ -127,79 +116,9 @@ long outbox_backoff_ms(const struct conf *cfg, int attempts)
 	return (long)(d * (0.5 + 0.5 * r / 65535.0));
 }
 
-static size_t outbox_on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct outbox_xfer *x = userdata;
-	size_t n = size * nmemb, room = sizeof(x->response) - 1 - x->response_len;
-
-	memcpy(x->response + x->response_len, ptr, n < room ? n : room);
-	x->response_len += n < room ? n : room;
-	x->response[x->response_len] = '\0';
-	return n;
-}
-
-/* Build the HTTP request of x.  Returns 0 or -1 (x->error says why). */
-static int outbox_prepare(struct outbox *ob, struct outbox_xfer *x)
-{
-	const struct conf *cfg = ob->cfg;
-	const struct provider *p = x->slot->p;
-
-	x->easy = curl_easy_init();
-	if (x->easy == NULL) {
-		snprintf(x->error, sizeof(x->error), "out of memory");
-		return -1;
-	}
-	/* a reload may have removed the provider since the row was queued */
-	if (!p->enabled(cfg)) {
-		snprintf(x->error, sizeof(x->error), "%s not configured", p->label);
-		return -1;
-	}
-	if (p->prepare(x->easy, cfg, x->target, x->idempotency_key, &x->headers, &x->body) < 0) {
-		snprintf(x->error, sizeof(x->error), "cannot build the %s request", p->name);
-		return -1;
-	}
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, outbox_on_data);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->outbox_connect_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)cfg->outbox_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "callstop/" PACKAGE_VERSION);
-	return 0;
-}
-
-static void outbox_xfer_free(struct outbox_xfer *x)
-{
-	if (x->easy != NULL)
-		curl_easy_cleanup(x->easy);
-	curl_slist_free_all(x->headers);
-	free(x->body);
-	free(x);
-}
-
-/* Read the verdict of a finished transfer; its slot learns whether the
- * provider answers. */
-static void outbox_finish(struct outbox_xfer *x, CURLcode code)
-{
-	long status = 0;
-
-	if (code != CURLE_OK) {
-		x->verdict = PROVIDER_RETRY;
-		snprintf(x->error, sizeof(x->error), "%s", curl_easy_strerror(code));
-	} else {
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-		x->verdict = x->slot->p->verdict(status, x->response);
-		if (x->verdict != PROVIDER_DONE || status >= 300)
-			snprintf(x->error, sizeof(x->error), "HTTP %ld: %.200s", status, x->response);
-	}
-	if (x->verdict == PROVIDER_RETRY)
-		x->slot->failing = 1;
-}
-
 /* The state written for x: done, pending (retried later: *delay ms) or
  * failed (the dead letter: permanent, or too old, or too many attempts). */
-static const char *outbox_state_of(const struct outbox *ob, const struct outbox_xfer *x, long *delay)
+static const char *outbox_state_of(const struct outbox *ob, const struct transfer *x, long *delay)
 {
 	const struct conf *cfg = ob->cfg;
 
@@ -209,11 +128,11 @@ static const char *outbox_state_of(const struct outbox *ob, const struct outbox_
 	if (x->verdict == PROVIDER_PERMANENT || x->attempts >= cfg->outbox_max_attempts ||
 	    x->age_s >= cfg->outbox_max_age) {
 		log_warn("outbox %lld: %s %s: %s; dead-lettered after %d attempt(s) in %lld s", x->id,
-			 x->slot->p->name, x->target, x->error, x->attempts, x->age_s);
+			 x->p->name, x->target, x->error, x->attempts, x->age_s);
 		return "failed";
 	}
 	*delay = outbox_backoff_ms(cfg, x->attempts);
-	log_warn("outbox %lld: %s %s: %s; retry %d/%d in %ld ms", x->id, x->slot->p->name, x->target, x->error,
+	log_warn("outbox %lld: %s %s: %s; retry %d/%d in %ld ms", x->id, x->p->name, x->target, x->error,
 		 x->attempts + 1, cfg->outbox_max_attempts, *delay);
 	return "pending";
 }
@@ -223,7 +142,7 @@ static const char *outbox_state_of(const struct outbox *ob, const struct outbox_
 static void outbox_record(struct outbox *ob, struct db *db, struct outbox_run *run)
 {
 	cJSON *arr = cJSON_CreateArray();
-	struct outbox_xfer *x, *next;
+	struct transfer *x, *next;
 	const char *params[1];
 	char *json;
 	PGresult *res;
@@ -234,7 +153,7 @@ static void outbox_record(struct outbox *ob, struct db *db, struct outbox_run *r
 		long delay;
 		const char *state = outbox_state_of(ob, x, &delay);
 
-		metrics_outbox(x->slot->p->name, state);
+		metrics_outbox(x->p->name, state);
 		for (i = 0; run->results != NULL && i < run->n; i++)
 			if (run->ids[i] == x->id)
 				run->results[i] = state[0] == 'd' ? OUTBOX_RESULT_DONE
@@ -256,7 +175,7 @@ static void outbox_record(struct outbox *ob, struct db *db, struct outbox_run *r
 	free(json);
 	for (x = run->finished; x != NULL; x = next) {
 		next = x->next;
-		outbox_xfer_free(x);
+		transfer_free(x);
 	}
 	run->finished = NULL;
 }
@@ -288,34 +207,48 @@ static void outbox_lease(const struct outbox *ob, char *buf, size_t len)
 	snprintf(buf, len, "%d", (ob->cfg->outbox_timeout_ms + 999) / 1000 + 10);
 }
 
-/* The ids of run as a PostgreSQL array literal ("{1,2,3}"): bigints only,
+/* ids[0..n) as a PostgreSQL array literal ("{1,2,3}"): bigints only,
  * nothing to quote.  NULL on ENOMEM. */
-static char *outbox_ids_param(const struct outbox_run *run)
+static char *outbox_ids_param(const long long *ids, size_t n)
 {
-	size_t i, len = 3 + run->n * 21;
+	size_t i, len = 3 + n * 21;
 	char *s = malloc(len), *p = s;
 
 	if (s == NULL)
 		return NULL;
 	*p++ = '{';
-	for (i = 0; i < run->n; i++)
-		p += snprintf(p, len - (size_t)(p - s), "%s%lld", i ? "," : "", run->ids[i]);
+	for (i = 0; i < n; i++)
+		p += snprintf(p, len - (size_t)(p - s), "%s%lld", i ? "," : "", ids[i]);
 	snprintf(p, len - (size_t)(p - s), "}");
 	return s;
 }
 
-/* Start the transfers of the claimed rows of one provider; a row whose
- * request cannot be built is finished at once (permanent). */
-static void outbox_start(struct outbox *ob, struct outbox_slot *s, PGresult *claimed, struct outbox_run *run)
+/* The slot of the provider named name, or NULL. */
+static struct outbox_slot *outbox_slot_of(struct outbox *ob, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ob->nslots; i++)
+		if (strcmp(ob->slots[i].p->name, name) == 0)
+			return &ob->slots[i];
+	return NULL;
+}
+
+/* Start the transfers of claimed rows, each on its provider's slot; a row
+ * whose request cannot be built is finished at once (permanent). */
+static void outbox_start(struct outbox *ob, PGresult *claimed, struct outbox_run *run)
 {
 	int i;
 
+	run->budget -= PQntuples(claimed);
 	for (i = 0; i < PQntuples(claimed); i++) {
-		struct outbox_xfer *x = calloc(1, sizeof(*x));
+		struct outbox_slot *s = outbox_slot_of(ob, PQgetvalue(claimed, i, OUTBOX_COL_PROVIDER));
+		struct transfer *x = s != NULL ? calloc(1, sizeof(*x)) : NULL;
 
 		if (x == NULL)
 			continue;   /* left claimed: retried when the claim expires */
-		x->slot = s;
+		x->p = s->p;
+		x->slot = (size_t)(s - ob->slots);
 		x->id = strtoll(PQgetvalue(claimed, i, OUTBOX_COL_ID), NULL, 10);
 		snprintf(x->target, sizeof(x->target), "%s", PQgetvalue(claimed, i, OUTBOX_COL_TARGET));
 		snprintf(x->idempotency_key, sizeof(x->idempotency_key), "%s",
@@ -323,7 +256,7 @@ static void outbox_start(struct outbox *ob, struct outbox_slot *s, PGresult *cla
 		x->attempts = atoi(PQgetvalue(claimed, i, OUTBOX_COL_ATTEMPTS));
 		x->age_s = strtoll(PQgetvalue(claimed, i, OUTBOX_COL_AGE_S), NULL, 10);
 		run->processed++;
-		if (outbox_prepare(ob, x) < 0 || curl_multi_add_handle(ob->multi, x->easy) != CURLM_OK) {
+		if (transfer_prepare(x, ob->cfg) < 0 || curl_multi_add_handle(ob->multi, x->easy) != CURLM_OK) {
 			x->verdict = PROVIDER_PERMANENT;
 			x->next = run->finished;
 			run->finished = x;
@@ -333,42 +266,52 @@ static void outbox_start(struct outbox *ob, struct outbox_slot *s, PGresult *cla
 	}
 }
 
-/* Claim up to want rows of slot s for run and start them.  A claim that
- * finds fewer rows than it asked for leaves the provider exhausted. */
-static void outbox_claim(struct outbox *ob, struct db *db, struct outbox_slot *s, int want, struct outbox_run *run)
+/* outbox_send: claim ids[0..n) (those still never tried) and start them. */
+static void outbox_claim_ids(struct outbox *ob, struct db *db, const long long *ids, size_t n,
+			     struct outbox_run *run)
 {
-	char limit[16], lease[16], *ids = NULL;
+	char lease[16], *param = outbox_ids_param(ids, n);
+	const char *params[2] = { param, lease };
+	PGresult *claimed;
+
+	outbox_lease(ob, lease, sizeof(lease));
+	claimed = param != NULL ? db_exec(db, DB_OUTBOX_CLAIM_NEW, 2, params) : NULL;
+	free(param);
+	if (claimed != NULL)
+		outbox_start(ob, claimed, run);
+	PQclear(claimed);
+}
+
+/* outbox_drain: claim up to want due rows of slot s and start them; fewer
+ * than asked for leave the provider exhausted for this run. */
+static void outbox_claim_due(struct outbox *ob, struct db *db, struct outbox_slot *s, int want,
+			     struct outbox_run *run)
+{
+	char limit[16], lease[16];
+	const char *params[3] = { s->p->name, limit, lease };
 	PGresult *claimed;
 
 	snprintf(limit, sizeof(limit), "%d", want);
 	outbox_lease(ob, lease, sizeof(lease));
-	if (run->ids != NULL) {
-		const char *params[4] = { NULL, s->p->name, limit, lease };
-
-		params[0] = ids = outbox_ids_param(run);
-		claimed = ids ? db_exec(db, DB_OUTBOX_CLAIM_NEW, 4, params) : NULL;
-	} else {
-		const char *params[3] = { s->p->name, limit, lease };
-
-		claimed = db_exec(db, DB_OUTBOX_CLAIM_DUE_OF, 3, params);
-	}
-	free(ids);
+	claimed = db_exec(db, DB_OUTBOX_CLAIM_DUE_OF, 3, params);
 	if (claimed == NULL || PQntuples(claimed) < want)
 		s->exhausted = 1;
-	if (claimed == NULL)
-		return;
-	run->budget -= PQntuples(claimed);
-	outbox_start(ob, s, claimed, run);
+	if (claimed != NULL)
+		outbox_start(ob, claimed, run);
 	PQclear(claimed);
 }
 
-/* Claim for every provider that has room: at most outbox_concurrency of its
+/*
+ * Claim for every provider that has room: at most outbox_concurrency of its
  * transfers at once, topped up once half of them are free, so that a
- * provider that hangs holds its own slots and no one else's. */
+ * provider that hangs holds its own slots and no one else's.  outbox_send
+ * takes each provider's next ids (sorted out by outbox_sort(); one taken
+ * meanwhile by the retry child is skipped) in one claim for all providers.
+ */
 static void outbox_refill(struct outbox *ob, struct db *db, struct outbox_run *run)
 {
 	int conc = ob->cfg->outbox_concurrency;
-	size_t i;
+	size_t i, n = 0;
 
 	for (i = 0; i < ob->nslots; i++) {
 		struct outbox_slot *s = &ob->slots[i];
@@ -379,9 +322,17 @@ static void outbox_refill(struct outbox *ob, struct db *db, struct outbox_run *r
 		if (s->exhausted || room <= 0 || (s->in_flight > 0 && room < (conc + 1) / 2))
 			continue;
 		if (clock_monotonic_ms() >= run->deadline)
-			return;
-		outbox_claim(ob, db, s, room, run);
+			break;
+		if (run->ids == NULL) {
+			outbox_claim_due(ob, db, s, room, run);
+			continue;
+		}
+		for (; room > 0 && s->next < s->nids; room--)
+			run->claim[n++] = s->ids[s->next++];
+		s->exhausted = s->next == s->nids;
 	}
+	if (n > 0)
+		outbox_claim_ids(ob, db, run->claim, n, run);
 }
 
 /* Collect the transfers that ended. */
@@ -391,34 +342,57 @@ static void outbox_collect(struct outbox *ob, struct outbox_run *run)
 	int left = 0;
 
 	while ((msg = curl_multi_info_read(ob->multi, &left)) != NULL) {
-		struct outbox_xfer *x = NULL;
+		struct transfer *x = NULL;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-		outbox_finish(x, msg->data.result);
+		transfer_finish(x, msg->data.result);
 		curl_multi_remove_handle(ob->multi, x->easy);
-		x->slot->in_flight--;
+		ob->slots[x->slot].in_flight--;
+		if (x->verdict == PROVIDER_RETRY)
+			ob->slots[x->slot].failing = 1;
 		x->next = run->finished;
 		run->finished = x;
 	}
 }
 
+/* After a success to a provider that failed (or was not heard from yet in
+ * this process), pull its waiting rows forward.  Returns 1 if it did. */
+static int outbox_after_success(struct db *db, struct outbox *ob, const struct outbox_run *run)
+{
+	const struct transfer *x;
+	int pulled = 0;
+	size_t i;
+
+	for (x = run->finished; x != NULL; x = x->next)
+		if (x->verdict == PROVIDER_DONE && ob->slots[x->slot].failing)
+			ob->slots[x->slot].failing = -1;
+	for (i = 0; i < ob->nslots; i++)
+		if (ob->slots[i].failing < 0) {
+			outbox_pull_forward(db, &ob->slots[i]);
+			pulled = 1;
+		}
+	return pulled;
+}
+
 /*
  * Claim, send and record until nothing is left to claim (or the deadline or
  * the budget is reached) and nothing is in flight.  Each provider has its
- * own slots; each row is recorded as soon as its transfer ends, with the
- * others that ended in the same turn of the loop.
+ * own slots.  Each row is recorded as soon as its transfer ends, together
+ * with those that end within OUTBOX_RECORD_WINDOW_MS of it (one statement,
+ * one commit, for the many answers of a batch that come in together).
  */
 static void outbox_go(struct outbox *ob, struct db *db, struct outbox_run *run)
 {
+	long long first_done = 0;   /* when the oldest unrecorded transfer ended */
 	size_t i;
 
 	for (i = 0; i < ob->nslots; i++)
-		ob->slots[i].exhausted = 0;
+		ob->slots[i].exhausted = run->ids != NULL && ob->slots[i].nids == 0;
 	for (;;) {
-		int running = 0, in_flight = 0, pull = 0;
-		struct outbox_xfer *x;
+		int running = 0, in_flight = 0, wait_ms = 100;
+		long long now;
 
 		outbox_refill(ob, db, run);
 		for (i = 0; i < ob->nslots; i++)
@@ -429,18 +403,60 @@ static void outbox_go(struct outbox *ob, struct db *db, struct outbox_run *run)
 			curl_multi_perform(ob->multi, &running);
 			outbox_collect(ob, run);
 		}
-		for (x = run->finished; x != NULL; x = x->next)
-			if (x->verdict == PROVIDER_DONE && x->slot->failing)
-				x->slot->failing = -1;   /* a success after failures */
-		if (run->finished != NULL)
+		now = clock_monotonic_ms();
+		if (run->finished != NULL && first_done == 0)
+			first_done = now;
+		if (run->finished != NULL && (in_flight == 0 || now - first_done >= OUTBOX_RECORD_WINDOW_MS ||
+					      running == 0)) {
+			if (outbox_after_success(db, ob, run))
+				wait_ms = 0;   /* claim the rows pulled forward */
 			outbox_record(ob, db, run);
-		for (i = 0; i < ob->nslots; i++)
-			if (ob->slots[i].failing < 0) {
-				outbox_pull_forward(db, &ob->slots[i]);
-				pull = 1;
-			}
-		if (in_flight > 0 && !pull)
-			curl_multi_poll(ob->multi, NULL, 0, 100, NULL);
+			first_done = 0;
+		} else if (run->finished != NULL) {
+			wait_ms = (int)(first_done + OUTBOX_RECORD_WINDOW_MS - now);
+		}
+		if (running > 0 && wait_ms > 0)
+			curl_multi_poll(ob->multi, NULL, 0, wait_ms, NULL);
+	}
+}
+
+/* Share out ids[0..n) by provider (the slots' ids): the rows never tried.
+ * Returns 0, or -1 if the database failed (the rows are left to the retry
+ * child). */
+static int outbox_sort(struct outbox *ob, struct db *db, const long long *ids, size_t n)
+{
+	char *param = outbox_ids_param(ids, n);
+	const char *params[1] = { param };
+	PGresult *res = param ? db_exec(db, DB_OUTBOX_OF_PROVIDERS, 1, params) : NULL;
+	size_t i, j;
+	int rc = -1;
+
+	free(param);
+	if (res == NULL)
+		return -1;
+	for (j = 0; j < ob->nslots; j++)
+		if ((ob->slots[j].ids = calloc(n, sizeof(long long))) == NULL)
+			goto out;
+	for (i = 0; i < (size_t)PQntuples(res); i++) {
+		struct outbox_slot *s = outbox_slot_of(ob, PQgetvalue(res, (int)i, 1));
+
+		if (s != NULL)
+			s->ids[s->nids++] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+static void outbox_unsort(struct outbox *ob)
+{
+	size_t j;
+
+	for (j = 0; j < ob->nslots; j++) {
+		free(ob->slots[j].ids);
+		ob->slots[j].ids = NULL;
+		ob->slots[j].nids = ob->slots[j].next = 0;
 	}
 }
 
@@ -466,7 +482,16 @@ void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t 
 	run.results = results;
 	run.deadline = clock_monotonic_ms() + ob->cfg->outbox_timeout_ms;
 	run.budget = n > (size_t)1 << 30 ? 1 << 30 : (int)n;
-	outbox_go(ob, db, &run);
+	if (n <= (size_t)ob->cfg->outbox_concurrency) {
+		/* the common case (a call or a few): they all fit in the
+		 * slots, one claim */
+		outbox_claim_ids(ob, db, ids, n, &run);
+		outbox_go(ob, db, &run);
+	} else if ((run.claim = calloc(n, sizeof(*run.claim))) != NULL && outbox_sort(ob, db, ids, n) == 0) {
+		outbox_go(ob, db, &run);
+	}
+	outbox_unsort(ob);
+	free(run.claim);
 }
 
 int outbox_drain(struct outbox *ob, struct db *db, int limit)

@@ -3,7 +3,7 @@
  *
  * The outbox drives every provider through one table of these entries and
  * never names a provider: each provider module (livekit.c, openai.c) exports
- * its entry, and provider.c lists them.  A provider knows how to build its
+ * its entry, and registry.c lists them.  A provider knows how to build its
  * request and how to read the answer; the outbox claims rows, sends, records
  * and retries.
  */
@@ -45,14 +45,6 @@ struct provider {
 	 * its body (NUL-terminated, possibly cut). */
 	enum provider_verdict (*verdict)(long http_status, const char *response);
 };
-
-/* Every provider, in a fixed order: provider_table[0 .. provider_count()). */
-extern const struct provider *const provider_table[];
-size_t provider_count(void);
-
-/* The entry named name, or NULL (a row of a provider this build does not
- * know: the outbox dead-letters it). */
-const struct provider *provider_find(const char *name);
 
 /* Verdict from an HTTP status alone: 2xx done; 408, 429, 5xx retry; other
  * 4xx permanent; 0 (no response) retry. */
