@@ -403,6 +403,11 @@ static void outbox_go(struct outbox *ob, struct db *db, struct outbox_run *run)
 			curl_multi_perform(ob->multi, &running);
 			outbox_collect(ob, run);
 		}
+		if (run->finished != NULL) {
+			/* the freed slots' next rows go out before the record */
+			outbox_refill(ob, db, run);
+			curl_multi_perform(ob->multi, &running);
+		}
 		now = clock_monotonic_ms();
 		if (run->finished != NULL && first_done == 0)
 			first_done = now;
