@@ -57,9 +57,10 @@ static const struct conf_key conf_table[] = {
 	SKEY(openai, base_url, CONF_STR_NULL, "", 0, 0, 0),
 	SKEY(outbox, backoff_base_ms, CONF_INT, "1000", 1, 3600000, 0),
 	SKEY(outbox, backoff_max_ms, CONF_INT, "300000", 1, 86400000, 0),
-	SKEY(outbox, concurrency, CONF_INT, "32", 1, 1024, 0),
+	SKEY(outbox, concurrency, CONF_INT, "128", 1, 1024, 0),
 	SKEY(outbox, connect_timeout_ms, CONF_INT, "1000", 1, 60000, 0),
-	SKEY(outbox, max_attempts, CONF_INT, "10", 1, 1000, 0),
+	SKEY(outbox, max_age, CONF_INT, "3600", 1, 2592000, 0),
+	SKEY(outbox, max_attempts, CONF_INT, "100", 1, 1000, 0),
 	SKEY(outbox, poll_ms, CONF_INT, "1000", 10, 60000, 0),
 	SKEY(outbox, timeout_ms, CONF_INT, "3000", 1, 120000, 0),
 };

@@ -101,9 +101,10 @@ struct conf {
 	/* [outbox] (SPEC 6) */
 	int outbox_backoff_base_ms;    /* first retry delay */
 	int outbox_backoff_max_ms;     /* cap of the exponential backoff */
-	int outbox_concurrency;        /* HTTP requests in flight per process */
+	int outbox_concurrency;        /* HTTP requests in flight per provider and process */
 	int outbox_connect_timeout_ms;
-	int outbox_max_attempts;       /* then dead-lettered (state failed) */
+	int outbox_max_age;            /* s: a row older than this is dead-lettered at its next failure */
+	int outbox_max_attempts;       /* then dead-lettered (state failed), whatever its age */
 	int outbox_poll_ms;            /* retry child's timer besides LISTEN */
 	int outbox_timeout_ms;         /* whole request */
 

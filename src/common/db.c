@@ -105,36 +105,48 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		DB_HEPPU_LIST_SQL(" AND c.heppu_status = $6") },
 	[DB_HEPPU_LIST_AGENT_STATUS] = { "heppu_list_agent_status", HEPPU_CALL_NCOLS,
 		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
-	/* Claims (SPEC 6): the worker takes the rows its cancel just wrote
-	 * (never tried: attempts = 0, still within their grace period), the
-	 * retry child the due ones.  attempts counted and next_attempt_at pushed past
-	 * the send's timeout, so that no other process sends the row meanwhile
-	 * and a crash mid-send only delays it. */
-	[DB_OUTBOX_CLAIM_IDS] = { "outbox_claim_ids", OUTBOX_CLAIM_NCOLS,
-		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
-		" next_attempt_at = now() + make_interval(secs => $2::integer)"
-		" WHERE id IN (SELECT id FROM termination_outbox"
-		"  WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
-		"  AND state = 'pending' AND attempts = 0 FOR UPDATE SKIP LOCKED)"
-		" RETURNING id, provider, target, idempotency_key, attempts" },
-	[DB_OUTBOX_CLAIM_DUE] = { "outbox_claim_due", OUTBOX_CLAIM_NCOLS,
-		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
-		" next_attempt_at = now() + make_interval(secs => $2::integer)"
-		" WHERE id IN (SELECT id FROM termination_outbox"
-		"  WHERE state = 'pending' AND next_attempt_at <= now()"
-		"  ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
-		" RETURNING id, provider, target, idempotency_key, attempts" },
-	[DB_OUTBOX_RECORD] = { "outbox_record", 0,
-		"UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
-		" next_attempt_at = CASE WHEN r.state = 'pending'"
-		"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
-		" FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
-		" WHERE o.id = r.id AND o.state = 'pending'" },
 	/* GET /callstop-metrics: pending uses the partial index of due rows */
 	[DB_OUTBOX_DEPTH] = { "outbox_depth", OUTBOX_DEPTH_NCOLS,
 		/* one partial index each (sql/001_schema.sql): done rows are not read */
 		"SELECT 'pending', count(*) FROM termination_outbox WHERE state = 'pending'"
 		" UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
+	/* Claims of one provider's rows (SPEC 6): the worker takes the rows its
+	 * cancel just wrote (never tried: attempts = 0, still within their grace
+	 * period), the retry child the due ones; one provider's rows alone, so
+	 * that a provider that hangs never holds back another's.  attempts
+	 * counted and next_attempt_at pushed past the send's timeout, so that no
+	 * other process sends the row meanwhile and a crash mid-send only delays
+	 * it; claimed_until marks a row on its way out, which a pull-forward
+	 * leaves alone. */
+	[DB_OUTBOX_CLAIM_NEW] = { "outbox_claim_new", OUTBOX_CLAIM_NCOLS,
+		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+		" next_attempt_at = now() + make_interval(secs => $2::integer),"
+		" claimed_until = now() + make_interval(secs => $2::integer)"
+		" WHERE id IN (SELECT id FROM termination_outbox"
+		"  WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0"
+		"  FOR UPDATE SKIP LOCKED)"
+		" RETURNING id, target, idempotency_key, attempts,"
+		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
+	[DB_OUTBOX_CLAIM_DUE_OF] = { "outbox_claim_due_of", OUTBOX_CLAIM_NCOLS,
+		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+		" next_attempt_at = now() + make_interval(secs => $3::integer),"
+		" claimed_until = now() + make_interval(secs => $3::integer)"
+		" WHERE id IN (SELECT id FROM termination_outbox"
+		"  WHERE state = 'pending' AND next_attempt_at <= now() AND provider = $1"
+		"  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
+		" RETURNING id, target, idempotency_key, attempts,"
+		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
+	[DB_OUTBOX_RESULT] = { "outbox_result", 0,
+		"UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
+		" claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
+		"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
+		" FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
+		" WHERE o.id = r.id AND o.state = 'pending'" },
+	[DB_OUTBOX_PULL_FORWARD] = { "outbox_pull_forward", OUTBOX_PULL_FORWARD_NCOLS,
+		"SELECT callstop_outbox_pull_forward($1)" },
+	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
+		"SELECT id, provider FROM termination_outbox"
+		" WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
 };
 
 struct db {

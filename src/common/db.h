@@ -33,10 +33,14 @@ enum db_stmt {
 	DB_HEPPU_LIST_AGENT,    /* ... $6 agent_id */
 	DB_HEPPU_LIST_STATUS,   /* ... $6 Heppu status */
 	DB_HEPPU_LIST_AGENT_STATUS, /* ... $6 agent_id, $7 Heppu status */
-	DB_OUTBOX_CLAIM_IDS,    /* $1 JSON array of ids, $2 lease s -> enum outbox_claim_col */
-	DB_OUTBOX_CLAIM_DUE,    /* $1 limit, $2 lease s -> enum outbox_claim_col */
-	DB_OUTBOX_RECORD,       /* $1 JSON [{id, state, last_error, delay_ms}] -> no rows */
 	DB_OUTBOX_DEPTH,        /* -> enum outbox_depth_col, the rows not done (metrics) */
+	/* The outbox's per-provider claims (issue 10, defects 1 and 6) */
+	DB_OUTBOX_CLAIM_NEW,    /* $1 ids (bigint[] literal), $2 lease s: those never tried -> enum outbox_claim_col */
+	DB_OUTBOX_CLAIM_DUE_OF, /* $1 provider, $2 limit, $3 lease s: due rows, oldest due first
+				 * -> enum outbox_claim_col */
+	DB_OUTBOX_RESULT,       /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims -> no rows */
+	DB_OUTBOX_PULL_FORWARD, /* $1 provider -> enum outbox_pull_forward_col (sql/007_outbox.sql) */
+	DB_OUTBOX_OF_PROVIDERS, /* $1 ids (bigint[] literal) -> enum outbox_of_providers_col, never tried */
 	DB_N_STMTS
 };
 
@@ -157,13 +161,25 @@ enum heppu_call_col {          /* DB_HEPPU_CALL, DB_HEPPU_LIST* (SPEC 4.1's fiel
 	HEPPU_CALL_NCOLS
 };
 
-enum outbox_claim_col {        /* DB_OUTBOX_CLAIM_IDS, DB_OUTBOX_CLAIM_DUE */
+enum outbox_claim_col {        /* DB_OUTBOX_CLAIM_NEW, DB_OUTBOX_CLAIM_DUE_OF */
 	OUTBOX_CLAIM_ID,
-	OUTBOX_CLAIM_PROVIDER,
 	OUTBOX_CLAIM_TARGET,
 	OUTBOX_CLAIM_IDEMPOTENCY_KEY,
 	OUTBOX_CLAIM_ATTEMPTS,         /* including this claim */
+	OUTBOX_CLAIM_AGE_S,            /* whole seconds since the row was written */
+	OUTBOX_CLAIM_PROVIDER,
 	OUTBOX_CLAIM_NCOLS
+};
+
+enum outbox_pull_forward_col {  /* DB_OUTBOX_PULL_FORWARD */
+	OUTBOX_PULL_FORWARD_COUNT,     /* rows made due now */
+	OUTBOX_PULL_FORWARD_NCOLS
+};
+
+enum outbox_of_providers_col {  /* DB_OUTBOX_OF_PROVIDERS */
+	OUTBOX_OF_PROVIDERS_ID,
+	OUTBOX_OF_PROVIDERS_PROVIDER,
+	OUTBOX_OF_PROVIDERS_NCOLS
 };
 
 enum outbox_depth_col {        /* DB_OUTBOX_DEPTH */

@@ -11,7 +11,12 @@
  * expires: nothing committed is lost.
  *
  * Requests go out in parallel through one libcurl multi handle per process,
- * at most outbox_concurrency in flight, connections kept between calls.
+ * connections kept between calls.  Every provider (core/providers/provider.h)
+ * has its own slots, at most outbox_concurrency transfers each, and its own
+ * claims: a provider that hangs never holds back another's rows.  Each row is
+ * recorded as its transfer ends.  After failures, the first success to a
+ * provider makes its rows waiting out their backoff due at once; a row that
+ * fails once older than outbox_max_age is dead-lettered (issue 10).
  */
 #ifndef CALLSTOP_OUTBOX_H
 #define CALLSTOP_OUTBOX_H
@@ -20,13 +25,6 @@
 
 #include "common/conf.h"
 #include "common/db.h"
-
-/* How one HTTP attempt ended. */
-enum outbox_verdict {
-	OUTBOX_DONE,       /* terminated, or already gone */
-	OUTBOX_RETRY,      /* 5xx, 408, 429, timeout, connection error */
-	OUTBOX_PERMANENT,  /* other 4xx: dead-lettered at once */
-};
 
 /* What became of a row after outbox_send(). */
 enum outbox_result {
@@ -50,13 +48,10 @@ void outbox_free(struct outbox *ob);
  */
 void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t n, enum outbox_result *results);
 
-/* Claim up to limit due rows and send them.  Returns the number of rows
- * processed, or -1 if the database failed. */
+/* Claim due rows provider by provider as slots free up, up to limit rows in
+ * all and for at most outbox_timeout_ms, send them and record them.  Returns
+ * the number of rows processed, or -1 if the database is unreachable. */
 int outbox_drain(struct outbox *ob, struct db *db, int limit);
-
-/* Verdict from an HTTP status alone: 2xx done; 408, 429, 5xx retry; other
- * 4xx permanent; 0 (no response) retry. */
-enum outbox_verdict outbox_verdict_by_status(long http_status);
 
 /* Delay before attempt number attempts + 1, ms: base * 2^(attempts-1),
  * capped, with jitter in [50%, 100%]. */

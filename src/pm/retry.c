@@ -70,8 +70,8 @@ void retry_main(const struct conf *cfg)
 			log_reopen();
 		}
 		n = outbox_drain(ob, db, RETRY_BATCH);
-		if (n == RETRY_BATCH)
-			continue;   /* a backlog: no sleep */
+		if (n > 0)
+			continue;   /* a backlog, or rows pulled forward meanwhile: no sleep */
 		if (n < 0 || db_wait_notify(db, cfg->outbox_poll_ms) < 0)
 			usleep((useconds_t)cfg->outbox_poll_ms * 1000);
 	}

@@ -30,7 +30,8 @@
 //   GET  /_requests[?provider=livekit|openai]   the recorded requests, oldest
 //        first: {seq, provider, method, path, headers, body, time (ms since
 //        the epoch), auth, mode, status (null until answered), room/call_id,
-//        claims (LiveKit, when verified)}
+//        claims (LiveKit, when verified), closed (a "hang" request: ms since
+//        the epoch when the client gave up and closed it; null until then)}
 //   POST /_reset    forget the requests; both providers back to "200", no delays
 //   GET  /_stats    {"requests": N, "livekit": {STATUS: N}, "openai": {STATUS: N}}
 //        (cheap, for benchmarks)
@@ -85,7 +86,11 @@ function answer_now(res, rec, provider, mode) {
 	switch (mode) {
 	case 'hang':
 		hanging.add(res);
-		res.on('close', () => hanging.delete(res));
+		rec.closed = null;
+		res.on('close', () => {
+			hanging.delete(res);
+			rec.closed = Date.now();
+		});
 		return;
 	case 'slow':
 		setTimeout(() => send(res, rec, 200, {}), state.delay_ms);

@@ -85,14 +85,17 @@ out:
 	return rc;
 }
 
-int livekit_prepare(CURL *easy, const struct conf *c, const char *room, struct curl_slist **headers,
-		    char **body)
+/* DeleteRoom of room (the idempotency key is not needed: a second
+ * DeleteRoom answers not_found, which is done too). */
+static int livekit_prepare(CURL *easy, const struct conf *c, const char *room, const char *idempotency_key,
+			   struct curl_slist **headers, char **body)
 {
 	char token[1024], auth[1100], url[1024];
 	const char *base = c->livekit_url, *scheme = "";
 	size_t len;
 	cJSON *b = cJSON_CreateObject();
 
+	(void)idempotency_key;
 	cJSON_AddStringToObject(b, "room", room);
 	*body = json_print(b);
 	cJSON_Delete(b);
@@ -121,19 +124,29 @@ int livekit_prepare(CURL *easy, const struct conf *c, const char *room, struct c
 	return 0;
 }
 
-enum outbox_verdict livekit_verdict(long http_status, const char *response)
+/* 200 done; 404 with Twirp code "not_found" done (already gone); other 4xx
+ * permanent; else retry. */
+static enum provider_verdict livekit_verdict(long http_status, const char *response)
 {
-	enum outbox_verdict v = OUTBOX_RETRY;
+	enum provider_verdict v = PROVIDER_RETRY;
 
 	if (http_status == 200)
-		return OUTBOX_DONE;
+		return PROVIDER_DONE;
 	if (http_status == 404) {
 		/* Twirp error body: {"code": "not_found", "msg": "..."} */
 		cJSON *err = cJSON_Parse(response ? response : "");
 		const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "code"));
-		v = code != NULL && strcmp(code, "not_found") == 0 ? OUTBOX_DONE : OUTBOX_PERMANENT;
+		v = code != NULL && strcmp(code, "not_found") == 0 ? PROVIDER_DONE : PROVIDER_PERMANENT;
 		cJSON_Delete(err);
 		return v;
 	}
-	return outbox_verdict_by_status(http_status);
+	return provider_verdict_by_status(http_status);
 }
+
+const struct provider livekit_provider = {
+	.name = "livekit",
+	.label = "LiveKit",
+	.enabled = conf_livekit_enabled,
+	.prepare = livekit_prepare,
+	.verdict = livekit_verdict,
+};

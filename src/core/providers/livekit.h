@@ -13,9 +13,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
-#include "core/outbox.h"
+#include "core/providers/provider.h"
 
 /* Token lifetime, seconds: long enough for one request and its clock skew. */
 #define LIVEKIT_TOKEN_TTL 60
@@ -27,16 +25,9 @@
  */
 int livekit_token(const char *api_key, const char *secret, time_t now, char *out, size_t outlen);
 
-/*
- * Set up easy for DeleteRoom of room: URL, body, headers (*headers receives
- * the list the caller frees with curl_slist_free_all after the transfer).
- * Returns 0 or -1.
- */
-int livekit_prepare(CURL *easy, const struct conf *c, const char *room, struct curl_slist **headers,
-		    char **body);
-
-/* Classify a finished DeleteRoom (SPEC 6): 200 done; 404 with Twirp code
- * "not_found" done (already gone); other 4xx permanent; else retry. */
-enum outbox_verdict livekit_verdict(long http_status, const char *response);
+/* The outbox's entry (provider.h): DeleteRoom of the row's room; 200 done,
+ * 404 with Twirp code "not_found" done (already gone), other 4xx permanent,
+ * else retry (SPEC 6). */
+extern const struct provider livekit_provider;
 
 #endif

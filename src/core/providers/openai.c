@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int openai_prepare(CURL *easy, const struct conf *c, const char *call_id, const char *idempotency_key,
-		   struct curl_slist **headers, char **body)
+static int openai_prepare(CURL *easy, const struct conf *c, const char *call_id, const char *idempotency_key,
+			  struct curl_slist **headers, char **body)
 {
 	char url[1024], auth[1024], idem[512];
 	char *escaped = curl_easy_escape(easy, call_id, 0);
@@ -36,10 +36,19 @@ int openai_prepare(CURL *easy, const struct conf *c, const char *call_id, const 
 	return 0;
 }
 
-enum outbox_verdict openai_verdict(long http_status, const char *response)
+/* 2xx done, 404 done (already ended), other 4xx permanent, else retry. */
+static enum provider_verdict openai_verdict(long http_status, const char *response)
 {
 	(void)response;
 	if ((http_status >= 200 && http_status < 300) || http_status == 404)
-		return OUTBOX_DONE;
-	return outbox_verdict_by_status(http_status);
+		return PROVIDER_DONE;
+	return provider_verdict_by_status(http_status);
 }
+
+const struct provider openai_provider = {
+	.name = "openai",
+	.label = "OpenAI",
+	.enabled = conf_openai_enabled,
+	.prepare = openai_prepare,
+	.verdict = openai_verdict,
+};

@@ -8,15 +8,11 @@
 #ifndef CALLSTOP_OPENAI_H
 #define CALLSTOP_OPENAI_H
 
-#include <curl/curl.h>
+#include "core/providers/provider.h"
 
-#include "core/outbox.h"
-
-/* Set up easy for the hangup of call_id; *headers as in livekit_prepare(). */
-int openai_prepare(CURL *easy, const struct conf *c, const char *call_id, const char *idempotency_key,
-		   struct curl_slist **headers, char **body);
-
-/* 2xx done, 404 done (already ended), other 4xx permanent, else retry. */
-enum outbox_verdict openai_verdict(long http_status, const char *response);
+/* The outbox's entry (provider.h): the hangup of the row's call id with the
+ * row's Idempotency-Key; 2xx done, 404 done (already ended), other 4xx
+ * permanent, else retry (SPEC 6). */
+extern const struct provider openai_provider;
 
 #endif

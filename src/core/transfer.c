@@ -1,0 +1,74 @@
+/*
+ * transfer.c - see transfer.h.
+ */
+#include "config.h"
+
+#include "core/transfer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t transfer_on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct transfer *x = userdata;
+	size_t n = size * nmemb, room = sizeof(x->response) - 1 - x->response_len;
+
+	memcpy(x->response + x->response_len, ptr, n < room ? n : room);
+	x->response_len += n < room ? n : room;
+	x->response[x->response_len] = '\0';
+	return n;
+}
+
+int transfer_prepare(struct transfer *x, const struct conf *cfg)
+{
+	const struct provider *p = x->p;
+
+	x->easy = curl_easy_init();
+	if (x->easy == NULL) {
+		snprintf(x->error, sizeof(x->error), "out of memory");
+		return -1;
+	}
+	/* a reload may have removed the provider since the row was queued */
+	if (!p->enabled(cfg)) {
+		snprintf(x->error, sizeof(x->error), "%s not configured", p->label);
+		return -1;
+	}
+	if (p->prepare(x->easy, cfg, x->target, x->idempotency_key, &x->headers, &x->body) < 0) {
+		snprintf(x->error, sizeof(x->error), "cannot build the %s request", p->name);
+		return -1;
+	}
+	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, transfer_on_data);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->outbox_connect_timeout_ms);
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)cfg->outbox_timeout_ms);
+	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "callstop/" PACKAGE_VERSION);
+	return 0;
+}
+
+void transfer_finish(struct transfer *x, CURLcode code)
+{
+	long status = 0;
+
+	if (code != CURLE_OK) {
+		x->verdict = PROVIDER_RETRY;
+		snprintf(x->error, sizeof(x->error), "%s", curl_easy_strerror(code));
+		return;
+	}
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	x->verdict = x->p->verdict(status, x->response);
+	if (x->verdict != PROVIDER_DONE || status >= 300)
+		snprintf(x->error, sizeof(x->error), "HTTP %ld: %.200s", status, x->response);
+}
+
+void transfer_free(struct transfer *x)
+{
+	if (x->easy != NULL)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	free(x->body);
+	free(x);
+}

@@ -1,0 +1,53 @@
+/*
+ * transfer.h - one termination request of the outbox (SPEC 6): a claimed
+ * termination_outbox row on its way out through libcurl.
+ *
+ * The outbox fills in the row's fields and its provider, transfer_prepare()
+ * builds the request with the provider's prepare(), the outbox runs it on
+ * its multi handle, and transfer_finish() reads the answer with the
+ * provider's verdict().
+ */
+#ifndef CALLSTOP_TRANSFER_H
+#define CALLSTOP_TRANSFER_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "common/conf.h"
+#include "core/providers/provider.h"
+
+/* Bytes of an answer kept for the verdict and last_error. */
+#define TRANSFER_RESPONSE_MAX 1024
+
+struct transfer {
+	struct transfer *next;        /* the owner's list */
+	const struct provider *p;
+	size_t slot;                  /* the owner's: which of its slots */
+	long long id;                 /* termination_outbox.id */
+	long long age_s;              /* since the row was queued, s */
+	int attempts;                 /* this one included */
+	char target[256];             /* room name, call id */
+	char idempotency_key[300];
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	char response[TRANSFER_RESPONSE_MAX];
+	size_t response_len;
+	enum provider_verdict verdict;
+	char error[256];              /* for last_error: "" if none */
+};
+
+/* Build x's request for cfg (a calloc'ed x with the row's fields and p set).
+ * Returns 0, or -1 with x->error saying why (the provider is no longer
+ * configured, ENOMEM). */
+int transfer_prepare(struct transfer *x, const struct conf *cfg);
+
+/* Read how x ended (code: curl's result of the transfer) into x->verdict and
+ * x->error. */
+void transfer_finish(struct transfer *x, CURLcode code);
+
+/* Free x and what it holds; x must not be on a multi handle. */
+void transfer_free(struct transfer *x);
+
+#endif
