@@ -5,10 +5,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
+#include "common/conf.h"
 #include "common/log.h"
 
 struct db_statement {
@@ -137,6 +140,17 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 		" UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
 };
 
+/* libpq parameters added to the conninfo unless it sets them (db_configure). */
+enum { DB_P_CONNECT_TIMEOUT, DB_P_KA_IDLE, DB_P_KA_INTERVAL, DB_P_KA_COUNT, DB_P_TCP_USER_TIMEOUT, DB_N_PARAMS };
+
+static const char *const db_param_names[DB_N_PARAMS] = {
+	[DB_P_CONNECT_TIMEOUT] = "connect_timeout",
+	[DB_P_KA_IDLE] = "keepalives_idle",
+	[DB_P_KA_INTERVAL] = "keepalives_interval",
+	[DB_P_KA_COUNT] = "keepalives_count",
+	[DB_P_TCP_USER_TIMEOUT] = "tcp_user_timeout",
+};
+
 struct db {
 	const char *listen_channel;  /* LISTENed on every (re)connection, or NULL */
 	char *conninfo;
@@ -144,6 +158,11 @@ struct db {
 	enum db_error last_error;
 	int down_logged;
 	unsigned long connects;
+	int params[DB_N_PARAMS];     /* 0 = libpq's default */
+	int stmt_timeout_ms;         /* 0 = none (not configured) */
+	int batch_timeout_ms;
+	int session_timeout_ms;      /* the statement_timeout SET on conn, -1 = not set by us */
+	int64_t retry_at_ms;         /* no connection attempt before (clock_monotonic_ms) */
 };
 
 struct db *db_new(const char *conninfo)
@@ -170,6 +189,28 @@ void db_free(struct db *db)
 	free(db);
 }
 
+void db_configure(struct db *db, const struct conf *cfg)
+{
+	int cap;
+
+	if (db == NULL)
+		return;
+	db->params[DB_P_CONNECT_TIMEOUT] = cfg->database_connect_timeout;
+	db->params[DB_P_KA_IDLE] = cfg->database_keepalives_idle;
+	db->params[DB_P_KA_INTERVAL] = cfg->database_keepalives_interval;
+	db->params[DB_P_KA_COUNT] = cfg->database_keepalives_count;
+	db->params[DB_P_TCP_USER_TIMEOUT] = cfg->database_tcp_user_timeout_ms;
+	db->stmt_timeout_ms = cfg->database_statement_timeout_ms;
+	db->batch_timeout_ms = cfg->database_batch_timeout_ms;
+	/* PostgreSQL must give up on a batch (rolled back: 503) before the
+	 * master kills the worker (a 502 whose outcome nobody knows) */
+	cap = cfg->request_timeout * 1000 - 1000 - DB_GRACE_MS;
+	if (cfg->request_timeout > 0 && db->batch_timeout_ms > cap)
+		db->batch_timeout_ms = cap;
+	if (db->batch_timeout_ms < db->stmt_timeout_ms)
+		db->batch_timeout_ms = db->stmt_timeout_ms;
+}
+
 static void db_disconnect(struct db *db)
 {
 	if (db->conn != NULL) {
@@ -178,19 +219,179 @@ static void db_disconnect(struct db *db)
 	}
 }
 
+/* libpq messages end in a newline; a log line must not contain one. */
+static void db_log_escape(char *dst, size_t len, const char *msg)
+{
+	size_t n;
+
+	log_escape(dst, len, msg);
+	n = strlen(dst);
+	while (n >= 4 && strcmp(dst + n - 4, "\\x0a") == 0)
+		dst[n -= 4] = '\0';
+}
+
+/* NOTICE, WARNING (e.g. "terminating connection because of crash of another
+ * server process") and the like, which libpq would print raw on stderr:
+ * one escaped log line each (issue 10, defect 8). */
+static void db_notice(void *arg, const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	char buf[512];
+
+	(void)arg;
+	db_log_escape(buf, sizeof(buf), msg ? msg : PQresultErrorMessage(res));
+	if (sev == NULL)
+		sev = "NOTICE";
+	if (strcmp(sev, "WARNING") == 0)
+		log_warn("database: %s %s: %s", sev, state ? state : "?", buf);
+	else if (strcmp(sev, "DEBUG") == 0 || strcmp(sev, "LOG") == 0)
+		log_debug("database: %s %s: %s", sev, state ? state : "?", buf);
+	else
+		log_info("database: %s %s: %s", sev, state ? state : "?", buf);
+}
+
+/* Wait until conn's socket is ready for events or deadline (ms, monotonic)
+ * passes.  Returns 1 ready, 0 timed out, -1 error. */
+static int db_wait_socket(PGconn *conn, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = PQsocket(conn), .events = events };
+		int64_t left = deadline - clock_monotonic_ms();
+		int rc;
+
+		if (pfd.fd < 0)
+			return -1;
+		if (left <= 0)
+			return 0;
+		rc = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (rc > 0)
+			return 1;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Collect the result of what was just sent on db->conn, waiting no later
+ * than deadline.  Returns the first error result, else the last result
+ * (NULL if there was none or the connection failed: lost); *timed_out is
+ * set if the deadline passed (then NULL).
+ */
+static PGresult *db_result(struct db *db, int64_t deadline, int *timed_out)
+{
+	PGresult *keep = NULL, *res;
+	int rc;
+
+	*timed_out = 0;
+	while ((rc = PQflush(db->conn)) == 1) {
+		rc = db_wait_socket(db->conn, POLLIN | POLLOUT, deadline);
+		*timed_out = rc == 0;
+		if (rc <= 0 || PQconsumeInput(db->conn) == 0)
+			return NULL;
+	}
+	if (rc < 0)
+		return NULL;
+	for (;;) {
+		while (PQisBusy(db->conn)) {
+			rc = db_wait_socket(db->conn, POLLIN, deadline);
+			if (rc == 0)
+				*timed_out = 1;
+			if (rc <= 0 || PQconsumeInput(db->conn) == 0) {
+				PQclear(keep);
+				return NULL;
+			}
+		}
+		res = PQgetResult(db->conn);
+		if (res == NULL)
+			return keep;
+		if (keep == NULL || (PQresultStatus(keep) != PGRES_FATAL_ERROR &&
+				     PQresultStatus(res) == PGRES_FATAL_ERROR)) {
+			PQclear(keep);
+			keep = res;
+		} else {
+			PQclear(res);
+		}
+	}
+}
+
+/* Run a command (SET, LISTEN) under the short deadline.  0 or -1 (logged). */
+static int db_command(struct db *db, const char *sql)
+{
+	int64_t deadline = clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
+	PGresult *res = NULL;
+	int timed_out = 0, ok;
+
+	if (PQsendQuery(db->conn, sql))
+		res = db_result(db, deadline, &timed_out);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		log_error("database: %s failed: %s", sql, timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
 static int db_prepare_all(struct db *db)
 {
+	int64_t deadline = clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
 	int i;
 
 	for (i = 0; i < DB_N_STMTS; i++) {
-		PGresult *res = PQprepare(db->conn, db_statements[i].name, db_statements[i].sql, 0, NULL);
-		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PGresult *res = NULL;
+		int timed_out = 0, ok;
 
+		if (PQsendPrepare(db->conn, db_statements[i].name, db_statements[i].sql, 0, NULL))
+			res = db_result(db, deadline, &timed_out);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		if (!ok)
 			log_error("database: cannot prepare statement %s: %s", db_statements[i].name,
-				  PQerrorMessage(db->conn));
+				  timed_out ? "no answer in time" : PQerrorMessage(db->conn));
 		PQclear(res);
 		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+/* PQconnectdbParams with our defaults first: the conninfo (an expanded
+ * dbname) overrides any of them it sets itself. */
+static PGconn *db_open(const struct db *db)
+{
+	const char *keys[DB_N_PARAMS + 3], *vals[DB_N_PARAMS + 3];
+	char buf[DB_N_PARAMS][16];
+	int i, n = 0;
+
+	if (db->params[DB_P_KA_IDLE] || db->params[DB_P_KA_INTERVAL] || db->params[DB_P_KA_COUNT]) {
+		keys[n] = "keepalives";
+		vals[n++] = "1";
+	}
+	for (i = 0; i < DB_N_PARAMS; i++) {
+		if (db->params[i] == 0)
+			continue;
+		snprintf(buf[i], sizeof(buf[i]), "%d", db->params[i]);
+		keys[n] = db_param_names[i];
+		vals[n++] = buf[i];
+	}
+	keys[n] = "dbname";
+	vals[n++] = db->conninfo;
+	keys[n] = NULL;
+	vals[n] = NULL;
+	return PQconnectdbParams(keys, vals, 1);
+}
+
+/* Connected: prepare, LISTEN.  0, or -1 after logging. */
+static int db_setup(struct db *db)
+{
+	PQsetNoticeReceiver(db->conn, db_notice, db);
+	db->session_timeout_ms = -1;
+	if (db_prepare_all(db) < 0)
+		return -1;
+	if (db->listen_channel != NULL) {
+		char sql[80];
+
+		snprintf(sql, sizeof(sql), "LISTEN %s", db->listen_channel);
+		if (db_command(db, sql) < 0)
 			return -1;
 	}
 	return 0;
@@ -201,42 +402,32 @@ int db_connect(struct db *db)
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	db_disconnect(db);
-	db->conn = PQconnectdb(db->conninfo);
+	/* failed a moment ago: answer now rather than wait for another
+	 * connect_timeout with the request (and those queued behind it) */
+	if (db->retry_at_ms != 0 && clock_monotonic_ms() < db->retry_at_ms)
+		return -1;
+	db->conn = db_open(db);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		if (!db->down_logged) {
-			char *msg = PQerrorMessage(db->conn);
-			size_t len = strlen(msg);
-			/* libpq messages end in a newline; a log line must not */
-			while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-				msg[--len] = '\0';
+			char msg[512];
+
+			db_log_escape(msg, sizeof(msg), PQerrorMessage(db->conn));
 			log_error("database: cannot connect: %s", msg);
 			db->down_logged = 1;
 		}
 		db_disconnect(db);
+		db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
 		return -1;
 	}
-	if (db_prepare_all(db) < 0) {
+	if (db_setup(db) < 0) {
 		db_disconnect(db);
+		db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
 		return -1;
-	}
-	if (db->listen_channel != NULL) {
-		char sql[80];
-		PGresult *res;
-		int ok;
-
-		snprintf(sql, sizeof(sql), "LISTEN %s", db->listen_channel);
-		res = PQexec(db->conn, sql);
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		PQclear(res);
-		if (!ok) {
-			log_error("database: %s failed: %s", sql, PQerrorMessage(db->conn));
-			db_disconnect(db);
-			return -1;
-		}
 	}
 	if (db->down_logged || db->connects > 0)
 		log_info("database: connected");
 	db->down_logged = 0;
+	db->retry_at_ms = 0;
 	db->connects++;
 	return 0;
 }
@@ -246,47 +437,121 @@ static int db_retryable_sqlstate(const char *state)
 	return state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
 }
 
-PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params)
+/* The connection is gone even if PQstatus() still says OK: no result, an
+ * error libpq made up itself (no SQLSTATE: "server closed the connection
+ * unexpectedly"), connection exceptions (08), the server shutting down,
+ * crashed or starting (57P01..57P03), or a read-only standby (25006, after
+ * a failover): each is "nothing committed, connect again". */
+static int db_lost(const PGconn *conn, const PGresult *res, const char *state)
+{
+	if (res == NULL || PQstatus(conn) != CONNECTION_OK || state == NULL || *state == '\0')
+		return 1;
+	return strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+	       strcmp(state, "57P03") == 0 || strcmp(state, "25006") == 0;
+}
+
+/* SET statement_timeout for this statement class, if the session has
+ * another.  0, or -1 (the connection is then dropped). */
+static int db_set_timeout(struct db *db, int ms)
+{
+	char sql[64];
+
+	if (ms == 0 || db->session_timeout_ms == ms)
+		return 0;
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", ms);
+	if (db_command(db, sql) < 0) {
+		db_disconnect(db);
+		return -1;
+	}
+	db->session_timeout_ms = ms;
+	return 0;
+}
+
+/* A statement did not come back by its deadline: the server is silent. */
+static void db_timed_out(struct db *db, enum db_stmt stmt, int ms)
+{
+	log_error("database: %s: no answer within %d ms; dropping the connection", db_statements[stmt].name,
+		  ms + DB_GRACE_MS);
+	db->down_logged = 1;
+	db_disconnect(db);
+	db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
+	db->last_error = DB_UNAVAILABLE;
+}
+
+static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int nparams,
+			const char *const *params)
 {
 	int conn_retry = 1, conflict_retries = 5;
 
 	for (;;) {
-		PGresult *res;
+		PGresult *res = NULL;
 		const char *state;
+		int timed_out = 0;
 
-		if (db_connect(db) < 0) {
+		if (db_connect(db) < 0 || db_set_timeout(db, timeout_ms) < 0) {
 			db->last_error = DB_UNAVAILABLE;
 			return NULL;
 		}
-		res = PQexecPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0);
+		if (PQsendQueryPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0))
+			res = db_result(db, clock_monotonic_ms() + (timeout_ms ? timeout_ms + DB_GRACE_MS : INT32_MAX),
+					&timed_out);
+		if (timed_out) {
+			db_timed_out(db, stmt, timeout_ms);
+			return NULL;
+		}
 		if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
 			db->last_error = DB_OK;
 			return res;
 		}
-		if (PQstatus(db->conn) != CONNECTION_OK) {
+		state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		if (db_lost(db->conn, res, state)) {
+			char msg[256];
+
+			db_log_escape(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
 			PQclear(res);
 			db_disconnect(db);
-			if (conn_retry-- > 0)
+			if (conn_retry-- > 0) {
+				log_info("database: %s: connection lost (SQLSTATE %s: %s), reconnecting",
+					 db_statements[stmt].name, state && *state ? state : "none", msg);
 				continue;
+			}
 			if (!db->down_logged) {
-				log_error("database: connection lost during %s", db_statements[stmt].name);
+				log_error("database: connection lost during %s: %s", db_statements[stmt].name, msg);
 				db->down_logged = 1;
 			}
 			db->last_error = DB_UNAVAILABLE;
 			return NULL;
 		}
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (db_retryable_sqlstate(state) && conflict_retries-- > 0) {
 			log_info("database: %s: SQLSTATE %s, retrying", db_statements[stmt].name, state);
 			PQclear(res);
 			continue;
 		}
-		log_error("database: %s failed: SQLSTATE %s: %s", db_statements[stmt].name, state ? state : "?",
+		if (strcmp(state, "57014") == 0) {
+			/* statement_timeout (or a pg_cancel_backend): PostgreSQL
+			 * rolled the statement back, nothing changed */
+			log_warn("database: %s: cancelled after %d ms (statement_timeout); rolled back",
+				 db_statements[stmt].name, timeout_ms);
+			PQclear(res);
+			db->last_error = DB_UNAVAILABLE;
+			return NULL;
+		}
+		log_error("database: %s failed: SQLSTATE %s: %s", db_statements[stmt].name, state,
 			  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 		PQclear(res);
 		db->last_error = DB_QUERY_ERROR;
 		return NULL;
 	}
+}
+
+PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params)
+{
+	return db_run(db, stmt, db->stmt_timeout_ms, nparams, params);
+}
+
+PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char *const *params)
+{
+	return db_run(db, stmt, db->batch_timeout_ms, nparams, params);
 }
 
 enum db_error db_last_error(const struct db *db)

@@ -6,6 +6,18 @@
  * and re-opened by itself after PostgreSQL comes back: a call made while the
  * database is unreachable fails fast (DB_UNAVAILABLE) instead of blocking the
  * worker.
+ *
+ * Nothing waits on PostgreSQL without a bound (issue 10, defect 2): a
+ * connection attempt is bounded by libpq's connect_timeout (per host), a
+ * failed attempt is not repeated for DB_RETRY_MS (so that while the database
+ * is silent, requests are answered 503 at once instead of each waiting for a
+ * connect), and every statement runs under a server-side statement_timeout
+ * of its class (short; the batch cancel long) and a client-side deadline
+ * DB_GRACE_MS later, after which the connection is dropped: a stopped or
+ * unreachable server is not going to cancel anything itself.  When the
+ * server-side timeout fires (57014), PostgreSQL rolled the statement back;
+ * after the client-side deadline the backend, if it ever resumes, is past
+ * its own statement_timeout and rolls back as well.  Both are DB_UNAVAILABLE.
  */
 #ifndef CALLSTOP_DB_H
 #define CALLSTOP_DB_H
@@ -38,29 +50,52 @@ enum db_stmt {
 
 enum db_error {
 	DB_OK = 0,
-	DB_UNAVAILABLE,   /* no connection, or it broke: nothing was committed */
+	DB_UNAVAILABLE,   /* no connection, it broke, or a statement timed out: nothing was committed */
 	DB_QUERY_ERROR,   /* the server refused the statement (logged with SQLSTATE) */
 };
 
-struct db;
+/* After a failed connection attempt, none for this long (ms). */
+#define DB_RETRY_MS 500
+/* The client-side deadline of a statement: its statement_timeout + this (ms). */
+#define DB_GRACE_MS 500
 
-/* A handle for conninfo (copied); does not connect yet.  NULL on ENOMEM. */
+struct db;
+struct conf;
+
+/* A handle for conninfo (copied); does not connect yet.  NULL on ENOMEM.
+ * Until db_configure(), libpq's defaults and no statement timeouts. */
 struct db *db_new(const char *conninfo);
 void db_free(struct db *db);
+
+/*
+ * Take the database_* timeouts of cfg (callstop.conf(5)) for the next
+ * connection and statements.  The libpq parameters (connect_timeout,
+ * keepalives*, tcp_user_timeout) are used only where the conninfo does not
+ * set them; the batch timeout is capped below request_timeout.  db may be
+ * NULL (no-op).
+ */
+void db_configure(struct db *db, const struct conf *cfg);
 
 /* Connect (and prepare every statement) unless connected.  Returns 0, or -1
  * after logging why (at most once per outage, not once per request). */
 int db_connect(struct db *db);
 
 /*
- * Run a prepared statement with text parameters (NULL = SQL NULL).
+ * Run a prepared statement with text parameters (NULL = SQL NULL), under
+ * database_statement_timeout_ms.
  * A statement that fails on a broken connection is retried once on a new
- * connection (the old backend is gone, so it cannot have committed); a
+ * connection (the old backend is gone, so it cannot have committed).  Broken
+ * means: no result, an error without SQLSTATE (libpq's own: the server closed
+ * the connection, even while PQstatus() still says OK), class 08, 57P01..57P03
+ * (shutdown, crash, starting up) or 25006 (a standby after a failover).  A
  * serialization failure or deadlock (40001, 40P01) is retried up to 5 times.
  * Returns a PGresult with PGRES_TUPLES_OK that the caller PQclear()s, or NULL
  * with db_last_error() telling why.
  */
 PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
+
+/* The same under database_batch_timeout_ms: a cancel that names a batch. */
+PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
 
 enum db_error db_last_error(const struct db *db);
 

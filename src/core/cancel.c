@@ -184,6 +184,16 @@ static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req,
 	free(results);
 }
 
+static int cancel_has_batch(const struct cancel_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < req->n; i++)
+		if (req->items[i].type == CANCEL_BATCH)
+			return 1;
+	return 0;
+}
+
 int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 {
 	cJSON *types = cJSON_CreateArray(), *refs = cJSON_CreateArray();
@@ -209,7 +219,9 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 			req->tenant_id ? tenant : NULL, types_s, refs_s, req->force ? "true" : "false",
 			req->route, req->key_id ? key_id : NULL, req->request_id, req->end_reason, providers_s,
 		};
-		res = db_exec(ctx->db, DB_CANCEL, 9, params);
+		/* a batch is cancelled entry by entry in this one statement:
+		 * it gets the long statement_timeout */
+		res = (cancel_has_batch(req) ? db_exec_long : db_exec)(ctx->db, DB_CANCEL, 9, params);
 	}
 	if (res != NULL && (size_t)PQntuples(res) == req->n) {
 		first = calloc(req->n, sizeof(*first));
