@@ -17,7 +17,11 @@
  * unreachable server is not going to cancel anything itself.  When the
  * server-side timeout fires (57014), PostgreSQL rolled the statement back;
  * after the client-side deadline the backend, if it ever resumes, is past
- * its own statement_timeout and rolls back as well.  Both are DB_UNAVAILABLE.
+ * its own statement_timeout and rolls back as well - unless the statement
+ * had already reached its commit (statement_timeout no longer applies there:
+ * an fsync that stalls, a synchronous standby that does not answer), so
+ * that a 503 after the deadline is "probably nothing changed"; a cancel
+ * retried after it changes nothing twice.  Both are DB_UNAVAILABLE.
  */
 #ifndef CALLSTOP_DB_H
 #define CALLSTOP_DB_H

@@ -6,7 +6,9 @@ package TimedLoad;
 #   my $load = TimedLoad::start($t, procs => 4, duration => 10,
 #       request => sub ($proc, $n) { [ GET => '/calls/status/x', key => ..., frontend => ... ] });
 #   ... inject faults, note time() ...
-#   my @rows = TimedLoad::wait($load);   # {t0, t1, status, retry_after, what, body}, by t0
+#   my @rows = TimedLoad::wait($load);   # {t0, t1, status, retry_after, what, body, tag}, by t0
+#
+# A request may end in "tag => $x": not sent, recorded as the row's tag.
 #
 # Each request is made with $t->api(@$req, timeout => 60), so a request that
 # hangs shows as a long one, not as a lost one.
@@ -38,11 +40,12 @@ sub start ($t, %o) {
 				my $end = time + $duration;
 				my $n = 0;
 				while (time < $end && !-e $load{stop}) {
-					my $req = $make->($k, $n++);
+					my ($tag, @req) = (undef, @{ $make->($k, $n++) });
+					(undef, $tag) = splice(@req, -2) if @req >= 2 && $req[-2] eq 'tag';
 					my $t0 = time;
-					my $r = $t->api(@$req, timeout => 60);
-					print {$fh} encode_json({ t0 => $t0, t1 => time, status => $r->{status} + 0,
-						retry_after => $r->{headers}{'retry-after'}, what => "$req->[0] $req->[1]",
+					my $r = $t->api(@req, timeout => 60);
+					print {$fh} encode_json({ t0 => $t0, t1 => time, status => $r->{status} + 0, tag => $tag,
+						retry_after => $r->{headers}{'retry-after'}, what => "$req[0] $req[1]",
 						body => substr($r->{body} // '', 0, 300) }), "\n";
 					sleep($o{pause}) if $o{pause};
 				}
