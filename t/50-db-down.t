@@ -13,7 +13,7 @@ use Fixtures qw(:all);
 use Time::HiRes qw(time sleep);
 
 my $t = CallstopTest->new(workers => 2,
-	conf => { database_batch_timeout_ms => 20000 });
+	conf => { database_statement_timeout_ms => 1500, database_batch_timeout_ms => 20000 });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
 my $T = JSON::PP::true;
@@ -137,7 +137,7 @@ subtest 'PostgreSQL back: requests succeed without restarting callstopd' => sub 
 
 subtest 'statement_timeout: a slow cancel of a call is rolled back, 503; a batch has a long one' => sub {
 	# Every cancel_history insert sleeps 4 s: over the short class
-	# (database_statement_timeout_ms, 2 s by default), under the batch
+	# (database_statement_timeout_ms, 1.5 s here), under the batch
 	# class (database_batch_timeout_ms, 20 s here).
 	$t->psql(q{
 		CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -149,7 +149,7 @@ subtest 'statement_timeout: a slow cancel of a call is rolled back, 503; a batch
 	my $r = api(POST => '/calls/cancel', json => { resource_id => $call2 });
 	is_503($r, 'a cancel of a call over its statement_timeout');
 	is_deeply(fx_snapshot($t), $snap, 'nothing changed: PostgreSQL rolled it back');
-	like($t->log, qr/database: cancel: cancelled after 2000 ms \(statement_timeout\); rolled back/, 'logged');
+	like($t->log, qr/database: cancel: cancelled after 1500 ms \(statement_timeout\); rolled back/, 'logged');
 
 	fx_batch($t, $tid, 'batch-slow', 3);
 	$r = api(POST => '/batch/batch-cancel/batch-slow');

@@ -101,6 +101,7 @@ diag(sprintf 'resume: first success %.2f s after SIGCONT; %d of %d requests with
 is($t->callstopd_pid, $master, 'same master');
 ok($t->wait_until(sub { my @now = $t->worker_pids; @now == @workers && !grep { $_ == $workers[0] } @now },
 	timeout => 30), 'the killed worker was replaced');
-like($t->log, qr/database: \w+: no answer within \d+ ms; dropping the connection/, 'the log says why');
+like($t->log, qr/database: \w+: no answer after \d+ ms, and the server does not answer a new connection/,
+	'the log says why');
 
 done_testing();

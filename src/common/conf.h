@@ -20,9 +20,10 @@
  *                   default.  The keepalive and TCP keys apply to TCP only.
  *   database_statement_timeout_ms
  *                   statement_timeout of every statement but the batch
- *                   cancel, ms (100..3600000, default 2000); the worker waits
- *                   500 ms longer, then drops the connection (a silent
- *                   server): either way 503.
+ *                   cancel, ms (100..3600000, default 5000): PostgreSQL
+ *                   rolls back, 503.  A worker waits 500 ms longer at
+ *                   most, and gives up at once on a server that does not
+ *                   answer a new connection within 1 s (common/db.h).
  *   database_batch_timeout_ms
  *                   statement_timeout of a cancel naming a batch, ms
  *                   (default 280000), capped below request_timeout.

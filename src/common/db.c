@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/pgwait.h"
 
 struct db_statement {
 	const char *name;
@@ -141,7 +142,10 @@ static const struct db_statement db_statements[DB_N_STMTS] = {
 };
 
 /* libpq parameters added to the conninfo unless it sets them (db_configure). */
-enum { DB_P_CONNECT_TIMEOUT, DB_P_KA_IDLE, DB_P_KA_INTERVAL, DB_P_KA_COUNT, DB_P_TCP_USER_TIMEOUT, DB_N_PARAMS };
+enum {
+	DB_P_CONNECT_TIMEOUT, DB_P_KA_IDLE, DB_P_KA_INTERVAL, DB_P_KA_COUNT, DB_P_TCP_USER_TIMEOUT,
+	DB_N_PARAMS
+};
 
 static const char *const db_param_names[DB_N_PARAMS] = {
 	[DB_P_CONNECT_TIMEOUT] = "connect_timeout",
@@ -219,101 +223,69 @@ static void db_disconnect(struct db *db)
 	}
 }
 
-/* libpq messages end in a newline; a log line must not contain one. */
-static void db_log_escape(char *dst, size_t len, const char *msg)
+/* Connect with our defaults first: the conninfo (an expanded dbname)
+ * overrides any of them it sets itself, and the NULL-terminated over[]
+ * (key, value pairs; empty values skipped) overrides the conninfo.
+ * Blocking, or started only (async: PQconnectStartParams). */
+static PGconn *db_open(const struct db *db, const char *const *over, int async)
 {
-	size_t n;
+	const char *keys[DB_N_PARAMS + 8], *vals[DB_N_PARAMS + 8];
+	char buf[DB_N_PARAMS][16];
+	int i, n = 0;
 
-	log_escape(dst, len, msg);
-	n = strlen(dst);
-	while (n >= 4 && strcmp(dst + n - 4, "\\x0a") == 0)
-		dst[n -= 4] = '\0';
-}
-
-/* NOTICE, WARNING (e.g. "terminating connection because of crash of another
- * server process") and the like, which libpq would print raw on stderr:
- * one escaped log line each (issue 10, defect 8). */
-static void db_notice(void *arg, const PGresult *res)
-{
-	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	char buf[512];
-
-	(void)arg;
-	db_log_escape(buf, sizeof(buf), msg ? msg : PQresultErrorMessage(res));
-	if (sev == NULL)
-		sev = "NOTICE";
-	if (strcmp(sev, "WARNING") == 0)
-		log_warn("database: %s %s: %s", sev, state ? state : "?", buf);
-	else if (strcmp(sev, "DEBUG") == 0 || strcmp(sev, "LOG") == 0)
-		log_debug("database: %s %s: %s", sev, state ? state : "?", buf);
-	else
-		log_info("database: %s %s: %s", sev, state ? state : "?", buf);
-}
-
-/* Wait until conn's socket is ready for events or deadline (ms, monotonic)
- * passes.  Returns 1 ready, 0 timed out, -1 error. */
-static int db_wait_socket(PGconn *conn, short events, int64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = PQsocket(conn), .events = events };
-		int64_t left = deadline - clock_monotonic_ms();
-		int rc;
-
-		if (pfd.fd < 0)
-			return -1;
-		if (left <= 0)
-			return 0;
-		rc = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-		if (rc > 0)
-			return 1;
-		if (rc < 0 && errno != EINTR)
-			return -1;
+	if (db->params[DB_P_KA_IDLE] || db->params[DB_P_KA_INTERVAL] || db->params[DB_P_KA_COUNT]) {
+		keys[n] = "keepalives";
+		vals[n++] = "1";
 	}
+	for (i = 0; i < DB_N_PARAMS; i++) {
+		if (db->params[i] == 0)
+			continue;
+		snprintf(buf[i], sizeof(buf[i]), "%d", db->params[i]);
+		keys[n] = db_param_names[i];
+		vals[n++] = buf[i];
+	}
+	keys[n] = "dbname";
+	vals[n++] = db->conninfo;
+	for (i = 0; over != NULL && over[i] != NULL && n < DB_N_PARAMS + 7; i += 2) {
+		if (over[i + 1] == NULL || over[i + 1][0] == '\0')
+			continue;
+		keys[n] = over[i];
+		vals[n++] = over[i + 1];
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	return async ? PQconnectStartParams(keys, vals, 1) : PQconnectdbParams(keys, vals, 1);
 }
 
 /*
- * Collect the result of what was just sent on db->conn, waiting no later
- * than deadline.  Returns the first error result, else the last result
- * (NULL if there was none or the connection failed: lost); *timed_out is
- * set if the deadline passed (then NULL).
+ * Is the server of db->conn alive, while a statement on it has been running
+ * for a while?  A lock wait is, a stopped or unreachable server is not, and
+ * only a new connection to the same address tells them apart (a silent
+ * server cancels nothing itself).  Returns 0 if it does not answer the
+ * connection attempt within PGWAIT_PROBE_MS, else 1 (a refusal or an error also
+ * counts as an answer: a server that is gone closes db->conn too).
  */
-static PGresult *db_result(struct db *db, int64_t deadline, int *timed_out)
+static int db_server_alive(void *arg)
 {
-	PGresult *keep = NULL, *res;
-	int rc;
+	const struct db *db = arg;
+	const char *over[] = { "host", PQhost(db->conn), "hostaddr", PQhostaddr(db->conn), "port", PQport(db->conn),
+			       "target_session_attrs", "any", NULL };
+	int64_t deadline = clock_monotonic_ms() + PGWAIT_PROBE_MS;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn *c = db_open(db, over, 1);
+	int alive = 1;
 
-	*timed_out = 0;
-	while ((rc = PQflush(db->conn)) == 1) {
-		rc = db_wait_socket(db->conn, POLLIN | POLLOUT, deadline);
-		*timed_out = rc == 0;
-		if (rc <= 0 || PQconsumeInput(db->conn) == 0)
-			return NULL;
-	}
-	if (rc < 0)
-		return NULL;
-	for (;;) {
-		while (PQisBusy(db->conn)) {
-			rc = db_wait_socket(db->conn, POLLIN, deadline);
-			if (rc == 0)
-				*timed_out = 1;
-			if (rc <= 0 || PQconsumeInput(db->conn) == 0) {
-				PQclear(keep);
-				return NULL;
-			}
+	while (c != NULL && PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		int rc = pgwait_socket(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+
+		if (rc <= 0) {
+			alive = rc < 0;
+			break;
 		}
-		res = PQgetResult(db->conn);
-		if (res == NULL)
-			return keep;
-		if (keep == NULL || (PQresultStatus(keep) != PGRES_FATAL_ERROR &&
-				     PQresultStatus(res) == PGRES_FATAL_ERROR)) {
-			PQclear(keep);
-			keep = res;
-		} else {
-			PQclear(res);
-		}
+		st = PQconnectPoll(c);
 	}
+	PQfinish(c);
+	return alive;
 }
 
 /* Run a command (SET, LISTEN) under the short deadline.  0 or -1 (logged). */
@@ -324,7 +296,7 @@ static int db_command(struct db *db, const char *sql)
 	int timed_out = 0, ok;
 
 	if (PQsendQuery(db->conn, sql))
-		res = db_result(db, deadline, &timed_out);
+		res = pgwait_result(db->conn, deadline, db_server_alive, db, &timed_out);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
 		log_error("database: %s failed: %s", sql, timed_out ? "no answer in time" : PQerrorMessage(db->conn));
@@ -342,7 +314,7 @@ static int db_prepare_all(struct db *db)
 		int timed_out = 0, ok;
 
 		if (PQsendPrepare(db->conn, db_statements[i].name, db_statements[i].sql, 0, NULL))
-			res = db_result(db, deadline, &timed_out);
+			res = pgwait_result(db->conn, deadline, db_server_alive, db, &timed_out);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		if (!ok)
 			log_error("database: cannot prepare statement %s: %s", db_statements[i].name,
@@ -354,36 +326,10 @@ static int db_prepare_all(struct db *db)
 	return 0;
 }
 
-/* PQconnectdbParams with our defaults first: the conninfo (an expanded
- * dbname) overrides any of them it sets itself. */
-static PGconn *db_open(const struct db *db)
-{
-	const char *keys[DB_N_PARAMS + 3], *vals[DB_N_PARAMS + 3];
-	char buf[DB_N_PARAMS][16];
-	int i, n = 0;
-
-	if (db->params[DB_P_KA_IDLE] || db->params[DB_P_KA_INTERVAL] || db->params[DB_P_KA_COUNT]) {
-		keys[n] = "keepalives";
-		vals[n++] = "1";
-	}
-	for (i = 0; i < DB_N_PARAMS; i++) {
-		if (db->params[i] == 0)
-			continue;
-		snprintf(buf[i], sizeof(buf[i]), "%d", db->params[i]);
-		keys[n] = db_param_names[i];
-		vals[n++] = buf[i];
-	}
-	keys[n] = "dbname";
-	vals[n++] = db->conninfo;
-	keys[n] = NULL;
-	vals[n] = NULL;
-	return PQconnectdbParams(keys, vals, 1);
-}
-
 /* Connected: prepare, LISTEN.  0, or -1 after logging. */
 static int db_setup(struct db *db)
 {
-	PQsetNoticeReceiver(db->conn, db_notice, db);
+	PQsetNoticeReceiver(db->conn, pgwait_notice, NULL);
 	db->session_timeout_ms = -1;
 	if (db_prepare_all(db) < 0)
 		return -1;
@@ -406,12 +352,12 @@ int db_connect(struct db *db)
 	 * connect_timeout with the request (and those queued behind it) */
 	if (db->retry_at_ms != 0 && clock_monotonic_ms() < db->retry_at_ms)
 		return -1;
-	db->conn = db_open(db);
+	db->conn = db_open(db, NULL, 0);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		if (!db->down_logged) {
 			char msg[512];
 
-			db_log_escape(msg, sizeof(msg), PQerrorMessage(db->conn));
+			pgwait_escape(msg, sizeof(msg), PQerrorMessage(db->conn));
 			log_error("database: cannot connect: %s", msg);
 			db->down_logged = 1;
 		}
@@ -467,11 +413,12 @@ static int db_set_timeout(struct db *db, int ms)
 	return 0;
 }
 
-/* A statement did not come back by its deadline: the server is silent. */
-static void db_timed_out(struct db *db, enum db_stmt stmt, int ms)
+/* A statement did not come back by its deadline, or the server went silent. */
+static void db_timed_out(struct db *db, enum db_stmt stmt, int64_t since)
 {
-	log_error("database: %s: no answer within %d ms; dropping the connection", db_statements[stmt].name,
-		  ms + DB_GRACE_MS);
+	log_error("database: %s: no answer after %lld ms, and the server does not answer a new connection either"
+		  " (or the statement is past its statement_timeout); dropping the connection",
+		  db_statements[stmt].name, (long long)(clock_monotonic_ms() - since));
 	db->down_logged = 1;
 	db_disconnect(db);
 	db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
@@ -487,16 +434,18 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 		PGresult *res = NULL;
 		const char *state;
 		int timed_out = 0;
+		int64_t sent;
 
 		if (db_connect(db) < 0 || db_set_timeout(db, timeout_ms) < 0) {
 			db->last_error = DB_UNAVAILABLE;
 			return NULL;
 		}
+		sent = clock_monotonic_ms();
 		if (PQsendQueryPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0))
-			res = db_result(db, clock_monotonic_ms() + (timeout_ms ? timeout_ms + DB_GRACE_MS : INT32_MAX),
-					&timed_out);
+			res = pgwait_result(db->conn, sent + (timeout_ms ? timeout_ms + DB_GRACE_MS : INT32_MAX),
+					    db_server_alive, db, &timed_out);
 		if (timed_out) {
-			db_timed_out(db, stmt, timeout_ms);
+			db_timed_out(db, stmt, sent);
 			return NULL;
 		}
 		if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
@@ -507,7 +456,7 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 		if (db_lost(db->conn, res, state)) {
 			char msg[256];
 
-			db_log_escape(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+			pgwait_escape(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
 			PQclear(res);
 			db_disconnect(db);
 			if (conn_retry-- > 0) {

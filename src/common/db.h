@@ -14,7 +14,11 @@
  * connect), and every statement runs under a server-side statement_timeout
  * of its class (short; the batch cancel long) and a client-side deadline
  * DB_GRACE_MS later, after which the connection is dropped: a stopped or
- * unreachable server is not going to cancel anything itself.  When the
+ * unreachable server is not going to cancel anything itself.  A statement
+ * still running after PGWAIT_PROBE_MS (common/pgwait.h) has its server
+ * probed, then every as long: a new connection to the same address, which
+ * must answer within as long.  A statement waiting for a lock is let run,
+ * one on a server that answers nothing is given up at once.  When the
  * server-side timeout fires (57014), PostgreSQL rolled the statement back;
  * after the client-side deadline the backend, if it ever resumes, is past
  * its own statement_timeout and rolls back as well - unless the statement
