@@ -298,8 +298,12 @@ static int db_command(struct db *db, const char *sql)
 	if (PQsendQuery(db->conn, sql))
 		res = pgwait_result(db->conn, deadline, db_server_alive, db, &timed_out);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok)
-		log_error("database: %s failed: %s", sql, timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+	if (!ok) {
+		char msg[256];
+
+		pgwait_escape(msg, sizeof(msg), timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+		log_error("database: %s failed: %s", sql, msg);
+	}
 	PQclear(res);
 	return ok ? 0 : -1;
 }
@@ -316,9 +320,12 @@ static int db_prepare_all(struct db *db)
 		if (PQsendPrepare(db->conn, db_statements[i].name, db_statements[i].sql, 0, NULL))
 			res = pgwait_result(db->conn, deadline, db_server_alive, db, &timed_out);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			log_error("database: cannot prepare statement %s: %s", db_statements[i].name,
-				  timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+		if (!ok) {
+			char msg[256];
+
+			pgwait_escape(msg, sizeof(msg), timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+			log_error("database: cannot prepare statement %s: %s", db_statements[i].name, msg);
+		}
 		PQclear(res);
 		if (!ok)
 			return -1;
