@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # PostgreSQL unreachable (SPEC 3: 503 database_unavailable, Retry-After: 1,
 # nothing changed), a connection lost in the middle of a cancel (one
-# transaction: none of it happens), and recovery without restarting callstopd.
+# transaction: none of it happens), a statement over its statement_timeout
+# (rolled back: 503 too), and recovery without restarting callstopd.
 
 use v5.36;
 use Test::More;
@@ -11,7 +12,8 @@ use CallstopTest;
 use Fixtures qw(:all);
 use Time::HiRes qw(time sleep);
 
-my $t = CallstopTest->new(workers => 2);
+my $t = CallstopTest->new(workers => 2,
+	conf => { database_statement_timeout_ms => 1500, database_batch_timeout_ms => 20000 });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
 my $T = JSON::PP::true;
@@ -86,6 +88,7 @@ subtest 'connection lost inside the cancel transaction: none of it happens' => s
 	$t->psql('DROP TRIGGER test_fail ON cancel_history; DROP FUNCTION test_fail()');
 	is(api(GET => "/calls/status/$call")->{json}{status}, 'running', 'the worker still answers; the call runs');
 };
+
 $before = fx_snapshot($t);
 
 # ---- PostgreSQL stopped ----------------------------------------------------------------
@@ -128,6 +131,31 @@ subtest 'PostgreSQL back: requests succeed without restarting callstopd' => sub 
 
 	is($t->callstopd_pid, $master, 'same master');
 	is_deeply([ $t->worker_pids ], \@workers, 'same workers: nothing was restarted');
+};
+
+# ---- a statement slower than its statement_timeout ------------------------------------
+
+subtest 'statement_timeout: a slow cancel of a call is rolled back, 503; a batch has a long one' => sub {
+	# Every cancel_history insert sleeps 4 s: over the short class
+	# (database_statement_timeout_ms, 1.5 s here), under the batch
+	# class (database_batch_timeout_ms, 20 s here).
+	$t->psql(q{
+		CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_sleep(4); RETURN NEW; END $$;
+		CREATE TRIGGER test_slow BEFORE INSERT ON cancel_history FOR EACH ROW EXECUTE FUNCTION test_slow();
+	});
+	my $call2 = fx_call($t, $tid, status => 'running');
+	my $snap = fx_snapshot($t);
+	my $r = api(POST => '/calls/cancel', json => { resource_id => $call2 });
+	is_503($r, 'a cancel of a call over its statement_timeout');
+	is_deeply(fx_snapshot($t), $snap, 'nothing changed: PostgreSQL rolled it back');
+	like($t->log, qr/database: cancel: cancelled after 1500 ms \(statement_timeout\); rolled back/, 'logged');
+
+	fx_batch($t, $tid, 'batch-slow', 3);
+	$r = api(POST => '/batch/batch-cancel/batch-slow');
+	is($r->{status}, 200, 'a batch cancel, as slow, runs under the long timeout') or diag($r->{body});
+	$t->psql('DROP TRIGGER test_slow ON cancel_history; DROP FUNCTION test_slow()');
+	is(api(GET => "/calls/status/$call2")->{json}{status}, 'running', 'the call still runs');
 };
 
 done_testing();

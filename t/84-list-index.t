@@ -3,7 +3,7 @@
 # combination (none, agentId, status, agentId+status; without and with a date
 # range) is answered by an index scan that reads only the page: no Seq Scan,
 # no Sort, the filters in the Index Cond.  Checked three ways:
-#   1. EXPLAIN of the four list statements as src/common/db.c defines them
+#   1. EXPLAIN of the four list statements as src/common/statements.c defines them
 #      (DB_HEPPU_LIST*), prepared as callstopd prepares them, under both a
 #      custom and a generic plan, and EXPLAIN ANALYZE: rows read <= the page;
 #   2. auto_explain of the statements callstopd really runs for requests
@@ -147,13 +147,13 @@ sub plan_ok ($plan, $f, $what, $page_rows = undef) {
 	};
 }
 
-# 1. The statements of src/common/db.c.
-my %STMT = list_statements(($ENV{CALLSTOP_SRCDIR} // "$FindBin::Bin/..") . '/src/common/db.c');
+# 1. The statements of src/common/statements.c.
+my %STMT = list_statements(($ENV{CALLSTOP_SRCDIR} // "$FindBin::Bin/..") . '/src/common/statements.c');
 is_deeply([ sort keys %STMT ], [qw(DB_HEPPU_LIST DB_HEPPU_LIST_AGENT DB_HEPPU_LIST_AGENT_STATUS DB_HEPPU_LIST_STATUS)],
-	'the four list statements read from src/common/db.c');
+	'the four list statements read from src/common/statements.c');
 
 SKIP: {
-	skip 'the list statements could not be read from src/common/db.c', 1 unless keys %STMT == 4;
+	skip 'the list statements could not be read from src/common/statements.c', 1 unless keys %STMT == 4;
 	for my $f (@FILTERS) {
 		my ($name, undef, $agent, $status, $from, $to) = @$f;
 		my $id = defined $agent ? (defined $status ? 'DB_HEPPU_LIST_AGENT_STATUS' : 'DB_HEPPU_LIST_AGENT')
@@ -257,10 +257,10 @@ SKIP: {
 	}
 }
 
-# ---- src/common/db.c --------------------------------------------------------------------------------
+# ---- src/common/statements.c --------------------------------------------------------------------------------
 
 # The SQL of the DB_HEPPU_LIST* statements: the C string literals of the
-# macros and entries of src/common/db.c, concatenated as the compiler would.
+# macros and entries of src/common/statements.c, concatenated as the compiler would.
 sub list_statements ($file) {
 	open(my $fh, '<', $file) or return ();
 	my $src = do { local $/; <$fh> };
@@ -282,7 +282,7 @@ sub list_statements ($file) {
 				my %a = $m->{param} ? ($m->{param} => $expand->($3 // '', {})) : ();
 				$s .= $expand->($m->{body}, \%a);
 			} else {
-				die "src/common/db.c: cannot expand $2\n";
+				die "src/common/statements.c: cannot expand $2\n";
 			}
 		}
 		return $s;

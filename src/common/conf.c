@@ -29,6 +29,13 @@
 /* Sorted by section, then name (t/unit/conf_test.c checks it). */
 static const struct conf_key conf_table[] = {
 	KEY("callstopd", database, CONF_STR, NULL, 0, 0, CONF_F_REQUIRED),
+	KEY("callstopd", database_batch_timeout_ms, CONF_INT, "280000", 100, 3600000, 0),
+	KEY("callstopd", database_connect_timeout, CONF_INT, "2", 0, 3600, 0),
+	KEY("callstopd", database_keepalives_count, CONF_INT, "3", 0, 1000, 0),
+	KEY("callstopd", database_keepalives_idle, CONF_INT, "10", 0, 86400, 0),
+	KEY("callstopd", database_keepalives_interval, CONF_INT, "5", 0, 86400, 0),
+	KEY("callstopd", database_statement_timeout_ms, CONF_INT, "5000", 100, 3600000, 0),
+	KEY("callstopd", database_tcp_user_timeout_ms, CONF_INT, "10000", 0, 3600000, 0),
 	KEY("callstopd", key_cache_ms, CONF_INT, "1000", 1, 1000, 0),
 	KEY("callstopd", listen, CONF_STR, "/run/callstop/callstopd.sock", 0, 0, CONF_F_RESTART),
 	KEY("callstopd", listen_backlog, CONF_INT, "511", 1, 65535, CONF_F_RESTART),

@@ -10,6 +10,23 @@
  * Keys (section [callstopd]; every key is documented in callstop.conf(5)):
  *   database        libpq conninfo string ("host=... dbname=...").  Required.
  *                   Passwords belong in ~/.pgpass or PGPASSFILE, not here.
+ *   database_connect_timeout, database_keepalives_idle,
+ *   database_keepalives_interval, database_keepalives_count,
+ *   database_tcp_user_timeout_ms
+ *                   libpq's connect_timeout (s, per host; default 2),
+ *                   keepalives_idle (10 s), keepalives_interval (5 s),
+ *                   keepalives_count (3) and tcp_user_timeout (10000 ms),
+ *                   used unless the database conninfo sets them; 0 = libpq's
+ *                   default.  The keepalive and TCP keys apply to TCP only.
+ *   database_statement_timeout_ms
+ *                   statement_timeout of every statement but the batch
+ *                   cancel, ms (100..3600000, default 5000): PostgreSQL
+ *                   rolls back, 503.  A worker waits 500 ms longer at
+ *                   most, and gives up at once on a server that does not
+ *                   answer a new connection within 1 s (common/db.h).
+ *   database_batch_timeout_ms
+ *                   statement_timeout of a cancel naming a batch, ms
+ *                   (default 280000), capped below request_timeout.
  *   key_cache_ms    how long a worker trusts a cached API-key lookup, ms
  *                   (1..1000, default 1000: a revoked key stops working
  *                   within 1 s, SPEC section 2).
@@ -70,6 +87,16 @@ enum conf_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_L
 struct conf {
 	char *path;          /* file this was loaded from (owned) */
 	char *database;      /* libpq conninfo (owned) */
+	/* database_*: libpq's connection parameters of the same names (added to
+	 * the conninfo unless it sets them; 0 = leave libpq's default) and the
+	 * statement_timeout of each statement class (common/db.h) */
+	int database_batch_timeout_ms;
+	int database_connect_timeout;      /* seconds, per host */
+	int database_keepalives_count;
+	int database_keepalives_idle;      /* seconds */
+	int database_keepalives_interval;  /* seconds */
+	int database_statement_timeout_ms;
+	int database_tcp_user_timeout_ms;
 	int key_cache_ms;
 	char *listen;        /* unix path or host:port (owned) */
 	int listen_backlog;

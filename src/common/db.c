@@ -5,148 +5,29 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
+#include "common/conf.h"
 #include "common/log.h"
+#include "common/pgwait.h"
+#include "common/statements.h"
 
-struct db_statement {
-	const char *name;
-	int ncols;         /* the *_NCOLS of its column enum in db.h (0: no rows) */
-	const char *sql;
+/* libpq parameters added to the conninfo unless it sets them (db_configure). */
+enum {
+	DB_P_CONNECT_TIMEOUT, DB_P_KA_IDLE, DB_P_KA_INTERVAL, DB_P_KA_COUNT, DB_P_TCP_USER_TIMEOUT,
+	DB_N_PARAMS
 };
 
-/* A call in the fields of SPEC 4.1 (heppu_status is the mapped name).  The
- * job_id is a scalar subquery, not a join, so that a list reads its index in
- * order and stops after the page instead of sorting every match. */
-#define DB_HEPPU_SELECT \
-	"SELECT c.id, c.heppu_status, c.agent_id, c.to_number," \
-	" (SELECT b.job_id FROM voice_call_batches b WHERE b.id = c.batch_id)," \
-	" callstop_rfc3339(c.created_at), callstop_rfc3339(c.started_at), callstop_rfc3339(c.ended_at)," \
-	" c.end_reason" \
-	" FROM voice_call_logs c"
-
-/* GET /api/v1/calls, newest first, with a filter clause. */
-#define DB_HEPPU_LIST_SQL(filter) \
-	DB_HEPPU_SELECT \
-	" WHERE c.tenant_id = $1::bigint AND c.created_at >= $2::timestamptz AND c.created_at < $3::timestamptz" \
-	filter \
-	" ORDER BY c.created_at DESC, c.id DESC LIMIT $4::integer OFFSET $5::integer"
-
-/* Every statement callstopd runs, in one place (STYLE.md 3).  Times are
- * formatted by callstop_rfc3339() (sql/004_api.sql). */
-static const struct db_statement db_statements[DB_N_STMTS] = {
-	[DB_KEY_LOOKUP] = { "key_lookup", KEY_LOOKUP_NCOLS,
-		"SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
-		" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-		" WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL" },
-	[DB_ADMIN_LOOKUP] = { "admin_lookup", KEY_LOOKUP_NCOLS,
-		"SELECT id, NULL, '', '', token_hash FROM admin_tokens"
-		" WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL" },
-	[DB_CURSOR_SECRET] = { "cursor_secret", CURSOR_SECRET_NCOLS,
-		"SELECT value FROM callstop_secrets WHERE name = 'cursor_hmac_key'" },
-	/* ids travel as text[] (db_text_array()); the (outbox id, provider)
-	 * pairs of each row come back as one JSON array */
-	[DB_CANCEL] = { "cancel", CANCEL_ROW_NCOLS,
-		"SELECT ord, resource_type, outcome, status, cancelled_count, pending_cancelled, active_count,"
-		" resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, array_to_json(outbox_rows)"
-		" FROM callstop_cancel($1::bigint, $2::text[], $3::text[], $4::boolean, $5, $6::bigint, $7, $8,"
-		"  $9::text[])"
-		" ORDER BY ord" },
-	[DB_CALL_STATUS] = { "call_status", CALL_STATUS_NCOLS,
-		"SELECT c.id, c.status, b.job_id, c.agent_id, c.to_number, c.livekit_room, c.openai_call_id,"
-		" callstop_rfc3339(c.created_at), callstop_rfc3339(c.started_at), callstop_rfc3339(c.ended_at),"
-		" c.end_reason"
-		" FROM voice_call_logs c LEFT JOIN voice_call_batches b ON b.id = c.batch_id"
-		" WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
-	[DB_CALL_TARGETS] = { "call_targets", CALL_TARGETS_NCOLS,
-		"SELECT provider, target, state, attempts, last_error FROM termination_outbox"
-		" WHERE call_id = $1::uuid ORDER BY id" },
-	[DB_BATCH_STATUS] = { "batch_status", BATCH_STATUS_NCOLS,
-		"SELECT id, job_id, status, callstop_rfc3339(created_at), callstop_rfc3339(cancelled_at),"
-		" total_count, pending_count + claimed_count, running_count, completed_count, failed_count,"
-		" cancelled_count"
-		" FROM voice_call_batches"
-		" WHERE tenant_id = $1::bigint AND (job_id = $2 OR id = callstop_uuid_or_null($2))" },
-	[DB_BATCH_HISTORY] = { "batch_history", BATCH_HISTORY_NCOLS,
-		"SELECT callstop_rfc3339(at), action, force, cancelled_count, route, key_id, request_id"
-		" FROM cancel_history WHERE batch_id = $1::uuid ORDER BY at, id LIMIT 100" },
-	[DB_BATCH_ENTRIES] = { "batch_entries", BATCH_ENTRIES_NCOLS,
-		"SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
-		" FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND id > $2::bigint"
-		" ORDER BY id LIMIT $3::integer" },
-	/* Two ordered index scans merged, so that a page costs the same for
-	 * any batch size even when "pending" also means "claimed". */
-	[DB_BATCH_ENTRIES_BY_STATUS] = { "batch_entries_by_status", BATCH_ENTRIES_NCOLS,
-		"SELECT * FROM ("
-		" (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
-		"  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $4 AND id > $2::bigint"
-		"  ORDER BY id LIMIT $3::integer)"
-		" UNION ALL"
-		" (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
-		"  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $5 AND id > $2::bigint"
-		"  ORDER BY id LIMIT $3::integer)"
-		") e ORDER BY id LIMIT $3::integer" },
-	[DB_CALL_TENANT] = { "call_tenant", CALL_TENANT_NCOLS,
-		"SELECT tenant_id FROM voice_call_logs WHERE id = callstop_uuid_or_null($1)" },
-	/* SPEC 4.1, in Heppu's field order; heppu_status is the mapped name. */
-	[DB_HEPPU_CALL] = { "heppu_call", HEPPU_CALL_NCOLS,
-		DB_HEPPU_SELECT
-		" WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
-	/* One statement per filter combination, so that each is served by its
-	 * own index of sql/005_aliases.sql (a generic "$x IS NULL OR" plan
-	 * could use none of them). */
-	[DB_HEPPU_LIST] = { "heppu_list", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL("") },
-	[DB_HEPPU_LIST_AGENT] = { "heppu_list_agent", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6") },
-	[DB_HEPPU_LIST_STATUS] = { "heppu_list_status", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL(" AND c.heppu_status = $6") },
-	[DB_HEPPU_LIST_AGENT_STATUS] = { "heppu_list_agent_status", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
-	/* GET /callstop-metrics: pending uses the partial index of due rows */
-	[DB_OUTBOX_DEPTH] = { "outbox_depth", OUTBOX_DEPTH_NCOLS,
-		/* one partial index each (sql/001_schema.sql): done rows are not read */
-		"SELECT 'pending', count(*) FROM termination_outbox WHERE state = 'pending'"
-		" UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
-	/* Claims of one provider's rows (SPEC 6): the worker takes the rows its
-	 * cancel just wrote (never tried: attempts = 0, still within their grace
-	 * period), the retry child the due ones; one provider's rows alone, so
-	 * that a provider that hangs never holds back another's.  attempts
-	 * counted and next_attempt_at pushed past the send's timeout, so that no
-	 * other process sends the row meanwhile and a crash mid-send only delays
-	 * it; claimed_until marks a row on its way out, which a pull-forward
-	 * leaves alone. */
-	[DB_OUTBOX_CLAIM_NEW] = { "outbox_claim_new", OUTBOX_CLAIM_NCOLS,
-		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
-		" next_attempt_at = now() + make_interval(secs => $2::integer),"
-		" claimed_until = now() + make_interval(secs => $2::integer)"
-		" WHERE id IN (SELECT id FROM termination_outbox"
-		"  WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0"
-		"  FOR UPDATE SKIP LOCKED)"
-		" RETURNING id, target, idempotency_key, attempts,"
-		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
-	[DB_OUTBOX_CLAIM_DUE_OF] = { "outbox_claim_due_of", OUTBOX_CLAIM_NCOLS,
-		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
-		" next_attempt_at = now() + make_interval(secs => $3::integer),"
-		" claimed_until = now() + make_interval(secs => $3::integer)"
-		" WHERE id IN (SELECT id FROM termination_outbox"
-		"  WHERE state = 'pending' AND next_attempt_at <= now() AND provider = $1"
-		"  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
-		" RETURNING id, target, idempotency_key, attempts,"
-		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
-	[DB_OUTBOX_RESULT] = { "outbox_result", 0,
-		"UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
-		" claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
-		"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
-		" FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
-		" WHERE o.id = r.id AND o.state = 'pending'" },
-	[DB_OUTBOX_PULL_FORWARD] = { "outbox_pull_forward", OUTBOX_PULL_FORWARD_NCOLS,
-		"SELECT callstop_outbox_pull_forward($1)" },
-	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
-		"SELECT id, provider FROM termination_outbox"
-		" WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
+static const char *const db_param_names[DB_N_PARAMS] = {
+	[DB_P_CONNECT_TIMEOUT] = "connect_timeout",
+	[DB_P_KA_IDLE] = "keepalives_idle",
+	[DB_P_KA_INTERVAL] = "keepalives_interval",
+	[DB_P_KA_COUNT] = "keepalives_count",
+	[DB_P_TCP_USER_TIMEOUT] = "tcp_user_timeout",
 };
 
 struct db {
@@ -156,6 +37,11 @@ struct db {
 	enum db_error last_error;
 	int down_logged;
 	unsigned long connects;
+	int params[DB_N_PARAMS];     /* 0 = libpq's default */
+	int stmt_timeout_ms;         /* 0 = none (not configured) */
+	int batch_timeout_ms;
+	int session_timeout_ms;      /* the statement_timeout SET on conn, -1 = not set by us */
+	int64_t retry_at_ms;         /* no connection attempt before (clock_monotonic_ms) */
 };
 
 struct db *db_new(const char *conninfo)
@@ -182,6 +68,28 @@ void db_free(struct db *db)
 	free(db);
 }
 
+void db_configure(struct db *db, const struct conf *cfg)
+{
+	int cap;
+
+	if (db == NULL)
+		return;
+	db->params[DB_P_CONNECT_TIMEOUT] = cfg->database_connect_timeout;
+	db->params[DB_P_KA_IDLE] = cfg->database_keepalives_idle;
+	db->params[DB_P_KA_INTERVAL] = cfg->database_keepalives_interval;
+	db->params[DB_P_KA_COUNT] = cfg->database_keepalives_count;
+	db->params[DB_P_TCP_USER_TIMEOUT] = cfg->database_tcp_user_timeout_ms;
+	db->stmt_timeout_ms = cfg->database_statement_timeout_ms;
+	db->batch_timeout_ms = cfg->database_batch_timeout_ms;
+	/* PostgreSQL must give up on a batch (rolled back: 503) before the
+	 * master kills the worker (a 502 whose outcome nobody knows) */
+	cap = cfg->request_timeout * 1000 - 1000 - DB_GRACE_MS;
+	if (cfg->request_timeout > 0 && db->batch_timeout_ms > cap)
+		db->batch_timeout_ms = cap;
+	if (db->batch_timeout_ms < db->stmt_timeout_ms)
+		db->batch_timeout_ms = db->stmt_timeout_ms;
+}
+
 static void db_disconnect(struct db *db)
 {
 	if (db->conn != NULL) {
@@ -190,39 +98,155 @@ static void db_disconnect(struct db *db)
 	}
 }
 
+/* Connect with our defaults first: the conninfo (an expanded dbname)
+ * overrides any of them it sets itself, and the NULL-terminated over[]
+ * (key, value pairs; empty values skipped) overrides the conninfo.
+ * Blocking, or started only (async: PQconnectStartParams). */
+static PGconn *db_open(const struct db *db, const char *const *over, int async)
+{
+	const char *keys[DB_N_PARAMS + 8], *vals[DB_N_PARAMS + 8];
+	char buf[DB_N_PARAMS][16];
+	int i, n = 0;
+
+	if (db->params[DB_P_KA_IDLE] || db->params[DB_P_KA_INTERVAL] || db->params[DB_P_KA_COUNT]) {
+		keys[n] = "keepalives";
+		vals[n++] = "1";
+	}
+	for (i = 0; i < DB_N_PARAMS; i++) {
+		if (db->params[i] == 0)
+			continue;
+		snprintf(buf[i], sizeof(buf[i]), "%d", db->params[i]);
+		keys[n] = db_param_names[i];
+		vals[n++] = buf[i];
+	}
+	keys[n] = "dbname";
+	vals[n++] = db->conninfo;
+	for (i = 0; over != NULL && over[i] != NULL && n < DB_N_PARAMS + 7; i += 2) {
+		if (over[i + 1] == NULL || over[i + 1][0] == '\0')
+			continue;
+		keys[n] = over[i];
+		vals[n++] = over[i + 1];
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	return async ? PQconnectStartParams(keys, vals, 1) : PQconnectdbParams(keys, vals, 1);
+}
+
+/*
+ * Is the server of db->conn alive, while a statement on it has been running
+ * for a while?  A lock wait is, a stopped or unreachable server is not, and
+ * only a new connection to the same address tells them apart (a silent
+ * server cancels nothing itself).  Returns 0 if it does not answer the
+ * connection attempt within PGWAIT_PROBE_MS, else 1 (a refusal or an error also
+ * counts as an answer: a server that is gone closes db->conn too).
+ */
+static int db_server_alive(void *arg)
+{
+	const struct db *db = arg;
+	const char *over[] = { "host", PQhost(db->conn), "hostaddr", PQhostaddr(db->conn), "port", PQport(db->conn),
+			       "target_session_attrs", "any", NULL };
+	int64_t deadline = clock_monotonic_ms() + PGWAIT_PROBE_MS;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn *c = db_open(db, over, 1);
+	int alive = 1;
+
+	while (c != NULL && PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		int rc = pgwait_socket(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+
+		if (rc <= 0) {
+			alive = rc < 0;
+			break;
+		}
+		st = PQconnectPoll(c);
+	}
+	PQfinish(c);
+	return alive;
+}
+
+/* Run a command (SET, LISTEN) under the short deadline.  0 or -1 (logged). */
+static int db_command(struct db *db, const char *sql)
+{
+	int64_t deadline = clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
+	PGresult *res = NULL;
+	int timed_out = 0, ok;
+
+	if (PQsendQuery(db->conn, sql))
+		res = pgwait_result(db->conn, deadline, db_server_alive, db, &timed_out);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok) {
+		char msg[256];
+
+		pgwait_escape(msg, sizeof(msg), timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+		log_error("database: %s failed: %s", sql, msg);
+	}
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
 /*
  * The row contract of statement i: as many result columns as its enum in
  * db.h names.  A statement edited without its enum (or the reverse) fails
  * the connection here, logged, instead of reading the wrong column later.
  */
-static int db_check_columns(struct db *db, int i)
+static int db_check_columns(struct db *db, int i, int64_t deadline)
 {
-	PGresult *res = PQdescribePrepared(db->conn, db_statements[i].name);
-	int ok = PQresultStatus(res) == PGRES_COMMAND_OK, n = ok ? PQnfields(res) : -1;
+	PGresult *res = NULL;
+	int timed_out = 0, ok, n;
 
-	if (!ok)
-		log_error("database: cannot describe statement %s: %s", db_statements[i].name,
-			  PQerrorMessage(db->conn));
-	else if (n != db_statements[i].ncols)
+	if (PQsendDescribePrepared(db->conn, db_statements[i].name))
+		res = pgwait_result(db->conn, deadline, db_server_alive, db, &timed_out);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	n = ok ? PQnfields(res) : -1;
+	if (!ok) {
+		char msg[256];
+
+		pgwait_escape(msg, sizeof(msg), timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+		log_error("database: cannot describe statement %s: %s", db_statements[i].name, msg);
+	} else if (n != db_statements[i].ncols) {
 		log_error("database: statement %s returns %d columns, db.h names %d", db_statements[i].name, n,
 			  db_statements[i].ncols);
+	}
 	PQclear(res);
 	return ok && n == db_statements[i].ncols ? 0 : -1;
 }
 
 static int db_prepare_all(struct db *db)
 {
+	int64_t deadline = clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
 	int i;
 
 	for (i = 0; i < DB_N_STMTS; i++) {
-		PGresult *res = PQprepare(db->conn, db_statements[i].name, db_statements[i].sql, 0, NULL);
-		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PGresult *res = NULL;
+		int timed_out = 0, ok;
 
-		if (!ok)
-			log_error("database: cannot prepare statement %s: %s", db_statements[i].name,
-				  PQerrorMessage(db->conn));
+		if (PQsendPrepare(db->conn, db_statements[i].name, db_statements[i].sql, 0, NULL))
+			res = pgwait_result(db->conn, deadline, db_server_alive, db, &timed_out);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok) {
+			char msg[256];
+
+			pgwait_escape(msg, sizeof(msg), timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+			log_error("database: cannot prepare statement %s: %s", db_statements[i].name, msg);
+		}
 		PQclear(res);
-		if (!ok || db_check_columns(db, i) < 0)
+		if (!ok || db_check_columns(db, i, deadline) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Connected: prepare, LISTEN.  0, or -1 after logging. */
+static int db_setup(struct db *db)
+{
+	PQsetNoticeReceiver(db->conn, pgwait_notice, NULL);
+	db->session_timeout_ms = -1;
+	if (db_prepare_all(db) < 0)
+		return -1;
+	if (db->listen_channel != NULL) {
+		char sql[80];
+
+		snprintf(sql, sizeof(sql), "LISTEN %s", db->listen_channel);
+		if (db_command(db, sql) < 0)
 			return -1;
 	}
 	return 0;
@@ -233,42 +257,32 @@ int db_connect(struct db *db)
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	db_disconnect(db);
-	db->conn = PQconnectdb(db->conninfo);
+	/* failed a moment ago: answer now rather than wait for another
+	 * connect_timeout with the request (and those queued behind it) */
+	if (db->retry_at_ms != 0 && clock_monotonic_ms() < db->retry_at_ms)
+		return -1;
+	db->conn = db_open(db, NULL, 0);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		if (!db->down_logged) {
-			char *msg = PQerrorMessage(db->conn);
-			size_t len = strlen(msg);
-			/* libpq messages end in a newline; a log line must not */
-			while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-				msg[--len] = '\0';
+			char msg[512];
+
+			pgwait_escape(msg, sizeof(msg), PQerrorMessage(db->conn));
 			log_error("database: cannot connect: %s", msg);
 			db->down_logged = 1;
 		}
 		db_disconnect(db);
+		db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
 		return -1;
 	}
-	if (db_prepare_all(db) < 0) {
+	if (db_setup(db) < 0) {
 		db_disconnect(db);
+		db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
 		return -1;
-	}
-	if (db->listen_channel != NULL) {
-		char sql[80];
-		PGresult *res;
-		int ok;
-
-		snprintf(sql, sizeof(sql), "LISTEN %s", db->listen_channel);
-		res = PQexec(db->conn, sql);
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		PQclear(res);
-		if (!ok) {
-			log_error("database: %s failed: %s", sql, PQerrorMessage(db->conn));
-			db_disconnect(db);
-			return -1;
-		}
 	}
 	if (db->down_logged || db->connects > 0)
 		log_info("database: connected");
 	db->down_logged = 0;
+	db->retry_at_ms = 0;
 	db->connects++;
 	return 0;
 }
@@ -278,47 +292,124 @@ static int db_retryable_sqlstate(const char *state)
 	return state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
 }
 
-PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params)
+/* The connection is gone even if PQstatus() still says OK: no result, an
+ * error libpq made up itself (no SQLSTATE: "server closed the connection
+ * unexpectedly"), connection exceptions (08), the server shutting down,
+ * crashed or starting (57P01..57P03), or a read-only standby (25006, after
+ * a failover): each is "nothing committed, connect again". */
+static int db_lost(const PGconn *conn, const PGresult *res, const char *state)
+{
+	if (res == NULL || PQstatus(conn) != CONNECTION_OK || state == NULL || *state == '\0')
+		return 1;
+	return strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+	       strcmp(state, "57P03") == 0 || strcmp(state, "25006") == 0;
+}
+
+/* SET statement_timeout for this statement class, if the session has
+ * another.  0, or -1 (the connection is then dropped). */
+static int db_set_timeout(struct db *db, int ms)
+{
+	char sql[64];
+
+	if (ms == 0 || db->session_timeout_ms == ms)
+		return 0;
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", ms);
+	if (db_command(db, sql) < 0) {
+		db_disconnect(db);
+		return -1;
+	}
+	db->session_timeout_ms = ms;
+	return 0;
+}
+
+/* A statement did not come back by its deadline, or the server went silent. */
+static void db_timed_out(struct db *db, enum db_stmt stmt, int64_t since)
+{
+	log_error("database: %s: no answer after %lld ms, and the server does not answer a new connection either"
+		  " (or the statement is past its statement_timeout); dropping the connection",
+		  db_statements[stmt].name, (long long)(clock_monotonic_ms() - since));
+	db->down_logged = 1;
+	db_disconnect(db);
+	db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
+	db->last_error = DB_UNAVAILABLE;
+}
+
+static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int nparams,
+			const char *const *params)
 {
 	int conn_retry = 1, conflict_retries = 5;
 
 	for (;;) {
-		PGresult *res;
+		PGresult *res = NULL;
 		const char *state;
+		int timed_out = 0;
+		int64_t sent;
 
-		if (db_connect(db) < 0) {
+		if (db_connect(db) < 0 || db_set_timeout(db, timeout_ms) < 0) {
 			db->last_error = DB_UNAVAILABLE;
 			return NULL;
 		}
-		res = PQexecPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0);
+		sent = clock_monotonic_ms();
+		if (PQsendQueryPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0))
+			res = pgwait_result(db->conn, sent + (timeout_ms ? timeout_ms + DB_GRACE_MS : INT32_MAX),
+					    db_server_alive, db, &timed_out);
+		if (timed_out) {
+			db_timed_out(db, stmt, sent);
+			return NULL;
+		}
 		if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
 			db->last_error = DB_OK;
 			return res;
 		}
-		if (PQstatus(db->conn) != CONNECTION_OK) {
+		state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		if (db_lost(db->conn, res, state)) {
+			char msg[256];
+
+			pgwait_escape(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
 			PQclear(res);
 			db_disconnect(db);
-			if (conn_retry-- > 0)
+			if (conn_retry-- > 0) {
+				log_info("database: %s: connection lost (SQLSTATE %s: %s), reconnecting",
+					 db_statements[stmt].name, state && *state ? state : "none", msg);
 				continue;
+			}
 			if (!db->down_logged) {
-				log_error("database: connection lost during %s", db_statements[stmt].name);
+				log_error("database: connection lost during %s: %s", db_statements[stmt].name, msg);
 				db->down_logged = 1;
 			}
 			db->last_error = DB_UNAVAILABLE;
 			return NULL;
 		}
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (db_retryable_sqlstate(state) && conflict_retries-- > 0) {
 			log_info("database: %s: SQLSTATE %s, retrying", db_statements[stmt].name, state);
 			PQclear(res);
 			continue;
 		}
-		log_error("database: %s failed: SQLSTATE %s: %s", db_statements[stmt].name, state ? state : "?",
+		if (strcmp(state, "57014") == 0) {
+			/* statement_timeout (or a pg_cancel_backend): PostgreSQL
+			 * rolled the statement back, nothing changed */
+			log_warn("database: %s: cancelled after %d ms (statement_timeout); rolled back",
+				 db_statements[stmt].name, timeout_ms);
+			PQclear(res);
+			db->last_error = DB_UNAVAILABLE;
+			return NULL;
+		}
+		log_error("database: %s failed: SQLSTATE %s: %s", db_statements[stmt].name, state,
 			  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 		PQclear(res);
 		db->last_error = DB_QUERY_ERROR;
 		return NULL;
 	}
+}
+
+PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params)
+{
+	return db_run(db, stmt, db->stmt_timeout_ms, nparams, params);
+}
+
+PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char *const *params)
+{
+	return db_run(db, stmt, db->batch_timeout_ms, nparams, params);
 }
 
 enum db_error db_last_error(const struct db *db)

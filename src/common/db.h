@@ -1,11 +1,31 @@
 /*
  * db.h - a worker's PostgreSQL connection and every statement callstopd runs.
  *
- * The SQL of callstopd lives in one table in db.c (prepared once per
+ * The SQL of callstopd lives in one table in statements.c (prepared once per
  * connection) and in the functions of sql/.  The connection is opened lazily
  * and re-opened by itself after PostgreSQL comes back: a call made while the
  * database is unreachable fails fast (DB_UNAVAILABLE) instead of blocking the
  * worker.
+ *
+ * Nothing waits on PostgreSQL without a bound (issue 10, defect 2): a
+ * connection attempt is bounded by libpq's connect_timeout (per host), a
+ * failed attempt is not repeated for DB_RETRY_MS (so that while the database
+ * is silent, requests are answered 503 at once instead of each waiting for a
+ * connect), and every statement runs under a server-side statement_timeout
+ * of its class (short; the batch cancel long) and a client-side deadline
+ * DB_GRACE_MS later, after which the connection is dropped: a stopped or
+ * unreachable server is not going to cancel anything itself.  A statement
+ * still running after PGWAIT_PROBE_MS (common/pgwait.h) has its server
+ * probed, then every as long: a new connection to the same address, which
+ * must answer within as long.  A statement waiting for a lock is let run,
+ * one on a server that answers nothing is given up at once.  When the
+ * server-side timeout fires (57014), PostgreSQL rolled the statement back;
+ * after the client-side deadline the backend, if it ever resumes, is past
+ * its own statement_timeout and rolls back as well - unless the statement
+ * had already reached its commit (statement_timeout no longer applies there:
+ * an fsync that stalls, a synchronous standby that does not answer), so
+ * that a 503 after the deadline is "probably nothing changed"; a cancel
+ * retried after it changes nothing twice.  Both are DB_UNAVAILABLE.
  */
 #ifndef CALLSTOP_DB_H
 #define CALLSTOP_DB_H
@@ -47,7 +67,7 @@ enum db_stmt {
 /*
  * The result columns of each statement, by name: a reader of a PGresult
  * writes PQgetvalue(res, row, CALL_STATUS_ID), never a bare number.  The
- * order is the SELECT list's in db.c; the *_NCOLS count is checked against
+ * order is the SELECT list's in statements.c; the *_NCOLS count is checked against
  * the prepared statement when a connection is made (db_connect() fails and
  * logs the statement if they differ), so an enum cannot silently drift from
  * its SQL.
@@ -190,29 +210,52 @@ enum outbox_depth_col {        /* DB_OUTBOX_DEPTH */
 
 enum db_error {
 	DB_OK = 0,
-	DB_UNAVAILABLE,   /* no connection, or it broke: nothing was committed */
+	DB_UNAVAILABLE,   /* no connection, it broke, or a statement timed out: nothing was committed */
 	DB_QUERY_ERROR,   /* the server refused the statement (logged with SQLSTATE) */
 };
 
-struct db;
+/* After a failed connection attempt, none for this long (ms). */
+#define DB_RETRY_MS 500
+/* The client-side deadline of a statement: its statement_timeout + this (ms). */
+#define DB_GRACE_MS 500
 
-/* A handle for conninfo (copied); does not connect yet.  NULL on ENOMEM. */
+struct db;
+struct conf;
+
+/* A handle for conninfo (copied); does not connect yet.  NULL on ENOMEM.
+ * Until db_configure(), libpq's defaults and no statement timeouts. */
 struct db *db_new(const char *conninfo);
 void db_free(struct db *db);
+
+/*
+ * Take the database_* timeouts of cfg (callstop.conf(5)) for the next
+ * connection and statements.  The libpq parameters (connect_timeout,
+ * keepalives*, tcp_user_timeout) are used only where the conninfo does not
+ * set them; the batch timeout is capped below request_timeout.  db may be
+ * NULL (no-op).
+ */
+void db_configure(struct db *db, const struct conf *cfg);
 
 /* Connect (and prepare every statement) unless connected.  Returns 0, or -1
  * after logging why (at most once per outage, not once per request). */
 int db_connect(struct db *db);
 
 /*
- * Run a prepared statement with text parameters (NULL = SQL NULL).
+ * Run a prepared statement with text parameters (NULL = SQL NULL), under
+ * database_statement_timeout_ms.
  * A statement that fails on a broken connection is retried once on a new
- * connection (the old backend is gone, so it cannot have committed); a
+ * connection (the old backend is gone, so it cannot have committed).  Broken
+ * means: no result, an error without SQLSTATE (libpq's own: the server closed
+ * the connection, even while PQstatus() still says OK), class 08, 57P01..57P03
+ * (shutdown, crash, starting up) or 25006 (a standby after a failover).  A
  * serialization failure or deadlock (40001, 40P01) is retried up to 5 times.
  * Returns a PGresult with PGRES_TUPLES_OK that the caller PQclear()s, or NULL
  * with db_last_error() telling why.
  */
 PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
+
+/* The same under database_batch_timeout_ms: a cancel that names a batch. */
+PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
 
 enum db_error db_last_error(const struct db *db);
 

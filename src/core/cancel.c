@@ -199,6 +199,18 @@ static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req,
 	free(results);
 }
 
+/* A batch is cancelled entry by entry in the one statement: it gets the
+ * long statement_timeout (database_batch_timeout_ms). */
+static int cancel_has_batch(const struct cancel_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < req->n; i++)
+		if (req->items[i].type == CANCEL_BATCH)
+			return 1;
+	return 0;
+}
+
 /* Out of memory after commit: the retry child sends the rows (once their
  * grace period is over), so a configured target is worded as queued. */
 static void cancel_unsent(const struct worker_ctx *ctx, struct cancel_request *req)
@@ -261,7 +273,7 @@ static PGresult *cancel_exec(struct worker_ctx *ctx, const struct cancel_request
 			req->tenant_id ? tenant : NULL, types_s, refs_s, req->force ? "true" : "false",
 			req->route, req->key_id ? key_id : NULL, req->request_id, req->end_reason, providers_s,
 		};
-		res = db_exec(ctx->db, DB_CANCEL, 9, params);
+		res = (cancel_has_batch(req) ? db_exec_long : db_exec)(ctx->db, DB_CANCEL, 9, params);
 	} else {
 		log_error("cancel: out of memory");
 	}

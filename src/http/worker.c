@@ -198,6 +198,7 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 	fault_worker_start(cfg, index);
 	body = malloc(cfg->max_body_bytes + 1);
 	ctx.db = db_new(cfg->database);
+	db_configure(ctx.db, cfg);
 	if (body == NULL || ctx.db == NULL || FCGX_Init() != 0 ||
 	    FCGX_InitRequest(&fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_error("worker %d: cannot initialise", index);

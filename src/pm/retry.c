@@ -54,6 +54,7 @@ void retry_main(const struct conf *cfg)
 	struct db *db = db_new(cfg->database);
 	struct outbox *ob = outbox_new(cfg);
 
+	db_configure(db, cfg);
 	retry_signals();
 	if (db == NULL || ob == NULL) {
 		log_error("retry child: cannot initialise");

@@ -16,7 +16,7 @@
  *   cancel: cancel(tenant, {call}, {"<id>"}, false, "calls.cancel", key id,
  *           REQUEST_ID, "cancelled", {}) - callstopd's parameters with no
  *           provider configured.
- * The statements are copied from src/common/db.c (keep them in step).  The answer
+ * The statements are copied from src/common/statements.c (keep them in step).  The answer
  * is a fixed small JSON object: no JSON library, no validation beyond what
  * keeps the SQL parameters well-formed, no logging.  That is the point.
  */
@@ -38,7 +38,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-/* From src/common/db.c: DB_KEY_LOOKUP, DB_CALL_STATUS, DB_CALL_TARGETS, DB_CANCEL. */
+/* From src/common/statements.c: DB_KEY_LOOKUP, DB_CALL_STATUS, DB_CALL_TARGETS, DB_CANCEL. */
 static const char *const floor_sql[][2] = {
 	{ "key_lookup",
 	  "SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
