@@ -77,8 +77,11 @@ test starts, through the environment) gets C<ASAN_OPTIONS> and
 C<UBSAN_OPTIONS> with C<log_path> in F<TMPDIR/sanitizer/> (mode 1777, so
 that a callstopd that dropped its privileges can write there).  When the
 harness stops, after every process has exited, any report file there fails
-the test file (one more failed test, "no sanitizer report") and is printed.
-On a build without sanitizers the options are ignored.
+the test file (one more failed test, "no sanitizer report") and is printed;
+so does a report on the stderr of callstopd or of a command run through the
+harness (gcc's runtime prints UBSan's reports there when ASan is linked
+too; clang's honours log_path).  On a build without sanitizers the options
+are ignored.
 
 If PostgreSQL, nginx or openssl is missing, the test is skipped
 (C<plan skip_all>) with the reason: construct the harness before running any
@@ -483,12 +486,24 @@ sub _sanitizer_env ($self) {
 	return;
 }
 
-# The sanitizer reports written so far: ([file, text], ...).
+# What a sanitizer report starts with, on stderr.  gcc's runtime writes
+# UBSan's reports to stderr even with log_path when ASan is linked too, so
+# the stderr files are read as well.
+my $SAN_REPORT = qr/^(?:==\d+==ERROR: \w+Sanitizer|\S+:\d+:\d+: runtime error: |SUMMARY: \w+Sanitizer)/m;
+
+# The sanitizer reports written so far: ([where, text], ...).
 sub sanitizer_reports ($self) {
 	my $dir = $self->{san_dir} or return ();
-	opendir(my $dh, $dir) or return ();
-	my @files = sort grep { /^(?:asan|ubsan)\./ } readdir $dh;
-	return map { [ "$dir/$_", _slurp("$dir/$_") ] } @files;
+	my @r;
+	if (opendir(my $dh, $dir)) {
+		push @r, map { [ "$dir/$_", _slurp("$dir/$_") ] } sort grep { /^(?:asan|ubsan)\./ } readdir $dh;
+	}
+	my $t = $self->{tmpdir};
+	for my $f ("$t/callstopd.stderr", map { "$t/callstopd-$_.stderr" } 1 .. ($self->{instances} // 1) - 1) {
+		my $text = _slurp($f);
+		push @r, [ $f, $text ] if $text =~ $SAN_REPORT;
+	}
+	return (@r, @{ $self->{san_stderr} // [] });
 }
 
 # Command prefix that runs a PostgreSQL tool as the cluster owner.
@@ -538,6 +553,7 @@ sub _run ($self, $cmd, %o) {
 	my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
 	my $out = _slurp($ofile);
 	my $err = _slurp($efile);
+	push @{ $self->{san_stderr} }, [ "stderr of @$cmd", $err ] if $err =~ $SAN_REPORT;
 	close $ofh;
 	close $efh;
 	unlink grep { defined } $ofile, $efile, $ifile;
