@@ -10,6 +10,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(credential);
 
 # 1 request a minute, burst 1: the third request with one key is limited.
 my $t = CallstopTest->new(
@@ -17,9 +18,6 @@ my $t = CallstopTest->new(
 	migrate_off   => 1,
 	nginx         => { RATE => '1r/m', BURST => 1 },
 );
-
-my @ALNUM = ('A' .. 'Z', 'a' .. 'z', 0 .. 9);
-sub credential ($prefix) { return $prefix . join '', map { $ALNUM[rand @ALNUM] } 1 .. 40 }
 
 # ---- PostgreSQL ---------------------------------------------------------------
 

@@ -7,27 +7,19 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel single);
 use Fixtures qw(:all);
 
 my $t = CallstopTest->new(workers => 2);
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $key_id = $t->psql_value('SELECT id FROM api_keys');
 
 my $LK = ' LiveKit not configured; room not terminated.';
 my $OA = ' OpenAI not configured; call not hung up.';
 my @ACTIVE = qw(initiated connecting ringing running);
 my @TERMINAL = qw(completed ended cancelled failed error declined rejected busy no_answer not_reachable);
-
-sub cancel ($body) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => $body);
-}
-
-# The answer to a single-string resource_id: results, total_cancelled and
-# the result's five fields at the top level (SPEC 3.1).
-sub single ($res) {
-	return { results => [$res], total_cancelled => $res->{cancelled_count}, %$res };
-}
 
 sub call_row ($id) {
 	return fx_row($t, qq{SELECT status, ended_at IS NOT NULL AS ended, end_reason,

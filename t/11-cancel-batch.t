@@ -7,23 +7,17 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel single call_status);
 use Fixtures qw(:all);
 
 my $t = CallstopTest->new(workers => 2);
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $T = JSON::PP::true;
 my $F = JSON::PP::false;
 
 my $LK = ' LiveKit not configured; room not terminated.';
-
-sub cancel ($body) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => $body);
-}
-
-sub single ($res) {
-	return { results => [$res], total_cancelled => $res->{cancelled_count}, %$res };
-}
 
 sub bres ($job, $status, $count, $message) {
 	return { resource_id => $job, resource_type => 'batch', status => $status, cancelled_count => $count,
@@ -43,8 +37,6 @@ sub batch_row ($b) {
 	return fx_row($t, qq{SELECT status, cancelled_at IS NOT NULL AS has_cancelled_at
 		FROM voice_call_batches WHERE id = '$b'});
 }
-
-sub call_status ($c) { return $t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$c'") }
 
 sub entry_status ($e) { return $t->psql_value("SELECT status FROM voice_call_batch_entries WHERE id = $e") }
 

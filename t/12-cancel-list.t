@@ -9,18 +9,16 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel call_status);
 use Fixtures qw(:all);
 use List::Util qw(sum0 shuffle);
 
 my $t = CallstopTest->new(workers => 2);
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $T = JSON::PP::true;
 my $F = JSON::PP::false;
-
-sub cancel ($body) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => $body);
-}
 
 sub call_res ($id, $status, $count, $message) {
 	return { resource_id => $id, resource_type => 'call', status => $status, cancelled_count => $count,
@@ -35,8 +33,6 @@ sub batch_res ($id, $status, $count, $message) {
 sub list_answer (@results) {
 	return { results => \@results, total_cancelled => sum0(map { $_->{cancelled_count} } @results) };
 }
-
-sub call_status ($c) { return $t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$c'") }
 
 # A batch of $n entries with $start started calls (claimed by d1).
 sub batch_with_calls ($job, $n, $start) {

@@ -9,6 +9,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup status cancel);
 use Fixtures qw(:all);
 use Time::HiRes qw(time);
 use Time::Local qw(timegm);
@@ -17,17 +18,10 @@ use List::Util ();
 my $t = CallstopTest->new(workers => 2);
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $key_id = $t->psql_value('SELECT id FROM api_keys');
 my $T = JSON::PP::true;
 my $F = JSON::PP::false;
-
-sub status ($id, $query = '') {
-	return $t->api(GET => "/calls/status/$id$query", key => $key, frontend => 'fe1');
-}
-
-sub cancel ($body) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => $body);
-}
 
 sub epoch ($rfc3339) {
 	my ($y, $m, $d, $H, $M, $S, $frac) = $rfc3339 =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?/

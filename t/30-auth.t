@@ -8,6 +8,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(credential);
 use Fixtures qw(:all);
 use Time::HiRes qw(time sleep);
 
@@ -18,9 +19,6 @@ my $key_id = $t->psql_value("SELECT id FROM api_keys WHERE key_hash = sha256(con
 ok($key_id, 'the key is stored by its SHA-256');
 is($t->psql_value("SELECT count(*) FROM api_keys WHERE key_prefix LIKE '%' || substr('$key', 9)"), 0,
 	'the key itself is not stored');
-
-my @ALNUM = ('A' .. 'Z', 'a' .. 'z', 0 .. 9);
-sub credential ($prefix) { return $prefix . join '', map { $ALNUM[rand @ALNUM] } 1 .. 40 }
 
 # callstopd's access lines ("req=... route=... status=...").
 sub access_lines () { return scalar(() = $t->log =~ /^\S+ \[\w+\] callstopd\[\d+\]: req=/mg) }

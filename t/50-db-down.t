@@ -9,6 +9,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup api);
 use Fixtures qw(:all);
 use Time::HiRes qw(time sleep);
 
@@ -16,14 +17,13 @@ my $t = CallstopTest->new(workers => 2,
 	conf => { database_statement_timeout_ms => 1500, database_batch_timeout_ms => 20000 });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $T = JSON::PP::true;
 
 my $call = fx_call($t, $tid, status => 'running', livekit_room => 'room-1');
 my $batch = fx_batch($t, $tid, 'batch-d1', 10);
 my @e = fx_claim($t, $batch, 'd1', 2);
 my $bcall = fx_start($t, $e[0], 'd1', room => 'room-b');
-
-sub api (@a) { return $t->api(@a, key => $key, frontend => 'fe1') }
 
 my @requests = (
 	[ 'cancel one call', POST => '/calls/cancel', json => { resource_id => $call } ],

@@ -44,7 +44,7 @@ for my $round (1 .. $ROUNDS) {
 		1 .. $DIALERS;
 	# Cancel $delay after the dialers began (the first claim).
 	my $t0 = time;
-	sleep 0.001 until $s->value("SELECT status FROM voice_call_batches WHERE id = '$b'") ne 'pending' || time - $t0 > 5;
+	sleep 0.001 until $s->value("SELECT status FROM voice_call_batches WHERE id = '$b'") ne 'pending' || time - $t0 > scaled(5);
 	my $this_delay = rand(2 * $delay);    # spread around the aim
 	sleep $this_delay;
 

@@ -8,14 +8,14 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup api);
 use Fixtures qw(:all);
 use Time::HiRes qw(time sleep);
 
 my $t = CallstopTest->new(workers => 2);
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
-
-sub api (@a) { return $t->api(@a, key => $key, frontend => 'fe1') }
+api_setup($t, key => $key);
 
 # Worker pids the master logged as started ("worker N (pid P) started"),
 # latest per slot.

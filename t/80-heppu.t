@@ -12,6 +12,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup q_ key_id from_callstopd);
 use Fixtures qw(fx_snapshot);
 use IO::Socket::INET;
 use JSON::PP ();
@@ -43,6 +44,7 @@ my $acme = $t->tenant('acme', workspace_id => 'ws_acme');
 my $globex = $t->tenant('globex', workspace_id => 'ws_globex');
 my $lister = $t->tenant('lister', workspace_id => 'ws_lister');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $gkey = $t->key(tenant => 'globex', frontend_id => 'fe2');
 my $lkey = $t->key(tenant => 'lister', frontend_id => 'fe3');
 my $key_id = key_id($key);
@@ -57,12 +59,6 @@ my %HEPPU = (
 );
 
 # ---- helpers ----------------------------------------------------------------
-
-sub q_ ($s) { return defined $s ? "'" . ($s =~ s/'/''/gr) . "'" : 'NULL' }
-
-sub key_id ($k) {
-	return $t->psql_value("SELECT id FROM api_keys WHERE key_hash = sha256(convert_to(${\ q_($k)}, 'UTF8'))");
-}
 
 sub uri ($s) { return $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ger }
 
@@ -98,12 +94,6 @@ sub history_rows ($call_id) {
 	return $t->psql("SELECT tenant_id, resource_type, call_id, coalesce(batch_id::text, ''), force,"
 		. " cancelled_count, key_id, key_kind, request_id FROM cancel_history WHERE call_id = '$call_id'"
 		. ' ORDER BY id');
-}
-
-# Did callstopd answer this response (its log names the request id)?
-sub from_callstopd ($r, $wait = 2) {
-	my $rid = $r->{headers}{'x-request-id'} // return 0;
-	return $t->wait_until(sub { $t->log =~ /req=\Q$rid\E\b/ }, timeout => $wait) ? 1 : 0;
 }
 
 sub err ($code, $message) { return { error => { message => $message, code => $code } } }

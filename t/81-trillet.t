@@ -11,6 +11,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup q_ key_id from_callstopd);
 use Fixtures qw(fx_snapshot);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
@@ -20,18 +21,13 @@ my $t = CallstopTest->new(workers => 2);
 my $acme = $t->tenant('acme', workspace_id => 'ws_acme');
 my $globex = $t->tenant('globex', workspace_id => 'ws_globex');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $gkey = $t->key(tenant => 'globex', frontend_id => 'fe2');
 my $key_id = key_id($key);
 
 my @PATHS = ('/v1/api/batch-calls', '/v1/batch-calls');
 
 # ---- helpers ----------------------------------------------------------------
-
-sub q_ ($s) { return defined $s ? "'" . ($s =~ s/'/''/gr) . "'" : 'NULL' }
-
-sub key_id ($k) {
-	return $t->psql_value("SELECT id FROM api_keys WHERE key_hash = sha256(convert_to(${\ q_($k)}, 'UTF8'))");
-}
 
 sub trillet ($method, $path, %o) {
 	my $k = exists $o{key} ? $o{key} : $key;
@@ -71,11 +67,6 @@ sub answer ($id, $status, $message, $completed, $failed, $cancelled, $total) {
 }
 
 sub not_found ($id) { return { error => 'Batch not found', message => 'No batch with the specified ID', id => $id } }
-
-sub from_callstopd ($r, $wait = 2) {
-	my $rid = $r->{headers}{'x-request-id'} // return 0;
-	return $t->wait_until(sub { $t->log =~ /req=\Q$rid\E\b/ }, timeout => $wait) ? 1 : 0;
-}
 
 # 401/403: {"error": "Unauthorized"|"Forbidden", "message": "..."}; the
 # message is not fixed by SPEC.
@@ -236,7 +227,6 @@ for my $case ([ 'completed', 'completed' ], [ 'failed', 'failed' ], [ 'stopped',
 		is_deeply([ $r->{status}, $r->{json} ], [ 404, not_found($call) ], "$m /v1/api/batch-calls/{a call id}: 404");
 	}
 	is_deeply(fx_snapshot($t), $snap, '... the call untouched');
-
 
 	my $r = trillet(DELETE => '/v1/api/batch-calls/batch-shared');
 	is_deeply([ $r->{status}, $r->{json} ],

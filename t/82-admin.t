@@ -12,6 +12,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup q_ from_callstopd);
 use Fixtures qw(fx_snapshot);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
@@ -25,14 +26,13 @@ my $UUID = qr/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 my $acme = $t->tenant('acme', workspace_id => 'ws_acme');
 my $globex = $t->tenant('globex', workspace_id => 'ws_globex');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $admin = $t->admin_token('--name', 'ops');
 like($admin, qr/^csa_[A-Za-z0-9]{40}$/, 'admin-token create prints a csa_ token');
 my $admin_id = $t->psql_value("SELECT id FROM admin_tokens WHERE token_hash = sha256(convert_to('$admin', 'UTF8'))");
 ok($admin_id, 'the admin token is stored by its hash');
 
 # ---- helpers ----------------------------------------------------------------
-
-sub q_ ($s) { return defined $s ? "'" . ($s =~ s/'/''/gr) . "'" : 'NULL' }
 
 sub insert_call (%f) {
 	$f{tenant_id} //= $acme;
@@ -46,11 +46,6 @@ sub insert_call (%f) {
 sub admin_cancel ($id, %h) {
 	my %headers = exists $h{headers} ? %{ $h{headers} } : ('X-Admin-Token' => $admin);
 	return $t->request(POST => "/api/v1/admin/cancel/$id", headers => \%headers);
-}
-
-sub from_callstopd ($r, $wait = 2) {
-	my $rid = $r->{headers}{'x-request-id'} // return 0;
-	return $t->wait_until(sub { $t->log =~ /req=\Q$rid\E\b/ }, timeout => $wait) ? 1 : 0;
 }
 
 my $NOT_FOUND = { ok => $FALSE, error => 'Call not found or already ended' };

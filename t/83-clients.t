@@ -20,6 +20,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(q_);
 use JSON::PP ();
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
@@ -93,8 +94,6 @@ sub client_ok ($client, $scenario, %env) {
 }
 
 # ---- data helpers ------------------------------------------------------------------
-
-sub q_ ($s) { return defined $s ? "'" . ($s =~ s/'/''/gr) . "'" : 'NULL' }
 
 sub insert_call (%f) {
 	$f{tenant_id} //= $acme;

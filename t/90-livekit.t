@@ -8,6 +8,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel status_of);
 use FakeProviders;
 use Fixtures qw(:all);
 use Time::HiRes qw(sleep time);
@@ -15,14 +16,7 @@ use Time::HiRes qw(sleep time);
 my ($t, $fake) = FakeProviders->harness(workers => 2, conf => { 'outbox.poll_ms' => 100 });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
-
-sub cancel ($id) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id });
-}
-
-sub status ($id) {
-	return $t->api(GET => "/calls/status/$id", key => $key, frontend => 'fe1')->{json};
-}
+api_setup($t, key => $key);
 
 subtest 'LiveKit room deleted once, token verified with roomCreate' => sub {
 	my $id = fx_call($t, $tid, status => 'running', livekit_room => 'room-90-a');
@@ -49,7 +43,7 @@ subtest 'LiveKit room deleted once, token verified with roomCreate' => sub {
 	is_deeply(JSON::PP->new->decode($q->{body}), { room => 'room-90-a' }, 'body {"room": name}');
 	like($q->{headers}{authorization}, qr/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/, 'Bearer JWT');
 
-	my $s = status($id);
+	my $s = status_of($id);
 	is($s->{call}{termination}{state}, 'done', 'termination.state done');
 	is_deeply([ map { [ @$_{qw(provider target state attempts)} ] } @{ $s->{call}{termination}{targets} } ],
 		[ [ 'livekit', 'room-90-a', 'done', 1 ] ], 'one target: livekit, done, 1 attempt');
@@ -77,7 +71,7 @@ subtest 'LiveKit room and OpenAI call: both in parallel' => sub {
 	is($oa->{path}, '/v1/realtime/calls/rtc_90_b/hangup', 'hangup path');
 	is($oa->{auth}, 'ok', 'Bearer key and Idempotency-Key accepted');
 	like($oa->{headers}{'idempotency-key'}, qr/^[0-9a-f-]{36}$/, 'Idempotency-Key: a UUID');
-	is(status($id)->{call}{termination}{state}, 'done', 'termination.state done');
+	is(status_of($id)->{call}{termination}{state}, 'done', 'termination.state done');
 	$fake->control(delay_ms => 0, livekit => '200', openai => '200');
 };
 

@@ -8,6 +8,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel termination);
 use FakeProviders;
 use Fixtures qw(:all);
 use Time::HiRes qw(sleep time);
@@ -17,14 +18,7 @@ my ($t, $fake) = FakeProviders->harness(workers => 2,
 		'outbox.timeout_ms' => 1000 });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
-
-sub cancel ($id) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id });
-}
-
-sub termination ($id) {
-	return $t->api(GET => "/calls/status/$id", key => $key, frontend => 'fe1')->{json}{call}{termination};
-}
+api_setup($t, key => $key);
 
 # (nothing while the fake is stopped: it forgets its requests then)
 sub deleted ($room) {

@@ -54,8 +54,8 @@ my $status = do { open(my $fh, '<', $result); local $/; <$fh> } // '';
 chomp $status;
 like($status, qr/^5\d\d$/, "the cancel's client got $status (its worker died)");
 
-my @lk = $fake->wait_requests('livekit', 1, timeout => 8);
-my @oa = $fake->wait_requests('openai', 1, timeout => 2);
+my @lk = $fake->wait_requests('livekit', 1, timeout => scaled(10));
+my @oa = $fake->wait_requests('openai', 1, timeout => scaled(10));
 my $secs = time - $killed;
 is(scalar @lk, 1, 'the retry child deleted the room');
 is($lk[0]{room}, 'room-93', 'that room');

@@ -10,6 +10,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel termination);
 use FakeProviders;
 use Fixtures qw(:all);
 use Time::HiRes qw(sleep time);
@@ -18,14 +19,7 @@ my ($t, $fake) = FakeProviders->harness(workers => 2,
 	conf => { 'outbox.backoff_base_ms' => 200, 'outbox.poll_ms' => 200, 'outbox.max_attempts' => 3 });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
-
-sub cancel ($id) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id });
-}
-
-sub termination ($id) {
-	return $t->api(GET => "/calls/status/$id", key => $key, frontend => 'fe1')->{json}{call}{termination};
-}
+api_setup($t, key => $key);
 
 sub sent ($provider, $target) {
 	my $f = $provider eq 'livekit' ? 'room' : 'call_id';

@@ -8,6 +8,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel termination);
 use FakeProviders;
 use Fixtures qw(:all);
 use Time::HiRes qw(sleep time);
@@ -18,14 +19,7 @@ my ($t, $fake) = FakeProviders->harness(workers => 2,
 my $tid = $t->tenant('acme');
 $t->tenant('other');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
-
-sub cancel ($id) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id });
-}
-
-sub termination ($id) {
-	return $t->api(GET => "/calls/status/$id", key => $key, frontend => 'fe1')->{json}{call}{termination};
-}
+api_setup($t, key => $key);
 
 sub table ($out) {
 	my ($head, @rows) = split /\n/, $out;

@@ -11,6 +11,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Api qw(api_setup cancel);
 use FakeProviders;
 use Fixtures qw(:all);
 use Time::HiRes qw(sleep);
@@ -20,12 +21,9 @@ my ($t, $fake) = FakeProviders->harness(workers => 2,
 		'outbox.max_attempts' => 3, 'outbox.timeout_ms' => 500 });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
 my $heppu = $t->key(tenant => 'acme', frontend_id => 'fe2');
 my $admin = $t->admin_token;
-
-sub cancel ($id) {
-	return $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id });
-}
 
 my $n = 0;
 for my $mode ('200', '404', '500', '401', '400', 'hang', [qw(500 200)]) {

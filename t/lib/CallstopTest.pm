@@ -58,7 +58,30 @@ The nginx binary.  Default: C<nginx> in PATH or F</usr/sbin/nginx>.
 If true, the temporary directory (logs, configs, data) is kept and its path
 printed.
 
+=item CALLSTOP_TEST_TIMEOUT_SCALE
+
+One factor for every time-bound wait of the suite (default 1; e.g. 3 on a
+loaded machine or for a sanitizer build).  The harness's own waits apply it
+(C<wait_until>, C<request>'s timeout, starting and stopping callstopd, nginx
+and PostgreSQL, C<Dialer::wait>); a deadline a test computes itself uses
+C<scaled(N)> (exported).  Durations that are part of the scenario (a
+C<sleep> past a grace period, a load's C<duration>) are not deadlines and
+are not scaled.
+
 =back
+
+=head2 Sanitizers
+
+Every callstopd and callstopctl the harness starts (and every process the
+test starts, through the environment) gets C<ASAN_OPTIONS> and
+C<UBSAN_OPTIONS> with C<log_path> in F<TMPDIR/sanitizer/> (mode 1777, so
+that a callstopd that dropped its privileges can write there).  When the
+harness stops, after every process has exited, any report file there fails
+the test file (one more failed test, "no sanitizer report") and is printed;
+so does a report on the stderr of callstopd or of a command run through the
+harness (gcc's runtime prints UBSan's reports there when ASan is linked
+too; clang's honours log_path).  On a build without sanitizers the options
+are ignored.
 
 If PostgreSQL, nginx or openssl is missing, the test is skipped
 (C<plan skip_all>) with the reason: construct the harness before running any
@@ -152,6 +175,9 @@ C<callstopctl admin-token create @args>; returns the token.  Dies on failure.
 
 =item request($method, $path, headers => {...}, body => $str_or_ref, content_type => $ct, timeout => $s)
 
+(C<timeout> is scaled, as every deadline of the harness.)
+
+
 HTTPS through nginx (the generated certificate is verified).  A ref body is
 JSON-encoded and sent as C<application/json> unless C<content_type> is given.
 Returns C<{status, reason, headers (lower-case keys), body, json}>, C<json>
@@ -190,7 +216,13 @@ SIGHUP reload test) without restarting.
 =item wait_until($code, timeout => 5, interval => 0.05)
 
 Polls C<$code> until it returns true; returns its last value (false on
-timeout).
+timeout).  The timeout is multiplied by CALLSTOP_TEST_TIMEOUT_SCALE here:
+pass the plain number, not C<scaled(N)>.
+
+=item scaled($seconds)
+
+Exported: C<$seconds> times CALLSTOP_TEST_TIMEOUT_SCALE, for a deadline the
+test computes itself (C<time + scaled(5)>, a fake provider's wait).
 
 =item nginx_check
 
@@ -268,8 +300,20 @@ use POSIX qw(WNOHANG _exit setsid);
 use Scalar::Util qw(weaken);
 use Test::More ();
 use Time::HiRes qw(sleep time);
+use Exporter 'import';
 
 our $VERSION = '0.1';
+our @EXPORT = qw(scaled);
+
+# CALLSTOP_TEST_TIMEOUT_SCALE: one factor for every deadline of the suite.
+my $SCALE = do {
+	my $s = $ENV{CALLSTOP_TEST_TIMEOUT_SCALE} // 1;
+	$s =~ /^\d+(?:\.\d+)?$/ && $s > 0 or die "CALLSTOP_TEST_TIMEOUT_SCALE must be a positive number, not '$s'\n";
+	$s;
+};
+
+# A deadline of $seconds, scaled (see CALLSTOP_TEST_TIMEOUT_SCALE).
+sub scaled ($seconds) { return $seconds * $SCALE }
 
 my %LIVE;     # harnesses not yet stopped: stopped in END even after a die
 my $DYING;    # an uncaught die is unwinding: show the logs when stopping
@@ -327,6 +371,7 @@ sub new ($class, %opt) {
 	_install_signal_handlers();
 
 	$self->_make_tmpdir;
+	$self->_sanitizer_env;
 	$self->_pg_init;
 	$self->pg_start;
 	$self->_run_ok([ $self->{psql}, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $self->_conninfo('postgres'),
@@ -420,6 +465,47 @@ sub _make_tmpdir ($self) {
 	return;
 }
 
+# ASan/UBSan write their reports into TMPDIR/sanitizer/ (checked by stop).
+# World-writable: callstopd may have dropped to another user.  Set in this
+# process's environment too, so that whatever the test starts itself
+# (callstopctl, another callstopd) reports there as well.
+sub _sanitizer_env ($self) {
+	my $dir = "$self->{tmpdir}/sanitizer";
+	mkdir $dir or die "mkdir $dir: $!";
+	chmod 01777, $dir or die "chmod $dir: $!";
+	$self->{san_dir} = $dir;
+	my %env;
+	for my $v ([ ASAN_OPTIONS => 'asan' ], [ UBSAN_OPTIONS => 'ubsan' ]) {
+		my ($name, $prefix) = @$v;
+		my $base = $self->{san_base}{$name} //= $ENV{$name} // '';
+		# later options win: the caller's own options stay, log_path is ours
+		$env{$name} = join ':', grep { length } $base, "log_path=$dir/$prefix", 'print_stacktrace=1';
+	}
+	$self->{san_env} = \%env;
+	$ENV{$_} = $env{$_} for keys %env;
+	return;
+}
+
+# What a sanitizer report starts with, on stderr.  gcc's runtime writes
+# UBSan's reports to stderr even with log_path when ASan is linked too, so
+# the stderr files are read as well.
+my $SAN_REPORT = qr/^(?:==\d+==ERROR: \w+Sanitizer|\S+:\d+:\d+: runtime error: |SUMMARY: \w+Sanitizer)/m;
+
+# The sanitizer reports written so far: ([where, text], ...).
+sub sanitizer_reports ($self) {
+	my $dir = $self->{san_dir} or return ();
+	my @r;
+	if (opendir(my $dh, $dir)) {
+		push @r, map { [ "$dir/$_", _slurp("$dir/$_") ] } sort grep { /^(?:asan|ubsan)\./ } readdir $dh;
+	}
+	my $t = $self->{tmpdir};
+	for my $f ("$t/callstopd.stderr", map { "$t/callstopd-$_.stderr" } 1 .. ($self->{instances} // 1) - 1) {
+		my $text = _slurp($f);
+		push @r, [ $f, $text ] if $text =~ $SAN_REPORT;
+	}
+	return (@r, @{ $self->{san_stderr} // [] });
+}
+
 # Command prefix that runs a PostgreSQL tool as the cluster owner.
 sub _as_pg ($self, @cmd) {
 	return ($> == 0) ? ('runuser', '-u', 'callstop', '--', @cmd) : @cmd;
@@ -457,6 +543,7 @@ sub _run ($self, $cmd, %o) {
 			open(STDOUT, '>&', $ofh) or die "stdout: $!\n";
 			open(STDERR, '>&', $efh) or die "stderr: $!\n";
 			local $ENV{PGCONNECT_TIMEOUT} = 5;
+			@ENV{ keys %{ $self->{san_env} // {} } } = values %{ $self->{san_env} // {} };
 			exec { $cmd->[0] } @$cmd or die "exec $cmd->[0]: $!\n";
 		};
 		print {$efh} $@;
@@ -466,6 +553,7 @@ sub _run ($self, $cmd, %o) {
 	my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
 	my $out = _slurp($ofile);
 	my $err = _slurp($efile);
+	push @{ $self->{san_stderr} }, [ "stderr of @$cmd", $err ] if $err =~ $SAN_REPORT;
 	close $ofh;
 	close $efh;
 	unlink grep { defined } $ofile, $efile, $ifile;
@@ -515,7 +603,7 @@ sub pg_start ($self) {
 	my $opts = "-k $t/run -p $self->{pg_port} -c listen_addresses='' -c fsync=off"
 		. " -c synchronous_commit=off -c full_page_writes=off";
 	$self->_run_ok([ $self->_as_pg($self->{pg_ctl}, '-D', "$t/pg", '-l', "$t/pg.log", '-o', $opts,
-		'-w', '-t', $self->{timeout} * 2, 'start') ], 'pg_ctl start');
+		'-w', '-t', int(scaled($self->{timeout} * 2) + 0.5), 'start') ], 'pg_ctl start');
 	$self->{pg_running} = 1;
 	return;
 }
@@ -526,7 +614,7 @@ sub pg_stop ($self, %o) {
 	# The postmaster's pid is the first line of postmaster.pid.
 	my ($pid) = _slurp("$t/pg/postmaster.pid") =~ /^(\d+)/;
 	my ($rc) = $self->_run([ $self->_as_pg($self->{pg_ctl}, '-D', "$t/pg", '-m', $o{mode} // 'fast',
-		'-w', '-t', $self->{timeout} * 2, 'stop') ]);
+		'-w', '-t', int(scaled($self->{timeout} * 2) + 0.5), 'stop') ]);
 	if ($pid) {
 		# pg_ctl returns once the pid file is gone, a moment before the
 		# process is; "stopped" must mean stopped.
@@ -655,6 +743,7 @@ sub _spawn_callstopd ($self, $conf, $stderr, $listen, $record) {
 			open(STDIN, '<', '/dev/null') or die "stdin: $!\n";
 			open(STDOUT, '>>', $stderr) or die "stdout: $!\n";
 			open(STDERR, '>&', \*STDOUT) or die "stderr: $!\n";
+			@ENV{ keys %{ $self->{san_env} // {} } } = values %{ $self->{san_env} // {} };
 			while (my ($k, $v) = each %{ $self->{env} // {} }) {
 				if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
 			}
@@ -885,7 +974,7 @@ sub _start_nginx ($self) {
 	$self->{base_url} = "https://127.0.0.1:$port";
 	$self->{http} = HTTP::Tiny->new(
 		agent       => 'callstop-tests/1',
-		timeout     => 40,
+		timeout     => scaled(40),
 		verify_SSL  => 1,
 		SSL_options => { SSL_ca_file => $self->{cert} },
 	);
@@ -918,7 +1007,7 @@ sub request ($self, $method, $path, %o) {
 	$headers{'Content-Type'} = $o{content_type} if defined $o{content_type};
 
 	my $http = defined $o{local_address} ? $self->_http_client(local_address => $o{local_address}) : $self->{http};
-	local $http->{timeout} = $o{timeout} if defined $o{timeout};
+	local $http->{timeout} = scaled($o{timeout}) if defined $o{timeout};
 	my $res = $http->request($method, $self->url($path),
 		{ headers => \%headers, defined $body ? (content => $body) : () });
 
@@ -960,8 +1049,9 @@ sub nginx_log ($self) { return _slurp("$self->{tmpdir}/nginx/error.log") }
 sub access_log ($self) { return _slurp("$self->{tmpdir}/nginx/access.log") }
 sub pg_log ($self) { return _slurp("$self->{tmpdir}/pg.log") }
 
+# The timeout is scaled here: callers pass the unscaled number.
 sub wait_until ($self, $code, %o) {
-	my $deadline = time + ($o{timeout} // 5);
+	my $deadline = time + scaled($o{timeout} // 5);
 	my $interval = $o{interval} // 0.05;
 	while (1) {
 		my $v = $code->();
@@ -1054,7 +1144,7 @@ sub instance_listen ($self, $i) { return $self->_instance_listen($i) }
 sub _http_client ($self, %o) {
 	return HTTP::Tiny->new(
 		agent       => 'callstop-tests/1',
-		timeout     => 40,
+		timeout     => scaled(40),
 		verify_SSL  => 1,
 		SSL_options => { SSL_ca_file => $self->{cert} },
 		%o,
@@ -1219,6 +1309,14 @@ sub stop ($self) {
 	}
 	eval { $self->stop_callstopd; 1 } or warn $@;
 	eval { $self->pg_stop; 1 } or warn $@;
+
+	# Every process has exited (a worker's leak report is written at its
+	# exit): any report fails the file.
+	if (my @reports = $self->sanitizer_reports) {
+		$tb->ok(0, 'no sanitizer report (ASan/UBSan, ' . scalar(@reports) . ' found)');
+		$tb->diag("--- $_->[0] ---\n" . _tail($_->[1], 80)) for @reports;
+		$failed = 1;
+	}
 
 	my $t = $self->{tmpdir} or return;
 	if ($failed) {

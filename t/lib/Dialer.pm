@@ -38,6 +38,7 @@ use v5.36;
 use IPC::Open2 qw(open2);
 use POSIX qw(_exit WNOHANG);
 use Time::HiRes qw(time sleep);
+use CallstopTest ();
 
 my $BLOCK = <<'SQL';
 SELECT count(*) AS n, coalesce(min(entry_id), 0) AS e1, coalesce(max(entry_id), 0) AS e2 FROM callstop_claim_entries(:'b', :'w', 2) \gset
@@ -82,10 +83,11 @@ sub spawn ($class, %o) {
 
 sub pid ($self) { return $self->{pid} }
 
-# Wait for the dialer; kill it after timeout seconds.  Returns its exit code
+# Wait for the dialer; kill it after timeout seconds (scaled, as every
+# deadline of the harness).  Returns its exit code
 # (psql's), or undef when it had to be killed.
 sub wait ($self, %o) {
-	my $deadline = time + ($o{timeout} // 10);
+	my $deadline = time + CallstopTest::scaled($o{timeout} // 10);
 	while (time < $deadline) {
 		my $r = waitpid($self->{pid}, WNOHANG);
 		if ($r == $self->{pid}) {

@@ -11,7 +11,6 @@
 #include "common/listen.h"
 #include "common/metrics.h"
 #include "common/scoreboard.h"
-#include "http/worker.h"
 
 static const char *const api_internal_states[] = {
 	[SCOREBOARD_FREE] = "free",
