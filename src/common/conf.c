@@ -17,9 +17,6 @@
 
 #include "common/conf.h"
 
-#define CONF_FIELD(c, k, type) ((type *)(void *)((char *)(c) + (k)->offset))
-#define CONF_CFIELD(c, k, type) ((const type *)(const void *)((const char *)(c) + (k)->offset))
-
 #define KEY(sect, name, type, def, min, max, flags) \
 	{ sect, #name, type, offsetof(struct conf, name), def, min, max, flags }
 /* A key of section sect stored in field sect_name. */
@@ -370,16 +367,122 @@ int conf_openai_enabled(const struct conf *c)
 	return c->openai_api_key != NULL;
 }
 
+/* A "[section]" line (s without its surrounding blanks) makes *section the
+ * current one.  0, or -1 with err set. */
+static int conf_section_line(const char *path, int lineno, char *s, char **section, char *err, size_t errlen)
+{
+	size_t slen = strlen(s);
+
+	if (s[slen - 1] != ']') {
+		conf_err(err, errlen, "%s:%d: expected '[section]', got '%s'", path, lineno, s);
+		return -1;
+	}
+	s[slen - 1] = '\0';
+	s = conf_trim(s + 1);
+	if (!conf_section_known(s)) {
+		conf_err(err, errlen, "%s:%d: unknown section [%s]", path, lineno, s);
+		return -1;
+	}
+	free(*section);
+	*section = strdup(s);
+	if (*section == NULL) {
+		conf_err(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A "key = value" line of section into c; lines[] remembers where each key
+ * was set.  0, or -1 with err set. */
+static int conf_key_line(struct conf *c, const char *path, int lineno, char *s, const char *section, int *lines,
+			 char *err, size_t errlen)
+{
+	char msg[512], *eq = strchr(s, '='), *key, *val;
+	const struct conf_key *k;
+	size_t vlen;
+
+	if (eq == NULL) {
+		conf_err(err, errlen, "%s:%d: expected 'key = value' or '[section]', got '%s'", path, lineno, s);
+		return -1;
+	}
+	*eq = '\0';
+	key = conf_trim(s);
+	val = conf_trim(eq + 1);
+	if (key[0] == '\0') {
+		conf_err(err, errlen, "%s:%d: missing key before '='", path, lineno);
+		return -1;
+	}
+	if (section == NULL) {
+		conf_err(err, errlen, "%s:%d: %s: key outside any section (add [callstopd] above it)", path, lineno,
+			 key);
+		return -1;
+	}
+	k = conf_find(section, key);
+	if (k == NULL) {
+		conf_err(err, errlen, "%s:%d: unknown key '%s' in [%s]", path, lineno, key, section);
+		return -1;
+	}
+	/* a key set twice is a merge accident more often than an override */
+	if (lines[k - conf_table] != 0) {
+		conf_err(err, errlen, "%s:%d: %s: already set on line %d", path, lineno, key, lines[k - conf_table]);
+		return -1;
+	}
+	vlen = strlen(val);
+	if (val[0] == '"') {
+		if (vlen < 2 || val[vlen - 1] != '"') {
+			conf_err(err, errlen, "%s:%d: %s: unterminated quote", path, lineno, key);
+			return -1;
+		}
+		val[vlen - 1] = '\0';
+		val++;
+	}
+	if (conf_set(c, k, val, msg, sizeof(msg)) < 0) {
+		conf_err(err, errlen, "%s:%d: %s", path, lineno, msg);
+		return -1;
+	}
+	lines[k - conf_table] = lineno;
+	return 0;
+}
+
+/* Every line of f into c.  0, or -1 with err set. */
+static int conf_read(struct conf *c, const char *path, FILE *f, int *lines, char *err, size_t errlen)
+{
+	char *line = NULL, *s, *section = NULL;
+	size_t cap = 0;
+	int lineno = 0, rc = 0;
+
+	while (rc == 0 && getline(&line, &cap, f) >= 0) {
+		lineno++;
+		s = line;
+		/* editors on other systems add a BOM; it is not part of the key */
+		if (lineno == 1 && (unsigned char)s[0] == 0xef && (unsigned char)s[1] == 0xbb &&
+		    (unsigned char)s[2] == 0xbf)
+			s += 3;
+		s = conf_trim(s);
+		if (s[0] == '\0' || s[0] == '#' || s[0] == ';')
+			continue;
+		if (s[0] == '[')
+			rc = conf_section_line(path, lineno, s, &section, err, errlen);
+		else
+			rc = conf_key_line(c, path, lineno, s, section, lines, err, errlen);
+	}
+	if (rc == 0 && ferror(f)) {
+		conf_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+		rc = -1;
+	}
+	free(line);
+	free(section);
+	return rc;
+}
+
 struct conf *conf_load(const char *path, char *err, size_t errlen)
 {
-	char msg[512], *line = NULL, *s, *eq, *key, *val, *section = NULL;
+	char msg[512];
 	int lines[CONF_NKEYS] = { 0 };
-	const struct conf_key *k;
 	struct conf *c;
-	size_t cap = 0, i, vlen;
-	ssize_t len;
-	int lineno = 0;
+	size_t i;
 	FILE *f;
+	int rc;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->path = strdup(path)) == NULL) {
@@ -401,103 +504,13 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 		conf_free(c);
 		return NULL;
 	}
-
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		s = line;
-		/* editors on other systems add a BOM; it is not part of the key */
-		if (lineno == 1 && (unsigned char)s[0] == 0xef && (unsigned char)s[1] == 0xbb &&
-		    (unsigned char)s[2] == 0xbf)
-			s += 3;
-		s = conf_trim(s);
-		if (s[0] == '\0' || s[0] == '#' || s[0] == ';')
-			continue;
-
-		if (s[0] == '[') {
-			size_t slen = strlen(s);
-
-			if (s[slen - 1] != ']') {
-				conf_err(err, errlen, "%s:%d: expected '[section]', got '%s'", path, lineno, s);
-				goto fail;
-			}
-			s[slen - 1] = '\0';
-			s = conf_trim(s + 1);
-			if (!conf_section_known(s)) {
-				conf_err(err, errlen, "%s:%d: unknown section [%s]", path, lineno, s);
-				goto fail;
-			}
-			free(section);
-			section = strdup(s);
-			if (section == NULL) {
-				conf_err(err, errlen, "%s: out of memory", path);
-				goto fail;
-			}
-			continue;
-		}
-
-		eq = strchr(s, '=');
-		if (eq == NULL) {
-			conf_err(err, errlen, "%s:%d: expected 'key = value' or '[section]', got '%s'", path, lineno, s);
-			goto fail;
-		}
-		*eq = '\0';
-		key = conf_trim(s);
-		val = conf_trim(eq + 1);
-		if (key[0] == '\0') {
-			conf_err(err, errlen, "%s:%d: missing key before '='", path, lineno);
-			goto fail;
-		}
-		if (section == NULL) {
-			conf_err(err, errlen, "%s:%d: %s: key outside any section (add [callstopd] above it)", path,
-				 lineno, key);
-			goto fail;
-		}
-		k = conf_find(section, key);
-		if (k == NULL) {
-			conf_err(err, errlen, "%s:%d: unknown key '%s' in [%s]", path, lineno, key, section);
-			goto fail;
-		}
-		/* a key set twice is a merge accident more often than an override */
-		if (lines[k - conf_table] != 0) {
-			conf_err(err, errlen, "%s:%d: %s: already set on line %d", path, lineno, key,
-				 lines[k - conf_table]);
-			goto fail;
-		}
-		vlen = strlen(val);
-		if (val[0] == '"') {
-			if (vlen < 2 || val[vlen - 1] != '"') {
-				conf_err(err, errlen, "%s:%d: %s: unterminated quote", path, lineno, key);
-				goto fail;
-			}
-			val[vlen - 1] = '\0';
-			val++;
-		}
-		if (conf_set(c, k, val, msg, sizeof(msg)) < 0) {
-			conf_err(err, errlen, "%s:%d: %s", path, lineno, msg);
-			goto fail;
-		}
-		lines[k - conf_table] = lineno;
-	}
-	if (ferror(f)) {
-		conf_err(err, errlen, "%s: read error: %s", path, strerror(errno));
-		goto fail;
-	}
+	rc = conf_read(c, path, f, lines, err, errlen);
 	fclose(f);
-	free(line);
-	free(section);
-
-	if (conf_check(c, path, lines, err, errlen) < 0 || conf_providers(c, path, err, errlen) < 0) {
+	if (rc < 0 || conf_check(c, path, lines, err, errlen) < 0 || conf_providers(c, path, err, errlen) < 0) {
 		conf_free(c);
 		return NULL;
 	}
 	return c;
-
-fail:
-	fclose(f);
-	free(line);
-	free(section);
-	conf_free(c);
-	return NULL;
 }
 
 void conf_free(struct conf *c)
@@ -517,83 +530,4 @@ void conf_free(struct conf *c)
 	free(c->openai_api_key);
 	free(c->path);
 	free(c);
-}
-
-static int conf_key_equal(const struct conf *a, const struct conf *b, const struct conf_key *k)
-{
-	const char *sa, *sb;
-
-	switch (k->type) {
-	case CONF_INT:
-	case CONF_BOOL:
-		return *CONF_CFIELD(a, k, int) == *CONF_CFIELD(b, k, int);
-	case CONF_SIZE:
-		return *CONF_CFIELD(a, k, size_t) == *CONF_CFIELD(b, k, size_t);
-	case CONF_MODE:
-		return *CONF_CFIELD(a, k, mode_t) == *CONF_CFIELD(b, k, mode_t);
-	case CONF_LOG_LEVEL:
-		return *CONF_CFIELD(a, k, enum conf_log_level) == *CONF_CFIELD(b, k, enum conf_log_level);
-	case CONF_STR:
-	case CONF_STR_NULL:
-		sa = *CONF_CFIELD(a, k, char *);
-		sb = *CONF_CFIELD(b, k, char *);
-		if (sa == NULL || sb == NULL)
-			return sa == sb;
-		return strcmp(sa, sb) == 0;
-	}
-	return 0;
-}
-
-static int conf_key_copy(struct conf *dst, const struct conf *src, const struct conf_key *k)
-{
-	const char *s;
-
-	switch (k->type) {
-	case CONF_INT:
-	case CONF_BOOL:
-		*CONF_FIELD(dst, k, int) = *CONF_CFIELD(src, k, int);
-		return 0;
-	case CONF_SIZE:
-		*CONF_FIELD(dst, k, size_t) = *CONF_CFIELD(src, k, size_t);
-		return 0;
-	case CONF_MODE:
-		*CONF_FIELD(dst, k, mode_t) = *CONF_CFIELD(src, k, mode_t);
-		return 0;
-	case CONF_LOG_LEVEL:
-		*CONF_FIELD(dst, k, enum conf_log_level) = *CONF_CFIELD(src, k, enum conf_log_level);
-		return 0;
-	case CONF_STR:
-	case CONF_STR_NULL:
-		s = *CONF_CFIELD(src, k, char *);
-		if (s == NULL) {
-			free(*CONF_FIELD(dst, k, char *));
-			*CONF_FIELD(dst, k, char *) = NULL;
-			return 0;
-		}
-		return conf_set_str(CONF_FIELD(dst, k, char *), s);
-	}
-	return -1;
-}
-
-int conf_keep_restart_keys(struct conf *neu, const struct conf *old, char *changed, size_t changedlen)
-{
-	size_t i, used = 0;
-	int n = 0, w;
-
-	if (changedlen > 0)
-		changed[0] = '\0';
-	for (i = 0; i < CONF_NKEYS; i++) {
-		const struct conf_key *k = &conf_table[i];
-
-		if (!(k->flags & CONF_F_RESTART) || conf_key_equal(neu, old, k))
-			continue;
-		if (conf_key_copy(neu, old, k) < 0)
-			return -1;
-		if (used < changedlen) {
-			w = snprintf(changed + used, changedlen - used, "%s%s", n > 0 ? ", " : "", k->name);
-			used += w > 0 ? (size_t)w : 0;
-		}
-		n++;
-	}
-	return n;
 }

@@ -171,6 +171,10 @@ struct conf_key {
 	unsigned flags;      /* CONF_F_* */
 };
 
+/* The field of key k in configuration c, as a pointer to type. */
+#define CONF_FIELD(c, k, type) ((type *)(void *)((char *)(c) + (k)->offset))
+#define CONF_CFIELD(c, k, type) ((const type *)(const void *)((const char *)(c) + (k)->offset))
+
 /* The key table (static storage); *n receives the number of rows. */
 const struct conf_key *conf_keys(size_t *n);
 
