@@ -211,6 +211,53 @@ unchanged '400 invalid_json: a string that is not UTF-8; a path id that is not U
 		'not_found', 'POST /batch/batch-cancel/batch-%FF');
 };
 
+# Issue 10, defect 10: cJSON read an invalid \u escape as U+0000 and copied
+# raw control bytes, and the id was then measured with strlen(): each of these
+# answered 200 and cancelled the call named before the malformation.
+unchanged '400 invalid_json: a malformed escape or a raw control byte after a live id' => sub {
+	for my $body (qq({"resource_id":"$call\\uZZZZ-anything"}), qq({"resource_id":["$call\\u-XYZ","x"]}),
+		qq({"resource_id":"$call\x00"}), qq({"resource_id":["$call\x00junk"]}), qq({"resource_id":"$call\\u12"}),
+		qq({"resource_id":"$call\\u0000"}), qq({"resource_id":"$call\x01"}), qq({"resource_id":"$call\x1f"}),
+		qq({"resource_id":"$call\n"}), qq({"resource_id":"$call\\x41"}), qq({"resource_id":"$call\\ud800"}))
+	{
+		(my $name = $body) =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+		is_unified_error(post_raw($body), 400, 'invalid_json', "body: $name");
+	}
+	is($t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$call'"), 'running',
+		'... the call named before the malformation was not cancelled');
+};
+
+# Defect 11: text that is not JSON (RFC 8259) is refused, not guessed at.
+unchanged '400 invalid_json: control bytes as whitespace, numbers RFC 8259 does not allow' => sub {
+	for my $body (qq(\x01{"resource_id":"$call"}), qq({"resource_id":\x0b"$call"}), qq({"resource_id":"$call"}\x0c),
+		qq({\x00"resource_id":"$call"}), qq({"resource_id":"$call"}\x00), qq({"resource_id":"$call","n":01}),
+		qq({"resource_id":"$call","n":1.}), qq({"resource_id":"$call","n":-.5}), qq({"resource_id":"$call","n":+1}),
+		qq({"resource_id":"$call","n":1e}), qq({"resource_id":"$call","n":0x10}))
+	{
+		(my $name = $body) =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+		is_unified_error(post_raw($body), 400, 'invalid_json', "body: $name");
+	}
+};
+
+# Defect 11: a repeated key meant the first one to cJSON, the last one to
+# JavaScript and Python; it means nothing now.
+unchanged '400 invalid_request: a key repeated in an object' => sub {
+	is_unified_error(post_raw(qq({"resource_id":"batch-none","resource_id":"$call"})), 400, 'invalid_request',
+		'resource_id twice');
+	is_unified_error(post_raw(qq({"resource_id":"$call","resource_id":1})), 400, 'invalid_request',
+		'resource_id twice, the second not a string');
+	is_unified_error(post_raw(qq({"resource_id":"$call","\\u0072esource_id":"x"})), 400, 'invalid_request',
+		'resource_id twice, once escaped');
+	is_unified_error(post_raw(qq({"resource_id":"$call","force":false,"force":true})), 400, 'invalid_request',
+		'force twice');
+	is_unified_error(post_raw(qq({"resource_id":"$call","x":{"a":1,"a":2}})), 400, 'invalid_request',
+		'a nested object');
+	is_unified_error(post_raw('{"force":true,"force":false}', 'application/json', '/batch/batch-cancel/batch-live'),
+		400, 'invalid_request', 'batch-cancel: force twice');
+	is($t->psql_value("SELECT status FROM voice_call_batches WHERE id = '$batch'"), 'pending',
+		'... the batch is still pending');
+};
+
 # SPEC 2: errors that nginx answers itself use the same body shape as
 # callstopd (for a unified path: the unified error body).
 unchanged 'errors nginx answers itself: the unified body' => sub {

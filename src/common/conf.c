@@ -307,31 +307,42 @@ static int conf_check(const struct conf *c, const char *path, const int *lines, 
 	return 0;
 }
 
+#define CONF_SECRET_MAX 4095   /* bytes: a bigger file is the wrong file, not a secret to cut short */
+
 /*
  * Read a secret file: its content with trailing whitespace removed.  Returns
  * a malloc'ed string, or NULL with a message in err (the path, never the
- * content).
+ * content) if it is unreadable, empty, holds a NUL or is over CONF_SECRET_MAX.
  */
 static char *conf_read_secret(const char *file, const char *key, const char *path, char *err, size_t errlen)
 {
-	char buf[4096];
+	char buf[CONF_SECRET_MAX + 2], *secret = NULL;
 	size_t n;
+	int bad;
 	FILE *f = fopen(file, "re");
 
 	if (f == NULL) {
 		conf_err(err, errlen, "%s: %s: cannot read secret file %s: %s", path, key, file, strerror(errno));
 		return NULL;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+	n = fread(buf, 1, CONF_SECRET_MAX + 1, f);   /* one byte more tells a file too big */
+	bad = ferror(f);
 	fclose(f);
-	buf[n] = '\0';
-	while (n > 0 && isspace((unsigned char)buf[n - 1]))
-		buf[--n] = '\0';
-	if (n == 0 || strlen(buf) != n) {
-		conf_err(err, errlen, "%s: %s: secret file %s is empty or not text", path, key, file);
-		return NULL;
+	if (!bad && n <= CONF_SECRET_MAX) {
+		buf[n] = '\0';
+		while (n > 0 && isspace((unsigned char)buf[n - 1]))
+			buf[--n] = '\0';
+		if (n > 0 && strlen(buf) == n)
+			secret = strdup(buf);
 	}
-	return strdup(buf);
+	if (bad)
+		conf_err(err, errlen, "%s: %s: cannot read secret file %s", path, key, file);
+	else if (n > CONF_SECRET_MAX)
+		conf_err(err, errlen, "%s: %s: secret file %s is over %d bytes", path, key, file, CONF_SECRET_MAX);
+	else if (secret == NULL)
+		conf_err(err, errlen, "%s: %s: secret file %s is empty or not text", path, key, file);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return secret;
 }
 
 /* [livekit] and [openai]: all of a provider's keys or none; secrets loaded. */

@@ -13,13 +13,29 @@
 #define JSON_MAX_DEPTH 16
 
 /*
- * Parse len bytes of buf as one JSON value with nothing but whitespace after
- * it, nesting at most JSON_MAX_DEPTH levels.  Returns the tree (the caller
- * frees it with cJSON_Delete) or NULL if it does not parse, nests too deep,
- * is not UTF-8 (RFC 8259 section 8.1), or holds a \u0000 escape (which C
- * strings, and PostgreSQL text, cannot carry).
+ * 1 if len bytes of buf are one JSON text by the grammar of RFC 8259 (only
+ * space, tab, CR and LF as whitespace; numbers as in its section 6; no raw
+ * U+0000..U+001F in strings, only its escapes, \u with four hex digits),
+ * in UTF-8 (section 8.1), nesting at most JSON_MAX_DEPTH levels, and with no
+ * string that would decode to U+0000 or to half a surrogate pair.  Checks
+ * only, allocates nothing; recursion is bounded by JSON_MAX_DEPTH.
+ */
+int json_valid(const char *buf, size_t len);
+
+/*
+ * Parse len bytes of buf (no NUL terminator needed) if json_valid() accepts
+ * them.  Returns the tree (the caller frees it with cJSON_Delete) or NULL:
+ * SPEC 3's invalid_json.  No string of the tree, key or value, holds a NUL
+ * byte, so strlen() of one is its whole decoded length (issue 10: a string
+ * cut short by an invalid escape once named another call).
  */
 cJSON *json_parse(const char *buf, size_t len);
+
+/* 1 if an object of the tree, at any depth, has two members with the same
+ * key (compared after unescaping: "a" and "\u0061" are the same): RFC 8259
+ * section 4 leaves their meaning to each parser, so callstopd refuses them
+ * (SPEC 3's invalid_request).  0 if none, -1 if out of memory. */
+int json_duplicate_key(const cJSON *item);
 
 /* 1 if len bytes of buf are well-formed UTF-8 (RFC 3629). */
 int json_utf8_valid(const char *buf, size_t len);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <fcgiapp.h>
@@ -111,6 +112,87 @@ int request_query(const struct request *r, const char *name, char *out, size_t o
 		}
 		p = end ? end + 1 : NULL;
 	}
+	return 0;
+}
+
+/* n decimal digits of s as a number, or -1 if one of them is not a digit
+ * (sscanf's %2d would take "+1", "-1" and " 1"). */
+static int request_digits(const char *s, int n)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* The zone of an RFC 3339 time: Z, or +HH:MM / -HH:MM within PostgreSQL's
+ * +-15:59 (src/backend/utils/adt/datetime.c, MAX_TZDISP_HOUR). */
+static int request_time_zone(const char *p)
+{
+	int h, m;
+
+	if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0')
+		return 0;
+	if ((p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':')
+		return -1;
+	h = request_digits(p + 1, 2);
+	m = request_digits(p + 4, 2);
+	return h >= 0 && h <= 15 && m >= 0 && m <= 59 ? 0 : -1;
+}
+
+int request_time(const char *s, char *out, size_t outlen)
+{
+	size_t len = strlen(s);
+	struct tm tm = { 0 }, back;
+	int y, mo, d;
+	const char *p = s + 19;
+	time_t t;
+
+	if (len < 10 || s[4] != '-' || s[7] != '-' || (y = request_digits(s, 4)) < 1 ||
+	    (mo = request_digits(s + 5, 2)) < 1 || mo > 12 || (d = request_digits(s + 8, 2)) < 1)
+		return -1;
+	if (len > 10) {
+		/* RFC 3339 5.6: full-date "T" HH:MM:SS [.frac] (Z / +-HH:MM) */
+		int h, mi, sec;
+
+		if (len < 20 || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+			return -1;
+		h = request_digits(s + 11, 2);
+		mi = request_digits(s + 14, 2);
+		sec = request_digits(s + 17, 2);
+		if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+			return -1;
+		if (*p == '.') {
+			size_t digits = strspn(p + 1, "0123456789");
+
+			if (digits == 0)
+				return -1;
+			p += 1 + digits;
+		}
+		if (request_time_zone(p) < 0)
+			return -1;
+	}
+	/* a real calendar day: 2026-02-30 comes back from timegm() as March */
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	t = timegm(&tm);
+	if (gmtime_r(&t, &back) == NULL || back.tm_mday != d || back.tm_mon != mo - 1)
+		return -1;
+	if ((len == 10 ? 20 : len) >= outlen)
+		return -1;
+	if (len == 10) {
+		snprintf(out, outlen, "%.10sT00:00:00Z", s);
+		return 0;
+	}
+	memcpy(out, s, len + 1);
+	out[10] = 'T';
+	if (out[len - 1] == 'z')
+		out[len - 1] = 'Z';
 	return 0;
 }
 

@@ -55,6 +55,17 @@ const char *request_param(const struct request *r, const char *name);
  */
 int request_query(const struct request *r, const char *name, char *out, size_t outlen);
 
+/*
+ * A time in a query value, strictly: an RFC 3339 date-time (section 5.6:
+ * "2026-11-20T10:00:00Z", "...T10:00:00.5+02:00"; T and Z in either case)
+ * with an offset PostgreSQL accepts (at most 15:59 either way), or a bare
+ * date (YYYY-MM-DD) meaning 00:00 UTC (SPEC 4.1).  Digits only where digits
+ * go, a real calendar day, hours 00-23, minutes and seconds 00-59.  Writes
+ * the value as PostgreSQL parses it for timestamptz into out (outlen bytes;
+ * a date takes 21).  Returns 0, or -1 if s is none of these or does not fit.
+ */
+int request_time(const char *s, char *out, size_t outlen);
+
 /* 1 if the request carries a body whose media type is application/json
  * (parameters such as charset are ignored, the type compared without regard
  * to case: RFC 9110 8.3.1), else 0. */

@@ -17,6 +17,8 @@
 #include "common/log.h"
 
 #define ROUTER_ID_MAX 256
+/* RFC 9110 5.6.2: the characters of a token, such as a method */
+#define ROUTER_TCHAR "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 /* Only for requests nginx marked CALLSTOP_INTERNAL=1; to the others the
  * route does not exist (404, never 405). */
@@ -143,7 +145,12 @@ void router_dispatch(struct request *r, struct worker_ctx *ctx)
 	if (allow[0] != '\0') {
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "Method %.16s not allowed; use %s", r->method, allow);
+		/* echoed only if it is a short RFC 9110 token: other bytes (the
+		 * fuzzer sent 0xa0) would make the body invalid UTF-8 */
+		if (strlen(r->method) <= 16 && strspn(r->method, ROUTER_TCHAR) == strlen(r->method))
+			snprintf(msg, sizeof(msg), "Method %s not allowed; use %s", r->method, allow);
+		else
+			snprintf(msg, sizeof(msg), "Method not allowed; use %s", allow);
 		request_add_header(r, "Allow", allow);
 		api_error(r, router_family(r->path), 405, "method_not_allowed", msg);
 		return;

@@ -331,6 +331,61 @@ static void test_keep_restart_keys(void **state)
 	conf_free(neu);
 }
 
+/* A secret file of size bytes ('k' repeated, then a newline if nl). */
+static void conf_test_secret(const char *file, size_t size, int nl)
+{
+	FILE *f = fopen(file, "w");
+	size_t i;
+
+	assert_non_null(f);
+	for (i = 0; i < size; i++)
+		fputc(i + 1 == size && nl ? '\n' : 'k', f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Issue 10 defect 13: a secret file over 4095 bytes was cut to 4095 and the
+ * configuration said OK (callstopd -t too). */
+static void test_secret_file_size(void **state)
+{
+	static const size_t too_big[] = { 4096, 4097, 100000 };
+	char secret[64], text[256];
+	struct conf *c;
+	size_t i;
+	int fd;
+
+	(void)state;
+	snprintf(secret, sizeof(secret), "/tmp/conf_test_secret.XXXXXX");
+	fd = mkstemp(secret);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(text, sizeof(text), "[callstopd]\ndatabase = dbname=x\n[livekit]\nurl = http://127.0.0.1:1\n"
+		 "api_key = k\napi_secret_file = %s\n", secret);
+
+	conf_test_secret(secret, 4095, 0);
+	c = conf_test_load(text);
+	conf_test_unlink();
+	assert_non_null(c);
+	assert_int_equal(strlen(c->livekit_api_secret), 4095);
+	conf_free(c);
+	conf_test_secret(secret, 4095, 1);
+	c = conf_test_load(text);
+	conf_test_unlink();
+	assert_non_null(c);
+	assert_int_equal(strlen(c->livekit_api_secret), 4094);
+	conf_free(c);
+
+	for (i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++) {
+		conf_test_secret(secret, too_big[i], 1);
+		conf_test_fails(text, 0, "is over 4095 bytes");
+		assert_non_null(strstr(conf_test_err, secret));
+		assert_null(strstr(conf_test_err, "kkkk"));
+	}
+	conf_test_secret(secret, 0, 0);
+	conf_test_fails(text, 0, "is empty or not text");
+	unlink(secret);
+	conf_test_fails(text, 0, "cannot read secret file");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_listen_split),
 		cmocka_unit_test(test_key_table),
 		cmocka_unit_test(test_keep_restart_keys),
+		cmocka_unit_test(test_secret_file_size),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

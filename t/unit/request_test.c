@@ -354,6 +354,56 @@ static void test_add_header(void **state)
 	request_free(&r);
 }
 
+/* Issue 10 defect 12: a time PostgreSQL would refuse (500) or read as
+ * another time is refused here (400). */
+static void test_time_strict(void **state)
+{
+	static const char *const bad[] = {
+		"2026-+1-01", "2026-01-01T00:00:00+16:00", "2026-01-01T00:00:00-16:00", "2026-01-01T-1:-1:-1Z",
+		"2026-01-01T-1:00:00Z", "2026-01-01T00:-1:00Z", "2026-01-01T00:00:-1Z", "+026-01-01", "2026-1-01",
+		"2026-01-1", " 2026-01-01", "2026-01-01 ", "2026-01-01T00:00:00Z ", "2026-01-01T 0:00:00Z",
+		"2026-01-01T00:00:00+1:00", "2026-01-01T00:00:00+01:0", "2026-01-01T00:00:00+01:-1",
+		"2026-01-01T00:00:00+-1:00", "2026-01-01T00:00:00+01:60", "2026-01-01T24:00:00Z",
+		"2026-01-01T00:60:00Z", "2026-01-01T00:00:60Z", "2026-01-01T00:00:00", "2026-01-01T00:00Z",
+		"2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.-1Z", "2026-02-30", "2026-13-01", "2026-00-01",
+		"2026-01-00", "0000-01-01", "2026-01-01X00:00:00Z", "2026/01/01", "yesterday", "", "2026",
+		"2026-01-01T00:00:00ZZ", "2026-01-01T00:00:00+0100", "2026-01-01T00:00:00+01:00:00",
+	};
+	static const struct {
+		const char *in, *out;
+	} ok[] = {
+		{ "2026-01-01", "2026-01-01T00:00:00Z" },
+		{ "2026-02-28T23:59:59Z", "2026-02-28T23:59:59Z" },
+		{ "2024-02-29t10:00:00z", "2024-02-29T10:00:00Z" },
+		{ "2026-03-05T02:00:00+02:00", "2026-03-05T02:00:00+02:00" },
+		{ "2026-03-07T23:30:00-00:30", "2026-03-07T23:30:00-00:30" },
+		{ "2026-01-01T00:00:00+15:59", "2026-01-01T00:00:00+15:59" },
+		{ "2026-01-01T00:00:00-15:59", "2026-01-01T00:00:00-15:59" },
+		{ "2026-03-05T00:00:00.000000Z", "2026-03-05T00:00:00.000000Z" },
+		{ "0001-01-01", "0001-01-01T00:00:00Z" },
+		{ "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z" },
+	};
+	char out[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (request_time(bad[i], out, sizeof(out)) == 0)
+			print_error("accepted: '%s' as '%s'\n", bad[i], out);
+		assert_int_equal(request_time(bad[i], out, sizeof(out)), -1);
+	}
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		memset(out, 'x', sizeof(out));
+		assert_int_equal(request_time(ok[i].in, out, sizeof(out)), 0);
+		assert_string_equal(out, ok[i].out);
+	}
+	/* what does not fit out is refused, never cut */
+	assert_int_equal(request_time("2026-01-01", out, 20), -1);
+	assert_int_equal(request_time("2026-01-01", out, 21), 0);
+	assert_int_equal(request_time("2026-01-01T00:00:00Z", out, 20), -1);
+	assert_int_equal(request_time("2026-01-01T00:00:00Z", out, 21), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_content_type),
 		cmocka_unit_test(test_reply),
 		cmocka_unit_test(test_add_header),
+		cmocka_unit_test(test_time_strict),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/cancel.h"
 #include "common/json.h"
@@ -131,56 +130,6 @@ void api_heppu_get(struct request *r, struct worker_ctx *ctx, const char *id)
 	request_reply(r, 200, body);
 }
 
-/*
- * startDate/endDate: RFC 3339 ("2026-11-20T10:00:00Z", offsets and fractions
- * allowed) or a bare date meaning 00:00 UTC (SPEC 4.1).  Writes a value
- * PostgreSQL parses as timestamptz into out.  Returns 0 or -1.
- */
-static int heppu_date(const char *s, char *out, size_t outlen)
-{
-	struct tm tm = { 0 }, back;
-	const char *p = s + 19;
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-	time_t t;
-
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || y < 1 || mo < 1 || mo > 12 || d < 1)
-		return -1;
-	if (s[10] != '\0') {
-		n = 0;
-		if ((s[10] != 'T' && s[10] != 't') || sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 ||
-		    n != 8 || h > 23 || mi > 59 || sec > 59)
-			return -1;
-		if (*p == '.') {
-			size_t digits = strspn(p + 1, "0123456789");
-			if (digits == 0)
-				return -1;
-			p += 1 + digits;
-		}
-		if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-			;
-		else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
-			 strspn(p + 1, "0123456789") == 2 && strspn(p + 4, "0123456789") == 2 &&
-			 atoi(p + 1) <= 23 && atoi(p + 4) <= 59)
-			;
-		else
-			return -1;
-	}
-	/* a real calendar day: 2026-02-30 comes back from timegm() as March */
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	t = timegm(&tm);
-	if (gmtime_r(&t, &back) == NULL || back.tm_mday != d || back.tm_mon != mo - 1)
-		return -1;
-	if (s[10] == '\0')
-		snprintf(out, outlen, "%.10sT00:00:00Z", s);
-	else if (strlen(s) < outlen)
-		snprintf(out, outlen, "%s", s);
-	else
-		return -1;
-	return 0;
-}
-
 /* A positive integer query value, or dflt if absent; -1 if malformed. */
 static long heppu_int(struct request *r, const char *name, long dflt)
 {
@@ -234,12 +183,12 @@ void api_heppu_list(struct request *r, struct worker_ctx *ctx, const char *unuse
 		return;
 	}
 	if ((i = request_query(r, "startDate", start_raw, sizeof(start_raw))) != 0 &&
-	    (i < 0 || heppu_date(start_raw, start, sizeof(start)) < 0)) {
+	    (i < 0 || request_time(start_raw, start, sizeof(start)) < 0)) {
 		heppu_error(r, 400, "startDate must be an RFC 3339 date-time or a date (YYYY-MM-DD)");
 		return;
 	}
 	if ((i = request_query(r, "endDate", end_raw, sizeof(end_raw))) != 0 &&
-	    (i < 0 || heppu_date(end_raw, end, sizeof(end)) < 0)) {
+	    (i < 0 || request_time(end_raw, end, sizeof(end)) < 0)) {
 		heppu_error(r, 400, "endDate must be an RFC 3339 date-time or a date (YYYY-MM-DD)");
 		return;
 	}

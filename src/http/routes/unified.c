@@ -49,6 +49,12 @@ static int unified_body(struct request *r, struct worker_ctx *ctx, int allow_emp
 		unified_invalid(r, "Request body must be a JSON object");
 		return -1;
 	}
+	if (json_duplicate_key(*root) != 0) {
+		cJSON_Delete(*root);
+		*root = NULL;
+		unified_invalid(r, "Request body repeats a key in an object");
+		return -1;
+	}
 	return 0;
 }
 
