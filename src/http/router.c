@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http/routes/admin.h"
-#include "http/routes/heppu.h"
+#include "http/routes/api_v1_admin.h"
+#include "http/routes/api_v1_calls.h"
+#include "http/routes/batch.h"
+#include "http/routes/calls.h"
 #include "http/routes/internal.h"
-#include "http/routes/trillet.h"
-#include "http/routes/unified.h"
+#include "http/routes/v1_batch_calls.h"
 #include "common/fault.h"
 #include "common/json.h"
 #include "common/log.h"

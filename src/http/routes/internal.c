@@ -1,5 +1,5 @@
 /*
- * api_internal.c - see api_internal.h.
+ * internal.c - see internal.h.
  */
 #include "http/routes/internal.h"
 

@@ -1,5 +1,5 @@
 /*
- * api_internal.h - the internal-only pages, after php-fpm's fpm_status:
+ * internal.h - the internal-only pages, after php-fpm's fpm_status:
  * GET /callstop-status (process manager status, JSON) and GET
  * /callstop-metrics (Prometheus text).  nginx serves them on exact-match
  * locations allowed from 127.0.0.1 only and marks them with the FastCGI

@@ -1,21 +1,14 @@
 /*
- * api_unified.c - the unified routes of SPEC section 3: POST /calls/cancel,
- * GET /calls/status/{id}, POST /batch/batch-cancel/{id}.
+ * unified.c - what the unified routes of SPEC 3 share (calls.c, batch.c):
+ * the body checks in SPEC 3's order and the "force" member.
  */
 #include "http/routes/unified.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "core/cancel.h"
 #include "common/json.h"
-#include "common/states.h"
-#include "core/status.h"
 
-#define UNIFIED_MSG_MAX 256
-
-static void unified_invalid(struct request *r, const char *message)
+void unified_invalid(struct request *r, const char *message)
 {
 	api_error(r, API_UNIFIED, 400, "invalid_request", message);
 }
@@ -25,7 +18,7 @@ static void unified_invalid(struct request *r, const char *message)
  * type (415), JSON (400 invalid_json).  An empty body yields *root = NULL
  * when allow_empty.  Returns 0, or -1 after answering.
  */
-static int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJSON **root)
+int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJSON **root)
 {
 	*root = NULL;
 	if (r->body_len > ctx->cfg->max_body_bytes) {
@@ -59,7 +52,7 @@ static int unified_body(struct request *r, struct worker_ctx *ctx, int allow_emp
 }
 
 /* "force": absent = 0, a boolean, anything else invalid.  Returns 0/1 or -1. */
-static int unified_force_member(const cJSON *root)
+int unified_force_member(const cJSON *root)
 {
 	const cJSON *f = root ? cJSON_GetObjectItemCaseSensitive(root, "force") : NULL;
 
@@ -68,275 +61,4 @@ static int unified_force_member(const cJSON *root)
 	if (!cJSON_IsBool(f))
 		return -1;
 	return cJSON_IsTrue(f) ? 1 : 0;
-}
-
-/* An id of SPEC 3: a non-empty string of at most 128 bytes. */
-static const char *unified_id(const cJSON *item)
-{
-	const char *s = cJSON_GetStringValue(item);
-
-	if (s == NULL || *s == '\0' || strlen(s) >= CANCEL_REF_MAX)
-		return NULL;
-	return s;
-}
-
-static enum cancel_type unified_id_type(const char *id)
-{
-	return strncmp(id, "batch-", 6) == 0 ? CANCEL_BATCH : CANCEL_CALL;
-}
-
-static cJSON *unified_result(const struct cancel_item *it, int force)
-{
-	char msg[UNIFIED_MSG_MAX];
-	cJSON *o = cJSON_CreateObject();
-
-	cancel_message(it, force, msg, sizeof(msg));
-	cJSON_AddStringToObject(o, "resource_id", it->given);
-	cJSON_AddStringToObject(o, "resource_type", cancel_resource_type(it));
-	cJSON_AddStringToObject(o, "status", it->status);
-	cJSON_AddNumberToObject(o, "cancelled_count", it->cancelled_count);
-	cJSON_AddStringToObject(o, "message", msg);
-	return o;
-}
-
-void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unused)
-{
-	struct auth_identity who;
-	struct cancel_request req = { 0 };
-	struct cancel_item *items = NULL;
-	const cJSON *rid, *item;
-	cJSON *root = NULL, *body, *results;
-	int force, single, n, total = 0;
-	size_t i;
-
-	if (api_auth_unified(r, ctx, &who) < 0 || unified_body(r, ctx, 0, &root) < 0)
-		return;
-	rid = cJSON_GetObjectItemCaseSensitive(root, "resource_id");
-	force = unified_force_member(root);
-	single = cJSON_IsString(rid);
-	n = single ? 1 : cJSON_IsArray(rid) ? cJSON_GetArraySize(rid) : -1;
-	if (force < 0) {
-		unified_invalid(r, "force must be a boolean");
-		goto out;
-	}
-	if (n < 0) {
-		unified_invalid(r, rid ? "resource_id must be a string or a list of strings" : "resource_id is required");
-		goto out;
-	}
-	if (n == 0) {
-		unified_invalid(r, "resource_id must not be an empty list");
-		goto out;
-	}
-	if (n > ctx->cfg->max_resources) {
-		char msg[UNIFIED_MSG_MAX];
-		snprintf(msg, sizeof(msg), "Too many resource ids: %d, at most %d per request", n, ctx->cfg->max_resources);
-		api_error(r, API_UNIFIED, 413, "payload_too_large", msg);
-		goto out;
-	}
-	items = calloc((size_t)n, sizeof(*items));
-	if (items == NULL) {
-		api_error(r, API_UNIFIED, 500, "internal_error", "Out of memory");
-		goto out;
-	}
-	cancel_request_init(&req, r->route, r->request_id, items, (size_t)n, who.tenant_id, who.key_id, force, "cancelled");
-	if (single) {
-		item = rid;
-		if (unified_id(item) == NULL) {
-			unified_invalid(r, "resource_id must be a non-empty string of at most 128 bytes");
-			goto out;
-		}
-		cancel_add(&req, unified_id_type(item->valuestring), item->valuestring);
-	} else {
-		cJSON_ArrayForEach(item, rid) {
-			if (unified_id(item) == NULL) {
-				unified_invalid(r, "every resource_id must be a non-empty string of at most 128 bytes");
-				goto out;
-			}
-			cancel_add(&req, unified_id_type(item->valuestring), item->valuestring);
-		}
-	}
-	if (cancel_run(ctx, &req) < 0) {
-		api_db_error(r, ctx, API_UNIFIED);
-		goto out;
-	}
-
-	body = cJSON_CreateObject();
-	results = cJSON_AddArrayToObject(body, "results");
-	for (i = 0; i < req.n; i++) {
-		cJSON_AddItemToArray(results, unified_result(&req.items[i], force));
-		total += req.items[i].cancelled_count;
-	}
-	cJSON_AddNumberToObject(body, "total_cancelled", total);
-	if (single) {
-		/* the flat v2 answer, beside results (SPEC 3.1) */
-		cJSON *one = unified_result(&req.items[0], force), *f;
-		cJSON_ArrayForEach(f, one)
-			cJSON_AddItemToObject(body, f->string, cJSON_Duplicate(f, 1));
-		cJSON_Delete(one);
-	}
-	request_reply(r, 200, body);
-out:
-	free(items);
-	cJSON_Delete(root);
-}
-
-/* limit, cursor and status of a batch page (SPEC 3.2).  Returns 0, or -1
- * after answering 400. */
-static int unified_page(struct request *r, struct status_page *page, char *cursor, size_t cursor_len,
-			char *status, size_t status_len)
-{
-	char limit[16];
-	char *end = NULL;
-	long v;
-	int got;
-
-	page->limit = STATUS_LIMIT_DEFAULT;
-	page->cursor = NULL;
-	page->status = NULL;
-	got = request_query(r, "limit", limit, sizeof(limit));
-	if (got != 0) {
-		v = got > 0 && limit[0] >= '0' && limit[0] <= '9' ? strtol(limit, &end, 10) : 0;
-		if (end == NULL || *end != '\0' || v < 1 || v > STATUS_LIMIT_MAX) {
-			unified_invalid(r, "limit must be an integer from 1 to 1000");
-			return -1;
-		}
-		page->limit = (int)v;
-	}
-	got = request_query(r, "cursor", cursor, cursor_len);
-	if (got < 0 || (got > 0 && cursor[0] == '\0')) {
-		unified_invalid(r, "cursor is not a cursor this server issued");
-		return -1;
-	}
-	if (got > 0)
-		page->cursor = cursor;
-	got = request_query(r, "status", status, status_len);
-	if (got < 0 || (got > 0 && !states_is_entry_status(status))) {
-		unified_invalid(r, "status must be one of pending, claimed, running, completed, failed, cancelled");
-		return -1;
-	}
-	if (got > 0)
-		page->status = status;
-	return 0;
-}
-
-void api_calls_status(struct request *r, struct worker_ctx *ctx, const char *id)
-{
-	struct auth_identity who;
-	struct status_page page;
-	char cursor[128], status[32];
-	cJSON *doc = NULL, *body;
-	enum status_result res;
-	int batch = strncmp(id, "batch-", 6) == 0;
-
-	if (api_auth_unified(r, ctx, &who) < 0)
-		return;
-	if (strlen(id) >= CANCEL_REF_MAX) {
-		api_error(r, API_UNIFIED, 404, "not_found", batch ? "Batch not found" : "Call not found");
-		return;
-	}
-	if (batch) {
-		if (unified_page(r, &page, cursor, sizeof(cursor), status, sizeof(status)) < 0)
-			return;
-		res = status_batch(ctx, who.tenant_id, id, &page, &doc);
-	} else {
-		res = status_call(ctx, who.tenant_id, id, &doc);
-	}
-	switch (res) {
-	case STATUS_FOUND:
-		break;
-	case STATUS_NOT_FOUND:
-		api_error(r, API_UNIFIED, 404, "not_found", batch ? "Batch not found" : "Call not found");
-		return;
-	case STATUS_BAD_CURSOR:
-		unified_invalid(r, "cursor is not a cursor this server issued for this batch and filter");
-		return;
-	case STATUS_DB_ERROR:
-	default:
-		api_db_error(r, ctx, API_UNIFIED);
-		return;
-	}
-	body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "resource_id", id);
-	cJSON_AddStringToObject(body, "resource_type", batch ? "batch" : "call");
-	if (batch) {
-		cJSON *f, *next;
-		cJSON_AddStringToObject(body, "status",
-					cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "batch"), "status")));
-		/* move batch, entries, next_cursor over */
-		for (f = doc->child; f != NULL; f = next) {
-			next = f->next;
-			cJSON_AddItemToObject(body, f->string, cJSON_DetachItemViaPointer(doc, f));
-		}
-		cJSON_Delete(doc);
-	} else {
-		cJSON_AddStringToObject(body, "status", cJSON_GetStringValue(cJSON_GetObjectItem(doc, "status")));
-		cJSON_AddItemToObject(body, "call", doc);
-	}
-	request_reply(r, 200, body);
-}
-
-/* force of SPEC 3.3: ?force= and/or {"force": ...}; both given must agree. */
-static int unified_batch_force(struct request *r, const cJSON *root)
-{
-	char q[8];
-	int got = request_query(r, "force", q, sizeof(q));
-	int from_query = -1, from_body = unified_force_member(root);
-
-	if (got > 0) {
-		if (strcmp(q, "true") == 0 || strcmp(q, "1") == 0)
-			from_query = 1;
-		else if (strcmp(q, "false") == 0 || strcmp(q, "0") == 0)
-			from_query = 0;
-	}
-	if (got != 0 && from_query < 0) {
-		unified_invalid(r, "force must be true, false, 1 or 0");
-		return -1;
-	}
-	if (from_body < 0) {
-		unified_invalid(r, "force must be a boolean");
-		return -1;
-	}
-	if (from_query >= 0 && root && cJSON_GetObjectItemCaseSensitive(root, "force") && from_query != from_body) {
-		unified_invalid(r, "force in the query and in the body disagree");
-		return -1;
-	}
-	return from_query >= 0 ? from_query : from_body;
-}
-
-void api_batch_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
-{
-	struct auth_identity who;
-	struct cancel_item item;
-	struct cancel_request req;
-	char msg[UNIFIED_MSG_MAX];
-	cJSON *root = NULL, *body;
-	int force;
-
-	if (api_auth_unified(r, ctx, &who) < 0 || unified_body(r, ctx, 1, &root) < 0)
-		return;
-	force = unified_batch_force(r, root);
-	cJSON_Delete(root);
-	if (force < 0)
-		return;
-	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, force, "cancelled");
-	if (cancel_add(&req, CANCEL_BATCH, id) < 0) {
-		api_error(r, API_UNIFIED, 404, "not_found", "Batch not found");
-		return;
-	}
-	if (cancel_run(ctx, &req) < 0) {
-		api_db_error(r, ctx, API_UNIFIED);
-		return;
-	}
-	if (item.outcome == CANCEL_NOT_FOUND) {
-		api_error(r, API_UNIFIED, 404, "not_found", "Batch not found");
-		return;
-	}
-	cancel_message(&item, force, msg, sizeof(msg));
-	body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "batch_id", item.uuid);
-	cJSON_AddStringToObject(body, "job_id", item.job_id);
-	cJSON_AddStringToObject(body, "status", item.status);
-	cJSON_AddNumberToObject(body, "cancelled_count", item.cancelled_count);
-	cJSON_AddStringToObject(body, "message", msg);
-	request_reply(r, 200, body);
 }

@@ -1,19 +1,32 @@
 /*
- * api_unified.h - the unified routes of SPEC section 3.
+ * unified.h - what the unified routes of SPEC 3 share: calls.c
+ * (POST /calls/cancel, GET /calls/status/{id}) and batch.c
+ * (POST /batch/batch-cancel/{id}).
  */
-#ifndef CALLSTOP_API_UNIFIED_H
-#define CALLSTOP_API_UNIFIED_H
+#ifndef CALLSTOP_UNIFIED_H
+#define CALLSTOP_UNIFIED_H
+
+#include <cjson/cJSON.h>
 
 #include "http/api.h"
 #include "http/request.h"
 
-/* POST /calls/cancel (SPEC 3.1) */
-void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *id);
+/* Room for a SPEC 3.1 message. */
+#define UNIFIED_MSG_MAX 256
 
-/* GET /calls/status/{resource_id} (SPEC 3.2) */
-void api_calls_status(struct request *r, struct worker_ctx *ctx, const char *id);
+/* Answer 400 invalid_request with message. */
+void unified_invalid(struct request *r, const char *message);
 
-/* POST /batch/batch-cancel/{batch_id} (SPEC 3.3) */
-void api_batch_cancel(struct request *r, struct worker_ctx *ctx, const char *id);
+/*
+ * The body checks every POST shares, in SPEC 3's order: size (413), media
+ * type (415), JSON (400 invalid_json), an object without a repeated key
+ * (400 invalid_request).  An empty body yields *root = NULL when
+ * allow_empty.  Returns 0 with *root owned by the caller (cJSON_Delete), or
+ * -1 after answering.
+ */
+int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJSON **root);
+
+/* "force": absent = 0, a boolean, anything else invalid.  Returns 0/1 or -1. */
+int unified_force_member(const cJSON *root);
 
 #endif

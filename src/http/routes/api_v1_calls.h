@@ -1,8 +1,8 @@
 /*
- * api_heppu.h - the Heppu-style calls API (SPEC 4.1), x-api-key alone.
+ * api_v1_calls.h - the Heppu-style calls API (SPEC 4.1), x-api-key alone.
  */
-#ifndef CALLSTOP_API_HEPPU_H
-#define CALLSTOP_API_HEPPU_H
+#ifndef CALLSTOP_API_V1_CALLS_H
+#define CALLSTOP_API_V1_CALLS_H
 
 #include "http/api.h"
 #include "http/request.h"

@@ -1,9 +1,9 @@
 /*
- * api_trillet.h - the Trillet-style batch API (SPEC 4.2),
+ * v1_batch_calls.h - the Trillet-style batch API (SPEC 4.2),
  * x-api-key + x-workspace-id.
  */
-#ifndef CALLSTOP_API_TRILLET_H
-#define CALLSTOP_API_TRILLET_H
+#ifndef CALLSTOP_V1_BATCH_CALLS_H
+#define CALLSTOP_V1_BATCH_CALLS_H
 
 #include "http/api.h"
 #include "http/request.h"

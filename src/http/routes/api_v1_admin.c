@@ -1,10 +1,10 @@
 /*
- * api_admin.c - the admin cancel (SPEC 4.3): end_reason admin_cancel, the
+ * api_v1_admin.c - the admin cancel (SPEC 4.3): end_reason admin_cancel, the
  * OpenAI hangup's Idempotency-Key "admin_hangup_{call_id}_{uuid}" (chosen in
  * sql/003_cancel.sql), best effort: a failed termination is retried from the
  * outbox and never fails the request.
  */
-#include "http/routes/admin.h"
+#include "http/routes/api_v1_admin.h"
 
 #include <stdio.h>
 

@@ -1,8 +1,8 @@
 /*
- * api_admin.h - the admin cancel (SPEC 4.3), X-Admin-Token, across tenants.
+ * api_v1_admin.h - the admin cancel (SPEC 4.3), X-Admin-Token, across tenants.
  */
-#ifndef CALLSTOP_API_ADMIN_H
-#define CALLSTOP_API_ADMIN_H
+#ifndef CALLSTOP_API_V1_ADMIN_H
+#define CALLSTOP_API_V1_ADMIN_H
 
 #include "http/api.h"
 #include "http/request.h"

@@ -1,8 +1,8 @@
 /*
- * api_heppu.c - the Heppu-style calls API (SPEC 4.1): the shapes, names and
+ * api_v1_calls.c - the Heppu-style calls API (SPEC 4.1): the shapes, names and
  * codes its clients already parse, over the one cancel core.
  */
-#include "http/routes/heppu.h"
+#include "http/routes/api_v1_calls.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /*
- * api_trillet.c - the Trillet-style batch API (SPEC 4.2) over the one cancel
+ * v1_batch_calls.c - the Trillet-style batch API (SPEC 4.2) over the one cancel
  * core: "stopped" is reported as "cancelled", details come from the batch
  * counters.
  */
-#include "http/routes/trillet.h"
+#include "http/routes/v1_batch_calls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
