@@ -64,7 +64,7 @@ int auth_hash(const char *s, uint8_t out[AUTH_HASH_LEN])
 #define AUTH_CACHE_SLOTS 64
 
 struct auth_cache_slot {
-	uint8_t hash[AUTH_HASH_LEN];   /* of the key or admin token: never equal */
+	uint8_t hash[AUTH_HASH_LEN]; /* of the key or admin token: never equal */
 	int64_t fetched_ms;
 	int valid;
 	int known;
@@ -93,13 +93,17 @@ static enum auth_result auth_fetch(struct db *db, enum db_stmt stmt, const uint8
 		/* The index lookup already matched; compare again in constant
 		 * time so no code path branches on a partial match. */
 		size_t len = 0;
-		unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, KEY_LOOKUP_HASH), &len);
-		if (stored != NULL && len == AUTH_HASH_LEN && CRYPTO_memcmp(stored, hash, AUTH_HASH_LEN) == 0) {
+		unsigned char *stored =
+			PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, KEY_LOOKUP_HASH), &len);
+		if (stored != NULL && len == AUTH_HASH_LEN &&
+		    CRYPTO_memcmp(stored, hash, AUTH_HASH_LEN) == 0) {
 			*known = 1;
 			id->key_id = strtoll(PQgetvalue(res, 0, KEY_LOOKUP_ID), NULL, 10);
 			id->tenant_id = strtoll(PQgetvalue(res, 0, KEY_LOOKUP_TENANT_ID), NULL, 10);
-			snprintf(id->frontend_id, sizeof(id->frontend_id), "%s", PQgetvalue(res, 0, KEY_LOOKUP_FRONTEND_ID));
-			snprintf(id->workspace_id, sizeof(id->workspace_id), "%s", PQgetvalue(res, 0, KEY_LOOKUP_WORKSPACE_ID));
+			snprintf(id->frontend_id, sizeof(id->frontend_id), "%s",
+				 PQgetvalue(res, 0, KEY_LOOKUP_FRONTEND_ID));
+			snprintf(id->workspace_id, sizeof(id->workspace_id), "%s",
+				 PQgetvalue(res, 0, KEY_LOOKUP_WORKSPACE_ID));
 		}
 		PQfreemem(stored);
 	}
@@ -108,7 +112,7 @@ static enum auth_result auth_fetch(struct db *db, enum db_stmt stmt, const uint8
 }
 
 static enum auth_result auth_lookup(struct db *db, enum db_stmt stmt, const char *prefix, const char *token,
-				   int key_cache_ms, int64_t now_ms, struct auth_identity *id)
+				    int key_cache_ms, int64_t now_ms, struct auth_identity *id)
 {
 	uint8_t hash[AUTH_HASH_LEN];
 	struct auth_cache_slot *slot;
@@ -147,7 +151,8 @@ enum auth_result auth_lookup_admin(struct db *db, const char *token, int key_cac
 				   long long *token_id)
 {
 	struct auth_identity id;
-	enum auth_result r = auth_lookup(db, DB_ADMIN_LOOKUP, AUTH_ADMIN_PREFIX, token, key_cache_ms, now_ms, &id);
+	enum auth_result r =
+		auth_lookup(db, DB_ADMIN_LOOKUP, AUTH_ADMIN_PREFIX, token, key_cache_ms, now_ms, &id);
 
 	if (r == AUTH_OK)
 		*token_id = id.key_id;

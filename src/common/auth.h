@@ -16,7 +16,7 @@
 #define AUTH_ADMIN_PREFIX "csa_"
 #define AUTH_TOKEN_BODY_LEN 40
 #define AUTH_TOKEN_LEN (4 + AUTH_TOKEN_BODY_LEN) /* without the NUL */
-#define AUTH_HASH_LEN 32                          /* SHA-256 */
+#define AUTH_HASH_LEN 32                         /* SHA-256 */
 
 /* 1 if s is prefix + exactly 40 of [A-Za-z0-9], else 0. */
 int auth_token_well_formed(const char *s, const char *prefix);
@@ -42,8 +42,8 @@ struct auth_identity {
 
 enum auth_result {
 	AUTH_OK = 0,
-	AUTH_UNKNOWN,      /* malformed, unknown or revoked: 401 */
-	AUTH_DB_ERROR,     /* the lookup could not be made: 503 */
+	AUTH_UNKNOWN,  /* malformed, unknown or revoked: 401 */
+	AUTH_DB_ERROR, /* the lookup could not be made: 503 */
 };
 
 struct db;

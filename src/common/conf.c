@@ -18,12 +18,17 @@
 #include "common/conf.h"
 
 #define KEY(sect, name, type, def, min, max, flags) \
-	{ sect, #name, type, offsetof(struct conf, name), def, min, max, flags }
+	{ \
+		sect, #name, type, offsetof(struct conf, name), def, min, max, flags \
+	}
 /* A key of section sect stored in field sect_name. */
 #define SKEY(sect, name, type, def, min, max, flags) \
-	{ #sect, #name, type, offsetof(struct conf, sect##_##name), def, min, max, flags }
+	{ \
+#sect, #name, type, offsetof(struct conf, sect##_##name), def, min, max, flags \
+	}
 
 /* Sorted by section, then name (t/unit/conf_test.c checks it). */
+/* clang-format off: one row a line, as packaging/check-conf-keys reads them */
 static const struct conf_key conf_table[] = {
 	KEY("callstopd", database, CONF_STR, NULL, 0, 0, CONF_F_REQUIRED),
 	KEY("callstopd", database_batch_timeout_ms, CONF_INT, "280000", 100, 3600000, 0),
@@ -68,6 +73,7 @@ static const struct conf_key conf_table[] = {
 	SKEY(outbox, poll_ms, CONF_INT, "1000", 10, 60000, 0),
 	SKEY(outbox, timeout_ms, CONF_INT, "3000", 1, 120000, 0),
 };
+/* clang-format on */
 
 #define CONF_NKEYS (sizeof(conf_table) / sizeof(conf_table[0]))
 
@@ -82,7 +88,8 @@ static const struct {
 	const char *name;
 	int value;
 } conf_bool_names[] = {
-	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
+	{ "yes", 1 }, { "no", 0 },  { "true", 1 }, { "false", 0 },
+	{ "on", 1 },  { "off", 0 }, { "1", 1 },    { "0", 0 },
 };
 
 const struct conf_key *conf_keys(size_t *n)
@@ -164,8 +171,8 @@ static int conf_set(struct conf *c, const struct conf_key *k, const char *val, c
 		return 0;
 	case CONF_MODE:
 		if (conf_parse_ll(val, 8, &v) < 0 || v < k->min || v > k->max) {
-			conf_err(msg, msglen, "%s: expected an octal mode %04llo..%04llo, got '%s'", k->name, k->min,
-				 k->max, val);
+			conf_err(msg, msglen, "%s: expected an octal mode %04llo..%04llo, got '%s'", k->name,
+				 k->min, k->max, val);
 			return -1;
 		}
 		*CONF_FIELD(c, k, mode_t) = (mode_t)v;
@@ -294,20 +301,21 @@ static int conf_check(const struct conf *c, const char *path, const int *lines, 
 	line = lines[conf_find("callstopd", "listen") - conf_table];
 	if (conf_listen_is_unix(c)) {
 		if (strlen(c->listen) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			conf_err(err, errlen, "%s:%d: listen: unix socket path longer than %zu bytes: '%s'", path, line,
-				 sizeof(((struct sockaddr_un *)0)->sun_path) - 1, c->listen);
+			conf_err(err, errlen, "%s:%d: listen: unix socket path longer than %zu bytes: '%s'",
+				 path, line, sizeof(((struct sockaddr_un *)0)->sun_path) - 1, c->listen);
 			return -1;
 		}
 	} else if (conf_listen_split(c->listen, host, sizeof(host), port, sizeof(port)) < 0) {
-		conf_err(err, errlen,
-			 "%s:%d: listen: expected /path/to.sock, host:port or [ipv6]:port (port 1..65535), got '%s'",
-			 path, line, c->listen);
+		conf_err(
+			err, errlen,
+			"%s:%d: listen: expected /path/to.sock, host:port or [ipv6]:port (port 1..65535), got '%s'",
+			path, line, c->listen);
 		return -1;
 	}
 	return 0;
 }
 
-#define CONF_SECRET_MAX 4095   /* bytes: a bigger file is the wrong file, not a secret to cut short */
+#define CONF_SECRET_MAX 4095 /* bytes: a bigger file is the wrong file, not a secret to cut short */
 
 /*
  * Read a secret file: its content with trailing whitespace removed.  Returns
@@ -322,10 +330,11 @@ static char *conf_read_secret(const char *file, const char *key, const char *pat
 	FILE *f = fopen(file, "re");
 
 	if (f == NULL) {
-		conf_err(err, errlen, "%s: %s: cannot read secret file %s: %s", path, key, file, strerror(errno));
+		conf_err(err, errlen, "%s: %s: cannot read secret file %s: %s", path, key, file,
+			 strerror(errno));
 		return NULL;
 	}
-	n = fread(buf, 1, CONF_SECRET_MAX + 1, f);   /* one byte more tells a file too big */
+	n = fread(buf, 1, CONF_SECRET_MAX + 1, f); /* one byte more tells a file too big */
 	bad = ferror(f);
 	fclose(f);
 	if (!bad && n <= CONF_SECRET_MAX) {
@@ -338,7 +347,8 @@ static char *conf_read_secret(const char *file, const char *key, const char *pat
 	if (bad)
 		conf_err(err, errlen, "%s: %s: cannot read secret file %s", path, key, file);
 	else if (n > CONF_SECRET_MAX)
-		conf_err(err, errlen, "%s: %s: secret file %s is over %d bytes", path, key, file, CONF_SECRET_MAX);
+		conf_err(err, errlen, "%s: %s: secret file %s is over %d bytes", path, key, file,
+			 CONF_SECRET_MAX);
 	else if (secret == NULL)
 		conf_err(err, errlen, "%s: %s: secret file %s is empty or not text", path, key, file);
 	OPENSSL_cleanse(buf, sizeof(buf));
@@ -348,7 +358,8 @@ static char *conf_read_secret(const char *file, const char *key, const char *pat
 /* [livekit] and [openai]: all of a provider's keys or none; secrets loaded. */
 static int conf_providers(struct conf *c, const char *path, char *err, size_t errlen)
 {
-	int lk = (c->livekit_url != NULL) + (c->livekit_api_key != NULL) + (c->livekit_api_secret_file != NULL);
+	int lk = (c->livekit_url != NULL) + (c->livekit_api_key != NULL) +
+		 (c->livekit_api_secret_file != NULL);
 	int oa = (c->openai_base_url != NULL) + (c->openai_api_key_file != NULL);
 
 	if (lk != 0 && lk != 3) {
@@ -359,11 +370,11 @@ static int conf_providers(struct conf *c, const char *path, char *err, size_t er
 		conf_err(err, errlen, "%s: [openai] needs base_url and api_key_file together", path);
 		return -1;
 	}
-	if (lk == 3 && (c->livekit_api_secret = conf_read_secret(c->livekit_api_secret_file, "api_secret_file",
-								  path, err, errlen)) == NULL)
+	if (lk == 3 && (c->livekit_api_secret = conf_read_secret(
+				c->livekit_api_secret_file, "api_secret_file", path, err, errlen)) == NULL)
 		return -1;
-	if (oa == 2 && (c->openai_api_key = conf_read_secret(c->openai_api_key_file, "api_key_file", path, err,
-							      errlen)) == NULL)
+	if (oa == 2 && (c->openai_api_key = conf_read_secret(c->openai_api_key_file, "api_key_file", path,
+							     err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -405,15 +416,16 @@ static int conf_section_line(const char *path, int lineno, char *s, char **secti
 
 /* A "key = value" line of section into c; lines[] remembers where each key
  * was set.  0, or -1 with err set. */
-static int conf_key_line(struct conf *c, const char *path, int lineno, char *s, const char *section, int *lines,
-			 char *err, size_t errlen)
+static int conf_key_line(struct conf *c, const char *path, int lineno, char *s, const char *section,
+			 int *lines, char *err, size_t errlen)
 {
 	char msg[512], *eq = strchr(s, '='), *key, *val;
 	const struct conf_key *k;
 	size_t vlen;
 
 	if (eq == NULL) {
-		conf_err(err, errlen, "%s:%d: expected 'key = value' or '[section]', got '%s'", path, lineno, s);
+		conf_err(err, errlen, "%s:%d: expected 'key = value' or '[section]', got '%s'", path, lineno,
+			 s);
 		return -1;
 	}
 	*eq = '\0';
@@ -424,8 +436,8 @@ static int conf_key_line(struct conf *c, const char *path, int lineno, char *s, 
 		return -1;
 	}
 	if (section == NULL) {
-		conf_err(err, errlen, "%s:%d: %s: key outside any section (add [callstopd] above it)", path, lineno,
-			 key);
+		conf_err(err, errlen, "%s:%d: %s: key outside any section (add [callstopd] above it)", path,
+			 lineno, key);
 		return -1;
 	}
 	k = conf_find(section, key);
@@ -435,7 +447,8 @@ static int conf_key_line(struct conf *c, const char *path, int lineno, char *s, 
 	}
 	/* a key set twice is a merge accident more often than an override */
 	if (lines[k - conf_table] != 0) {
-		conf_err(err, errlen, "%s:%d: %s: already set on line %d", path, lineno, key, lines[k - conf_table]);
+		conf_err(err, errlen, "%s:%d: %s: already set on line %d", path, lineno, key,
+			 lines[k - conf_table]);
 		return -1;
 	}
 	vlen = strlen(val);
@@ -502,7 +515,8 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	for (i = 0; i < CONF_NKEYS; i++) {
-		if (conf_table[i].def != NULL && conf_set(c, &conf_table[i], conf_table[i].def, msg, sizeof(msg)) < 0) {
+		if (conf_table[i].def != NULL &&
+		    conf_set(c, &conf_table[i], conf_table[i].def, msg, sizeof(msg)) < 0) {
 			conf_err(err, errlen, "%s: built-in default: %s", path, msg);
 			conf_free(c);
 			return NULL;
@@ -517,7 +531,8 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 	}
 	rc = conf_read(c, path, f, lines, err, errlen);
 	fclose(f);
-	if (rc < 0 || conf_check(c, path, lines, err, errlen) < 0 || conf_providers(c, path, err, errlen) < 0) {
+	if (rc < 0 || conf_check(c, path, lines, err, errlen) < 0 ||
+	    conf_providers(c, path, err, errlen) < 0) {
 		conf_free(c);
 		return NULL;
 	}

@@ -77,6 +77,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "common/attr.h"
+
 #define CONF_DEFAULT_PATH "/etc/callstop/callstop.conf"
 
 /* The most workers (the scoreboard is sized for two generations of them). */
@@ -85,37 +87,37 @@
 enum conf_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 struct conf {
-	char *path;          /* file this was loaded from (owned) */
-	char *database;      /* libpq conninfo (owned) */
+	char *path;     /* file this was loaded from (owned) */
+	char *database; /* libpq conninfo (owned) */
 	/* database_*: libpq's connection parameters of the same names (added to
 	 * the conninfo unless it sets them; 0 = leave libpq's default) and the
 	 * statement_timeout of each statement class (common/db.h) */
 	int database_batch_timeout_ms;
-	int database_connect_timeout;      /* seconds, per host */
+	int database_connect_timeout; /* seconds, per host */
 	int database_keepalives_count;
-	int database_keepalives_idle;      /* seconds */
-	int database_keepalives_interval;  /* seconds */
+	int database_keepalives_idle;     /* seconds */
+	int database_keepalives_interval; /* seconds */
 	int database_statement_timeout_ms;
 	int database_tcp_user_timeout_ms;
 	int key_cache_ms;
-	char *listen;        /* unix path or host:port (owned) */
+	char *listen; /* unix path or host:port (owned) */
 	int listen_backlog;
-	char *listen_group;  /* NULL = leave as is (owned) */
+	char *listen_group; /* NULL = leave as is (owned) */
 	mode_t listen_mode;
-	char *log_file;      /* NULL = stderr (owned) */
+	char *log_file; /* NULL = stderr (owned) */
 	enum conf_log_level log_level;
-	int log_syslog;      /* boolean */
+	int log_syslog; /* boolean */
 	size_t max_body_bytes;
-	int max_requests;    /* 0 = unlimited */
+	int max_requests; /* 0 = unlimited */
 	int max_resources;
-	char *pid_file;      /* NULL = none (owned) */
+	char *pid_file;              /* NULL = none (owned) */
 	int process_control_timeout; /* seconds */
-	int request_timeout; /* seconds, 0 = none */
+	int request_timeout;         /* seconds, 0 = none */
 	int slow_request_ms;
 	/* set only in a --enable-test-hooks build (common/fault.h) */
-	int test_crash_on_start;  /* boolean, TEST ONLY */
-	char *test_hang_route;    /* NULL = none, TEST ONLY (owned) */
-	char *user;               /* NULL = do not switch (owned) */
+	int test_crash_on_start; /* boolean, TEST ONLY */
+	char *test_hang_route;   /* NULL = none, TEST ONLY (owned) */
+	char *user;              /* NULL = do not switch (owned) */
 	int workers;
 
 	/* [livekit] (SPEC 6): all three set, or none (not configured) */
@@ -123,17 +125,17 @@ struct conf {
 	char *livekit_api_key;         /* the JWT's iss (owned) */
 	char *livekit_api_secret_file; /* path; its content -> livekit_api_secret */
 	/* [openai] (SPEC 6): both set, or none */
-	char *openai_base_url;         /* "https://api.openai.com" (owned) */
-	char *openai_api_key_file;     /* path; its content -> openai_api_key */
+	char *openai_base_url;     /* "https://api.openai.com" (owned) */
+	char *openai_api_key_file; /* path; its content -> openai_api_key */
 	/* [outbox] (SPEC 6) */
-	int outbox_backoff_base_ms;    /* first retry delay */
-	int outbox_backoff_max_ms;     /* cap of the exponential backoff */
-	int outbox_concurrency;        /* HTTP requests in flight per provider and process */
+	int outbox_backoff_base_ms; /* first retry delay */
+	int outbox_backoff_max_ms;  /* cap of the exponential backoff */
+	int outbox_concurrency;     /* HTTP requests in flight per provider and process */
 	int outbox_connect_timeout_ms;
-	int outbox_max_age;            /* s: a row older than this is dead-lettered at its next failure */
-	int outbox_max_attempts;       /* then dead-lettered (state failed), whatever its age */
-	int outbox_poll_ms;            /* retry child's timer besides LISTEN */
-	int outbox_timeout_ms;         /* whole request */
+	int outbox_max_age;      /* s: a row older than this is dead-lettered at its next failure */
+	int outbox_max_attempts; /* then dead-lettered (state failed), whatever its age */
+	int outbox_poll_ms;      /* retry child's timer besides LISTEN */
+	int outbox_timeout_ms;   /* whole request */
 
 	/* Read from the *_file keys at load; never logged (owned, NULL if unset). */
 	char *livekit_api_secret;
@@ -155,7 +157,7 @@ enum conf_type {
 };
 
 #define CONF_F_REQUIRED 0x1 /* no default: the file must set it */
-#define CONF_F_RESTART  0x2 /* a reload cannot change it */
+#define CONF_F_RESTART 0x2  /* a reload cannot change it */
 
 /*
  * One row of the key table.  Rows are sorted by section, then by name, so
@@ -165,10 +167,10 @@ struct conf_key {
 	const char *section; /* "callstopd" */
 	const char *name;    /* "workers" */
 	enum conf_type type;
-	size_t offset;       /* of the field in struct conf */
-	const char *def;     /* default as it would be written in the file */
-	long long min, max;  /* numeric types only */
-	unsigned flags;      /* CONF_F_* */
+	size_t offset;      /* of the field in struct conf */
+	const char *def;    /* default as it would be written in the file */
+	long long min, max; /* numeric types only */
+	unsigned flags;     /* CONF_F_* */
 };
 
 /* The field of key k in configuration c, as a pointer to type. */
@@ -184,7 +186,7 @@ const struct conf_key *conf_keys(size_t *n);
  * ("callstop.conf:12: workers: expected an integer 1..256, got 'x'") into
  * err (errlen bytes).  The caller owns the result: free with conf_free().
  */
-struct conf *conf_load(const char *path, char *err, size_t errlen);
+struct conf *conf_load(const char *path, char *err, size_t errlen) MUST_CHECK;
 
 void conf_free(struct conf *c);
 
@@ -206,6 +208,7 @@ int conf_listen_split(const char *listen, char *host, size_t hostlen, char *port
  * Returns the number of such keys, or -1 if out of memory (neu is then
  * unusable: conf_free() it).
  */
-int conf_keep_restart_keys(struct conf *neu, const struct conf *old, char *changed, size_t changedlen);
+int conf_keep_restart_keys(struct conf *neu, const struct conf *old, char *changed,
+			   size_t changedlen) MUST_CHECK;
 
 #endif

@@ -26,7 +26,8 @@ static int cursor_mac(const struct cursor_key *k, const char *batch_id, const ch
 	n = snprintf(msg, sizeof(msg), "entries|%s|%s|%" PRId64, batch_id, status ? status : "", last_id);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -1;
-	if (HMAC(EVP_sha256(), k->key, (int)k->len, (const unsigned char *)msg, (size_t)n, full, &full_len) == NULL)
+	if (HMAC(EVP_sha256(), k->key, (int)k->len, (const unsigned char *)msg, (size_t)n, full, &full_len) ==
+	    NULL)
 		return -1;
 	memcpy(mac, full, CURSOR_MAC_LEN);
 	return 0;

@@ -18,30 +18,32 @@
 
 /* libpq parameters added to the conninfo unless it sets them (db_configure). */
 enum {
-	DB_P_CONNECT_TIMEOUT, DB_P_KA_IDLE, DB_P_KA_INTERVAL, DB_P_KA_COUNT, DB_P_TCP_USER_TIMEOUT,
+	DB_P_CONNECT_TIMEOUT,
+	DB_P_KA_IDLE,
+	DB_P_KA_INTERVAL,
+	DB_P_KA_COUNT,
+	DB_P_TCP_USER_TIMEOUT,
 	DB_N_PARAMS
 };
 
 static const char *const db_param_names[DB_N_PARAMS] = {
-	[DB_P_CONNECT_TIMEOUT] = "connect_timeout",
-	[DB_P_KA_IDLE] = "keepalives_idle",
-	[DB_P_KA_INTERVAL] = "keepalives_interval",
-	[DB_P_KA_COUNT] = "keepalives_count",
+	[DB_P_CONNECT_TIMEOUT] = "connect_timeout",   [DB_P_KA_IDLE] = "keepalives_idle",
+	[DB_P_KA_INTERVAL] = "keepalives_interval",   [DB_P_KA_COUNT] = "keepalives_count",
 	[DB_P_TCP_USER_TIMEOUT] = "tcp_user_timeout",
 };
 
 struct db {
-	const char *listen_channel;  /* LISTENed on every (re)connection, or NULL */
+	const char *listen_channel; /* LISTENed on every (re)connection, or NULL */
 	char *conninfo;
 	PGconn *conn;
 	enum db_error last_error;
 	int down_logged;
 	unsigned long connects;
-	int params[DB_N_PARAMS];     /* 0 = libpq's default */
-	int stmt_timeout_ms;         /* 0 = none (not configured) */
+	int params[DB_N_PARAMS]; /* 0 = libpq's default */
+	int stmt_timeout_ms;     /* 0 = none (not configured) */
 	int batch_timeout_ms;
-	int session_timeout_ms;      /* the statement_timeout SET on conn, -1 = not set by us */
-	int64_t retry_at_ms;         /* no connection attempt before (clock_monotonic_ms) */
+	int session_timeout_ms; /* the statement_timeout SET on conn, -1 = not set by us */
+	int64_t retry_at_ms;    /* no connection attempt before (clock_monotonic_ms) */
 };
 
 struct db *db_new(const char *conninfo)
@@ -143,14 +145,22 @@ static PGconn *db_open(const struct db *db, const char *const *over, int async)
 static int db_server_alive(void *arg)
 {
 	const struct db *db = arg;
-	const char *over[] = { "host", PQhost(db->conn), "hostaddr", PQhostaddr(db->conn), "port", PQport(db->conn),
-			       "target_session_attrs", "any", NULL };
+	const char *over[] = { "host",
+			       PQhost(db->conn),
+			       "hostaddr",
+			       PQhostaddr(db->conn),
+			       "port",
+			       PQport(db->conn),
+			       "target_session_attrs",
+			       "any",
+			       NULL };
 	int64_t deadline = clock_monotonic_ms() + PGWAIT_PROBE_MS;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	PGconn *c = db_open(db, over, 1);
 	int alive = 1;
 
-	while (c != NULL && PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+	while (c != NULL && PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	       st != PGRES_POLLING_FAILED) {
 		int rc = pgwait_socket(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
 
 		if (rc <= 0) {
@@ -166,7 +176,8 @@ static int db_server_alive(void *arg)
 /* Run a command (SET, LISTEN) under the short deadline.  0 or -1 (logged). */
 static int db_command(struct db *db, const char *sql)
 {
-	int64_t deadline = clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
+	int64_t deadline =
+		clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
 	PGresult *res = NULL;
 	int timed_out = 0, ok;
 
@@ -203,8 +214,8 @@ static int db_check_columns(struct db *db, int i, int64_t deadline)
 		pgwait_escape(msg, sizeof(msg), timed_out ? "no answer in time" : PQerrorMessage(db->conn));
 		log_error("database: cannot describe statement %s: %s", db_statements[i].name, msg);
 	} else if (n != db_statements[i].ncols) {
-		log_error("database: statement %s returns %d columns, db.h names %d", db_statements[i].name, n,
-			  db_statements[i].ncols);
+		log_error("database: statement %s returns %d columns, db.h names %d", db_statements[i].name,
+			  n, db_statements[i].ncols);
 	}
 	PQclear(res);
 	return ok && n == db_statements[i].ncols ? 0 : -1;
@@ -212,7 +223,8 @@ static int db_check_columns(struct db *db, int i, int64_t deadline)
 
 static int db_prepare_all(struct db *db)
 {
-	int64_t deadline = clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
+	int64_t deadline =
+		clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
 	int i;
 
 	for (i = 0; i < DB_N_STMTS; i++) {
@@ -225,7 +237,8 @@ static int db_prepare_all(struct db *db)
 		if (!ok) {
 			char msg[256];
 
-			pgwait_escape(msg, sizeof(msg), timed_out ? "no answer in time" : PQerrorMessage(db->conn));
+			pgwait_escape(msg, sizeof(msg),
+				      timed_out ? "no answer in time" : PQerrorMessage(db->conn));
 			log_error("database: cannot prepare statement %s: %s", db_statements[i].name, msg);
 		}
 		PQclear(res);
@@ -325,9 +338,10 @@ static int db_set_timeout(struct db *db, int ms)
 /* A statement did not come back by its deadline, or the server went silent. */
 static void db_timed_out(struct db *db, enum db_stmt stmt, int64_t since)
 {
-	log_error("database: %s: no answer after %lld ms, and the server does not answer a new connection either"
-		  " (or the statement is past its statement_timeout); dropping the connection",
-		  db_statements[stmt].name, (long long)(clock_monotonic_ms() - since));
+	log_error(
+		"database: %s: no answer after %lld ms, and the server does not answer a new connection either"
+		" (or the statement is past its statement_timeout); dropping the connection",
+		db_statements[stmt].name, (long long)(clock_monotonic_ms() - since));
 	db->down_logged = 1;
 	db_disconnect(db);
 	db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
@@ -351,7 +365,8 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 		}
 		sent = clock_monotonic_ms();
 		if (PQsendQueryPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0))
-			res = pgwait_result(db->conn, sent + (timeout_ms ? timeout_ms + DB_GRACE_MS : INT32_MAX),
+			res = pgwait_result(db->conn,
+					    sent + (timeout_ms ? timeout_ms + DB_GRACE_MS : INT32_MAX),
 					    db_server_alive, db, &timed_out);
 		if (timed_out) {
 			db_timed_out(db, stmt, sent);
@@ -365,7 +380,8 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 		if (db_lost(db->conn, res, state)) {
 			char msg[256];
 
-			pgwait_escape(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+			pgwait_escape(msg, sizeof(msg),
+				      res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
 			PQclear(res);
 			db_disconnect(db);
 			if (conn_retry-- > 0) {
@@ -374,7 +390,8 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 				continue;
 			}
 			if (!db->down_logged) {
-				log_error("database: connection lost during %s: %s", db_statements[stmt].name, msg);
+				log_error("database: connection lost during %s: %s", db_statements[stmt].name,
+					  msg);
 				db->down_logged = 1;
 			}
 			db->last_error = DB_UNAVAILABLE;
@@ -485,12 +502,12 @@ enum db_fetch db_fetch_one(struct db *db, enum db_stmt stmt, long long tenant_id
 
 char *db_text_array(const char *const *v, size_t n)
 {
-	size_t len = 3, i;   /* braces and NUL */
+	size_t len = 3, i; /* braces and NUL */
 	const char *p;
 	char *out, *o;
 
 	for (i = 0; i < n; i++) {
-		len += 3;    /* quotes and comma */
+		len += 3; /* quotes and comma */
 		for (p = v[i]; *p != '\0'; p++)
 			len += *p == '"' || *p == '\\' ? 2 : 1;
 	}

@@ -34,12 +34,14 @@
 
 #include <libpq-fe.h>
 
+#include "common/attr.h"
+
 #include "common/statements.h"
 
 enum db_error {
 	DB_OK = 0,
-	DB_UNAVAILABLE,   /* no connection, it broke, or a statement timed out: nothing was committed */
-	DB_QUERY_ERROR,   /* the server refused the statement (logged with SQLSTATE) */
+	DB_UNAVAILABLE, /* no connection, it broke, or a statement timed out: nothing was committed */
+	DB_QUERY_ERROR, /* the server refused the statement (logged with SQLSTATE) */
 };
 
 /* After a failed connection attempt, none for this long (ms). */
@@ -52,7 +54,7 @@ struct conf;
 
 /* A handle for conninfo (copied); does not connect yet.  NULL on ENOMEM.
  * Until db_configure(), libpq's defaults and no statement timeouts. */
-struct db *db_new(const char *conninfo);
+struct db *db_new(const char *conninfo) MUST_CHECK;
 void db_free(struct db *db);
 
 /*
@@ -66,7 +68,7 @@ void db_configure(struct db *db, const struct conf *cfg);
 
 /* Connect (and prepare every statement) unless connected.  Returns 0, or -1
  * after logging why (at most once per outage, not once per request). */
-int db_connect(struct db *db);
+int db_connect(struct db *db) MUST_CHECK;
 
 /*
  * Run a prepared statement with text parameters (NULL = SQL NULL), under
@@ -80,10 +82,10 @@ int db_connect(struct db *db);
  * Returns a PGresult with PGRES_TUPLES_OK that the caller PQclear()s, or NULL
  * with db_last_error() telling why.
  */
-PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
+PGresult *db_exec(struct db *db, enum db_stmt stmt, int nparams, const char *const *params) MUST_CHECK;
 
 /* The same under database_batch_timeout_ms: a cancel that names a batch. */
-PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char *const *params);
+PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char *const *params) MUST_CHECK;
 
 enum db_error db_last_error(const struct db *db);
 
@@ -96,7 +98,7 @@ void db_listen(struct db *db, const char *channel);
  * Returns 1 if one (or more) arrived, 0 on timeout or a signal, -1 if the
  * database is unreachable (then the caller sleeps and tries again).
  */
-int db_wait_notify(struct db *db, int timeout_ms);
+int db_wait_notify(struct db *db, int timeout_ms) MUST_CHECK;
 
 /* Number of successful (re)connections since start, for metrics. */
 unsigned long db_connects(const struct db *db);
@@ -105,7 +107,7 @@ unsigned long db_connects(const struct db *db);
 enum db_fetch {
 	DB_FETCH_FOUND,
 	DB_FETCH_NOT_FOUND,
-	DB_FETCH_ERROR,        /* db_last_error() tells which */
+	DB_FETCH_ERROR, /* db_last_error() tells which */
 };
 
 /*
@@ -116,7 +118,7 @@ enum db_fetch {
  * contract: logged, DB_FETCH_ERROR with DB_QUERY_ERROR.
  */
 enum db_fetch db_fetch_one(struct db *db, enum db_stmt stmt, long long tenant_id, const char *id,
-			   PGresult **row) __attribute__((warn_unused_result));
+			   PGresult **row) MUST_CHECK;
 
 /*
  * v[0..n) as a PostgreSQL array literal for a text[] parameter: every

@@ -50,7 +50,8 @@ int json_utf8_valid(const char *buf, size_t len)
 				return 0;
 			cp = cp << 6 | (s[i] & 0x3f);
 		}
-		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
 			return 0;
 		s += n + 1;
 	}
@@ -149,7 +150,7 @@ static long json_scan_hex4(struct json_scan *s)
  */
 static int json_scan_string(struct json_scan *s)
 {
-	s->p++;   /* the opening quote */
+	s->p++; /* the opening quote */
 	while (s->p < s->end) {
 		unsigned c = *s->p++;
 		long u;

@@ -8,6 +8,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/attr.h"
+
 /* SPEC 3: a body nesting deeper than this (the top-level value is level 1)
  * is invalid_json. */
 #define JSON_MAX_DEPTH 16
@@ -29,7 +31,7 @@ int json_valid(const char *buf, size_t len);
  * byte, so strlen() of one is its whole decoded length (issue 10: a string
  * cut short by an invalid escape once named another call).
  */
-cJSON *json_parse(const char *buf, size_t len);
+cJSON *json_parse(const char *buf, size_t len) MUST_CHECK;
 
 /* 1 if an object of the tree, at any depth, has two members with the same
  * key (compared after unescaping: "a" and "\u0061" are the same): RFC 8259

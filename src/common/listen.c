@@ -59,7 +59,8 @@ static int listen_open_unix(const struct conf *cfg)
 			if (rc == 0)
 				log_error("listen %s: in use by a running process", path);
 			else
-				log_error("listen %s: cannot tell whether it is in use: %s", path, strerror(errno));
+				log_error("listen %s: cannot tell whether it is in use: %s", path,
+					  strerror(errno));
 			close(probe);
 			return -1;
 		}
@@ -102,7 +103,8 @@ static int listen_open_unix(const struct conf *cfg)
 			goto fail;
 		}
 		if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
-			log_error("listen %s: chown to group %s: %s", path, cfg->listen_group, strerror(errno));
+			log_error("listen %s: chown to group %s: %s", path, cfg->listen_group,
+				  strerror(errno));
 			goto fail;
 		}
 	}
@@ -134,7 +136,8 @@ static int listen_open_tcp(const struct conf *cfg)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
 	if (rc != 0) {
-		log_error("listen %s: %s", cfg->listen, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		log_error("listen %s: %s", cfg->listen,
+			  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -211,7 +214,8 @@ static int listen_unix_queue(int fd, unsigned *queue, unsigned *backlog)
 			break;
 		alen = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*udm));
 		for (a = (struct rtattr *)(udm + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-			if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
+			if (a->rta_type == UNIX_DIAG_RQLEN &&
+			    RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
 				struct unix_diag_rqlen *q = RTA_DATA(a);
 				*queue = q->udiag_rqueue;
 				*backlog = q->udiag_wqueue;

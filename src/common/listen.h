@@ -6,6 +6,7 @@
 #ifndef CALLSTOP_LISTEN_H
 #define CALLSTOP_LISTEN_H
 
+#include "common/attr.h"
 #include "common/conf.h"
 
 /*
@@ -13,7 +14,7 @@
  * socket, bind, chmod listen_mode, chgrp listen_group; TCP: SO_REUSEADDR).
  * Returns the fd, or -1 after logging why.
  */
-int listen_open(const struct conf *cfg);
+int listen_open(const struct conf *cfg) MUST_CHECK;
 
 /*
  * Connections waiting in the accept queue of the listening socket fd, and

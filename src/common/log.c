@@ -39,7 +39,7 @@ static struct {
 	char *path; /* NULL = stderr */
 	int fd;
 	enum conf_log_level level;
-	int syslog;  /* 1: lines go to syslog(3) */
+	int syslog; /* 1: lines go to syslog(3) */
 } log_state = { "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO, 0 };
 
 static int log_open_file(const char *path)
@@ -118,7 +118,8 @@ int log_enabled(enum conf_log_level level)
 	return level <= log_state.level;
 }
 
-static void log_write(enum conf_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void log_write(enum conf_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 static void log_write(enum conf_log_level level, const char *fmt, va_list ap)
 {
@@ -144,8 +145,9 @@ static void log_write(enum conf_log_level level, const char *fmt, va_list ap)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	w = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s[%ld]: ", tm.tm_year + 1900,
-		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+	w = snprintf(buf, sizeof(buf),
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s[%ld]: ", tm.tm_year + 1900, tm.tm_mon + 1,
+		     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
 		     log_level_names[level], log_state.ident, (long)getpid());
 	if (w < 0)
 		goto out;

@@ -23,10 +23,10 @@
  * Calling it again switches to the new path (the old file is closed).
  * Returns 0, or -1 with errno if the file cannot be opened (the logger
  * then keeps writing where it did). */
-int log_open(const char *ident, const char *path, enum conf_log_level level);
+int log_open(const char *ident, const char *path, enum conf_log_level level) MUST_CHECK;
 
 /* Reopen the log file (no-op for stderr).  Returns 0 or -1 with errno. */
-int log_reopen(void);
+int log_reopen(void) MUST_CHECK;
 
 /* on = 1: send lines to syslog(3) (facility daemon, the ident of log_open,
  * the socket opened now so that it survives a privilege drop); on = 0: back

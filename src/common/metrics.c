@@ -13,7 +13,7 @@
 
 static const char *const metrics_types[SCOREBOARD_CANCEL_TYPES] = { "call", "batch" };
 static const char *const metrics_outcomes[SCOREBOARD_CANCEL_OUTCOMES] = { "cancelled", "terminal",
-									   "already_cancelled", "not_found" };
+									  "already_cancelled", "not_found" };
 static const char *const metrics_providers[SCOREBOARD_PROVIDERS] = { "livekit", "openai" };
 /* the outbox state written -> the result label */
 static const char *const metrics_states[SCOREBOARD_OUTBOX_RESULTS] = { "done", "pending", "failed" };
@@ -91,13 +91,15 @@ static void metrics_requests(struct metrics_buf *b)
 	size_t r, nr = scoreboard_nroutes();
 	int status, k;
 
-	metrics_header(b, "callstop_requests_total", "counter", "Requests answered, by route and HTTP status.");
+	metrics_header(b, "callstop_requests_total", "counter",
+		       "Requests answered, by route and HTTP status.");
 	for (r = 0; r < nr; r++)
 		for (status = 100; status < 600; status++) {
 			uint64_t n = scoreboard_route_requests(r, status);
 			if (n > 0)
-				metrics_printf(b, "callstop_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
-					       scoreboard_route(r), status, n);
+				metrics_printf(
+					b, "callstop_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
+					scoreboard_route(r), status, n);
 		}
 
 	metrics_header(b, "callstop_request_duration_seconds", "histogram",
@@ -112,14 +114,18 @@ static void metrics_requests(struct metrics_buf *b)
 		cum = 0;
 		for (k = 0; k < SCOREBOARD_BUCKETS; k++) {
 			cum += scoreboard_route_bucket(r, k);
-			metrics_printf(b, "callstop_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
-				       scoreboard_route(r), scoreboard_bucket_ms[k] / 1000.0, cum);
+			metrics_printf(
+				b,
+				"callstop_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64
+				"\n",
+				scoreboard_route(r), scoreboard_bucket_ms[k] / 1000.0, cum);
 		}
 		cum += scoreboard_route_bucket(r, SCOREBOARD_BUCKETS);
-		metrics_printf(b, "callstop_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
-			       scoreboard_route(r), cum);
-		metrics_printf(b, "callstop_request_duration_seconds_sum{route=\"%s\"} %.3f\n", scoreboard_route(r),
-			       scoreboard_route_ms_sum(r) / 1000.0);
+		metrics_printf(
+			b, "callstop_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+			scoreboard_route(r), cum);
+		metrics_printf(b, "callstop_request_duration_seconds_sum{route=\"%s\"} %.3f\n",
+			       scoreboard_route(r), scoreboard_route_ms_sum(r) / 1000.0);
 		metrics_printf(b, "callstop_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n",
 			       scoreboard_route(r), cum);
 	}
@@ -133,16 +139,20 @@ static void metrics_cancels(struct metrics_buf *b)
 		       "Resources named in cancel requests, by resource type and outcome.");
 	for (t = 0; t < SCOREBOARD_CANCEL_TYPES; t++)
 		for (o = 0; o < SCOREBOARD_CANCEL_OUTCOMES; o++)
-			metrics_printf(b, "callstop_cancels_total{resource_type=\"%s\",outcome=\"%s\"} %" PRIu64 "\n",
+			metrics_printf(b,
+				       "callstop_cancels_total{resource_type=\"%s\",outcome=\"%s\"} %" PRIu64
+				       "\n",
 				       metrics_types[t], metrics_outcomes[o], scoreboard_cancels(t, o));
 
 	metrics_header(b, "callstop_outbox_terminations_total", "counter",
 		       "Termination attempts (LiveKit DeleteRoom, OpenAI hangup), by provider and result.");
 	for (t = 0; t < SCOREBOARD_PROVIDERS; t++)
 		for (o = 0; o < SCOREBOARD_OUTBOX_RESULTS; o++)
-			metrics_printf(b,
-				       "callstop_outbox_terminations_total{provider=\"%s\",result=\"%s\"} %" PRIu64 "\n",
-				       metrics_providers[t], metrics_results[o], scoreboard_outbox(t, o));
+			metrics_printf(
+				b,
+				"callstop_outbox_terminations_total{provider=\"%s\",result=\"%s\"} %" PRIu64
+				"\n",
+				metrics_providers[t], metrics_results[o], scoreboard_outbox(t, o));
 }
 
 static void metrics_outbox_depth(struct metrics_buf *b, struct db *db)
@@ -176,7 +186,8 @@ static void metrics_process_manager(struct metrics_buf *b, long listen_queue)
 	struct scoreboard_totals t;
 
 	scoreboard_totals(&t);
-	metrics_header(b, "callstop_accepted_connections_total", "counter", "Connections accepted by workers.");
+	metrics_header(b, "callstop_accepted_connections_total", "counter",
+		       "Connections accepted by workers.");
 	metrics_printf(b, "callstop_accepted_connections_total %" PRIu64 "\n", t.accepted);
 	metrics_header(b, "callstop_active_workers", "gauge", "Workers serving a request.");
 	metrics_printf(b, "callstop_active_workers %d\n", t.active);
@@ -186,7 +197,8 @@ static void metrics_process_manager(struct metrics_buf *b, long listen_queue)
 	metrics_printf(b, "callstop_max_active_workers %" PRIu64 "\n", t.max_active);
 	metrics_header(b, "callstop_slow_requests_total", "counter", "Requests over slow_request_ms.");
 	metrics_printf(b, "callstop_slow_requests_total %" PRIu64 "\n", t.slow_requests);
-	metrics_header(b, "callstop_respawns_total", "counter", "Workers started to replace one that exited.");
+	metrics_header(b, "callstop_respawns_total", "counter",
+		       "Workers started to replace one that exited.");
 	metrics_printf(b, "callstop_respawns_total %" PRIu64 "\n", t.respawns);
 	metrics_header(b, "callstop_db_connections_total", "counter",
 		       "Database connections opened by workers (the first one and every reconnect).");
@@ -197,7 +209,8 @@ static void metrics_process_manager(struct metrics_buf *b, long listen_queue)
 	}
 	metrics_header(b, "callstop_max_listen_queue", "gauge", "Deepest listen queue seen by the master.");
 	metrics_printf(b, "callstop_max_listen_queue %" PRIu64 "\n", t.max_listen_queue);
-	metrics_header(b, "callstop_start_time_seconds", "gauge", "Start of the master, seconds since the epoch.");
+	metrics_header(b, "callstop_start_time_seconds", "gauge",
+		       "Start of the master, seconds since the epoch.");
 	metrics_printf(b, "callstop_start_time_seconds %" PRId64 "\n", t.start_time);
 }
 

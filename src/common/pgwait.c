@@ -113,8 +113,8 @@ PGresult *pgwait_result(PGconn *conn, int64_t deadline, int (*alive)(void *), vo
 		res = PQgetResult(conn);
 		if (res == NULL)
 			return keep;
-		if (keep == NULL || (PQresultStatus(keep) != PGRES_FATAL_ERROR &&
-				     PQresultStatus(res) == PGRES_FATAL_ERROR)) {
+		if (keep == NULL ||
+		    (PQresultStatus(keep) != PGRES_FATAL_ERROR && PQresultStatus(res) == PGRES_FATAL_ERROR)) {
 			PQclear(keep);
 			keep = res;
 		} else {

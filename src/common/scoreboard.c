@@ -19,14 +19,15 @@
 #include "common/log.h"
 
 #define SCOREBOARD_STATUS_MIN 100
-#define SCOREBOARD_STATUS_N 500   /* 100..599 */
+#define SCOREBOARD_STATUS_N 500 /* 100..599 */
 
-const int scoreboard_bucket_ms[SCOREBOARD_BUCKETS] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
+const int scoreboard_bucket_ms[SCOREBOARD_BUCKETS] = { 5,   10,   25,   50,   100,   250,
+						       500, 1000, 2500, 5000, 10000, 30000 };
 
 struct scoreboard_entry {
-	uint32_t seq;       /* odd while the owner writes */
-	int32_t state;      /* enum scoreboard_state */
-	int32_t kind;       /* enum scoreboard_kind */
+	uint32_t seq;  /* odd while the owner writes */
+	int32_t state; /* enum scoreboard_state */
+	int32_t kind;  /* enum scoreboard_kind */
 	int32_t slot;
 	uint32_t gen;
 	int32_t pid;
@@ -44,7 +45,7 @@ struct scoreboard {
 	int nroutes;
 	int64_t start_time;
 	uint32_t gen;
-	uint32_t hwm;       /* entries [0, hwm) have been assigned at least once */
+	uint32_t hwm; /* entries [0, hwm) have been assigned at least once */
 	uint64_t accepted;
 	uint64_t max_active;
 	uint64_t slow_requests;
@@ -221,7 +222,8 @@ static int scoreboard_count_state(enum scoreboard_state state)
 	for (i = 0; i < hwm && i < (uint32_t)scoreboard->nentries; i++) {
 		struct scoreboard_entry *e = &scoreboard->entries[i];
 
-		if (e->kind == SCOREBOARD_WORKER && __atomic_load_n(&e->state, __ATOMIC_RELAXED) == (int32_t)state)
+		if (e->kind == SCOREBOARD_WORKER &&
+		    __atomic_load_n(&e->state, __ATOMIC_RELAXED) == (int32_t)state)
 			n++;
 	}
 	return n;
@@ -420,7 +422,8 @@ uint64_t scoreboard_route_requests(size_t i, int status)
 
 uint64_t scoreboard_route_bucket(size_t i, int bucket)
 {
-	if (scoreboard == NULL || i >= (size_t)scoreboard->nroutes || bucket < 0 || bucket > SCOREBOARD_BUCKETS)
+	if (scoreboard == NULL || i >= (size_t)scoreboard->nroutes || bucket < 0 ||
+	    bucket > SCOREBOARD_BUCKETS)
 		return 0;
 	return scoreboard_load(&scoreboard->buckets[i][bucket]);
 }

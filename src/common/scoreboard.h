@@ -24,7 +24,7 @@
 #include <sys/types.h>
 
 #define SCOREBOARD_METHOD_MAX 16
-#define SCOREBOARD_URI_MAX 256      /* escaped (log_escape), truncated */
+#define SCOREBOARD_URI_MAX 256 /* escaped (log_escape), truncated */
 #define SCOREBOARD_RID_MAX 64
 #define SCOREBOARD_ROUTES_MAX 24
 #define SCOREBOARD_ROUTE_NAME_MAX 32
@@ -35,15 +35,15 @@
 extern const int scoreboard_bucket_ms[SCOREBOARD_BUCKETS];
 
 enum scoreboard_state {
-	SCOREBOARD_FREE = 0,   /* not assigned */
-	SCOREBOARD_STARTING,   /* assigned, forked, not initialised yet */
-	SCOREBOARD_IDLE,       /* waiting for a connection */
-	SCOREBOARD_BUSY,       /* serving a request */
+	SCOREBOARD_FREE = 0, /* not assigned */
+	SCOREBOARD_STARTING, /* assigned, forked, not initialised yet */
+	SCOREBOARD_IDLE,     /* waiting for a connection */
+	SCOREBOARD_BUSY,     /* serving a request */
 };
 
 enum scoreboard_kind {
 	SCOREBOARD_WORKER = 0,
-	SCOREBOARD_RETRY,      /* the outbox retry child */
+	SCOREBOARD_RETRY, /* the outbox retry child */
 };
 
 /* Cancels by resource type and outcome (SPEC 3.1). */
@@ -53,16 +53,16 @@ enum { SCOREBOARD_PROVIDERS = 2, SCOREBOARD_OUTBOX_RESULTS = 3 };
 
 /* A consistent copy of one entry (scoreboard_read). */
 struct scoreboard_proc {
-	int index;                 /* entry number */
+	int index; /* entry number */
 	enum scoreboard_kind kind;
-	int slot;                  /* worker slot of the master */
-	unsigned gen;              /* configuration generation */
-	pid_t pid;                 /* 0 until the process has started */
-	int backend_pid;           /* its PostgreSQL backend's pid, 0 = not connected */
+	int slot;        /* worker slot of the master */
+	unsigned gen;    /* configuration generation */
+	pid_t pid;       /* 0 until the process has started */
+	int backend_pid; /* its PostgreSQL backend's pid, 0 = not connected */
 	enum scoreboard_state state;
-	int64_t started_ms;        /* process start, CLOCK_MONOTONIC ms */
-	int64_t request_start_ms;  /* BUSY: request start, CLOCK_MONOTONIC ms */
-	uint64_t requests;         /* requests served */
+	int64_t started_ms;       /* process start, CLOCK_MONOTONIC ms */
+	int64_t request_start_ms; /* BUSY: request start, CLOCK_MONOTONIC ms */
+	uint64_t requests;        /* requests served */
 	char method[SCOREBOARD_METHOD_MAX];
 	char uri[SCOREBOARD_URI_MAX];
 	char request_id[SCOREBOARD_RID_MAX];

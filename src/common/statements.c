@@ -5,6 +5,14 @@
  */
 #include "common/statements.h"
 
+/* clang-format off: the SQL is laid out to be read as SQL */
+/*
+ * statements.c - the SQL of callstopd (see statements.h).  The functions it
+ * calls live in sql/; t/84-list-index.t and t/bench/floor.c read or copy
+ * some of these statements, so keep them in step.
+ */
+#include "common/statements.h"
+
 /* A call in the fields of SPEC 4.1 (heppu_status is the mapped name).  The
  * job_id is a scalar subquery, not a join, so that a list reads its index in
  * order and stops after the page instead of sorting every match. */
@@ -18,86 +26,84 @@
 /* GET /api/v1/calls, newest first, with a filter clause. */
 #define DB_HEPPU_LIST_SQL(filter) \
 	DB_HEPPU_SELECT \
-	" WHERE c.tenant_id = $1::bigint AND c.created_at >= $2::timestamptz AND c.created_at < $3::timestamptz" \
-	filter \
+	" WHERE c.tenant_id = $1::bigint AND c.created_at >= $2::timestamptz AND c.created_at < $3::timestamptz" filter \
 	" ORDER BY c.created_at DESC, c.id DESC LIMIT $4::integer OFFSET $5::integer"
 
 /* Every statement callstopd runs, in one place (STYLE.md 3).  Times are
  * formatted by callstop_rfc3339() (sql/004_api.sql). */
 const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_KEY_LOOKUP] = { "key_lookup", KEY_LOOKUP_NCOLS,
-		"SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
-		" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-		" WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL" },
+			    "SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
+			    " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+			    " WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL" },
 	[DB_ADMIN_LOOKUP] = { "admin_lookup", KEY_LOOKUP_NCOLS,
-		"SELECT id, NULL, '', '', token_hash FROM admin_tokens"
-		" WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL" },
+			      "SELECT id, NULL, '', '', token_hash FROM admin_tokens"
+			      " WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL" },
 	[DB_CURSOR_SECRET] = { "cursor_secret", CURSOR_SECRET_NCOLS,
-		"SELECT value FROM callstop_secrets WHERE name = 'cursor_hmac_key'" },
+			       "SELECT value FROM callstop_secrets WHERE name = 'cursor_hmac_key'" },
 	/* ids travel as text[] (db_text_array()); the (outbox id, provider)
 	 * pairs of each row come back as one JSON array */
 	[DB_CANCEL] = { "cancel", CANCEL_ROW_NCOLS,
-		"SELECT ord, resource_type, outcome, status, cancelled_count, pending_cancelled, active_count,"
-		" resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, array_to_json(outbox_rows)"
-		" FROM callstop_cancel($1::bigint, $2::text[], $3::text[], $4::boolean, $5, $6::bigint, $7, $8,"
-		"  $9::text[])"
-		" ORDER BY ord" },
+			"SELECT ord, resource_type, outcome, status, cancelled_count, pending_cancelled, active_count,"
+			" resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, array_to_json(outbox_rows)"
+			" FROM callstop_cancel($1::bigint, $2::text[], $3::text[], $4::boolean, $5, $6::bigint, $7, $8,"
+			"  $9::text[])"
+			" ORDER BY ord" },
 	[DB_CALL_STATUS] = { "call_status", CALL_STATUS_NCOLS,
-		"SELECT c.id, c.status, b.job_id, c.agent_id, c.to_number, c.livekit_room, c.openai_call_id,"
-		" callstop_rfc3339(c.created_at), callstop_rfc3339(c.started_at), callstop_rfc3339(c.ended_at),"
-		" c.end_reason"
-		" FROM voice_call_logs c LEFT JOIN voice_call_batches b ON b.id = c.batch_id"
-		" WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
+			     "SELECT c.id, c.status, b.job_id, c.agent_id, c.to_number, c.livekit_room, c.openai_call_id,"
+			     " callstop_rfc3339(c.created_at), callstop_rfc3339(c.started_at), callstop_rfc3339(c.ended_at),"
+			     " c.end_reason"
+			     " FROM voice_call_logs c LEFT JOIN voice_call_batches b ON b.id = c.batch_id"
+			     " WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
 	[DB_CALL_TARGETS] = { "call_targets", CALL_TARGETS_NCOLS,
-		"SELECT provider, target, state, attempts, last_error FROM termination_outbox"
-		" WHERE call_id = $1::uuid ORDER BY id" },
+			      "SELECT provider, target, state, attempts, last_error FROM termination_outbox"
+			      " WHERE call_id = $1::uuid ORDER BY id" },
 	[DB_BATCH_STATUS] = { "batch_status", BATCH_STATUS_NCOLS,
-		"SELECT id, job_id, status, callstop_rfc3339(created_at), callstop_rfc3339(cancelled_at),"
-		" total_count, pending_count + claimed_count, running_count, completed_count, failed_count,"
-		" cancelled_count"
-		" FROM voice_call_batches"
-		" WHERE tenant_id = $1::bigint AND (job_id = $2 OR id = callstop_uuid_or_null($2))" },
+			      "SELECT id, job_id, status, callstop_rfc3339(created_at), callstop_rfc3339(cancelled_at),"
+			      " total_count, pending_count + claimed_count, running_count, completed_count, failed_count,"
+			      " cancelled_count"
+			      " FROM voice_call_batches"
+			      " WHERE tenant_id = $1::bigint AND (job_id = $2 OR id = callstop_uuid_or_null($2))" },
 	[DB_BATCH_HISTORY] = { "batch_history", BATCH_HISTORY_NCOLS,
-		"SELECT callstop_rfc3339(at), action, force, cancelled_count, route, key_id, request_id"
-		" FROM cancel_history WHERE batch_id = $1::uuid ORDER BY at, id LIMIT 100" },
+			       "SELECT callstop_rfc3339(at), action, force, cancelled_count, route, key_id, request_id"
+			       " FROM cancel_history WHERE batch_id = $1::uuid ORDER BY at, id LIMIT 100" },
 	[DB_BATCH_ENTRIES] = { "batch_entries", BATCH_ENTRIES_NCOLS,
-		"SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
-		" FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND id > $2::bigint"
-		" ORDER BY id LIMIT $3::integer" },
+			       "SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
+			       " FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND id > $2::bigint"
+			       " ORDER BY id LIMIT $3::integer" },
 	/* Two ordered index scans merged, so that a page costs the same for
 	 * any batch size even when "pending" also means "claimed". */
 	[DB_BATCH_ENTRIES_BY_STATUS] = { "batch_entries_by_status", BATCH_ENTRIES_NCOLS,
-		"SELECT * FROM ("
-		" (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
-		"  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $4 AND id > $2::bigint"
-		"  ORDER BY id LIMIT $3::integer)"
-		" UNION ALL"
-		" (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
-		"  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $5 AND id > $2::bigint"
-		"  ORDER BY id LIMIT $3::integer)"
-		") e ORDER BY id LIMIT $3::integer" },
+					 "SELECT * FROM ("
+					 " (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
+					 "  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $4 AND id > $2::bigint"
+					 "  ORDER BY id LIMIT $3::integer)"
+					 " UNION ALL"
+					 " (SELECT id, status, call_log_id, to_number, callstop_rfc3339(updated_at)"
+					 "  FROM voice_call_batch_entries WHERE batch_id = $1::uuid AND status = $5 AND id > $2::bigint"
+					 "  ORDER BY id LIMIT $3::integer)"
+					 ") e ORDER BY id LIMIT $3::integer" },
 	[DB_CALL_TENANT] = { "call_tenant", CALL_TENANT_NCOLS,
-		"SELECT tenant_id FROM voice_call_logs WHERE id = callstop_uuid_or_null($1)" },
+			     "SELECT tenant_id FROM voice_call_logs WHERE id = callstop_uuid_or_null($1)" },
 	/* SPEC 4.1, in Heppu's field order; heppu_status is the mapped name. */
 	[DB_HEPPU_CALL] = { "heppu_call", HEPPU_CALL_NCOLS,
-		DB_HEPPU_SELECT
-		" WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
+			    DB_HEPPU_SELECT
+			    " WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
 	/* One statement per filter combination, so that each is served by its
 	 * own index of sql/005_aliases.sql (a generic "$x IS NULL OR" plan
 	 * could use none of them). */
-	[DB_HEPPU_LIST] = { "heppu_list", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL("") },
+	[DB_HEPPU_LIST] = { "heppu_list", HEPPU_CALL_NCOLS, DB_HEPPU_LIST_SQL("") },
 	[DB_HEPPU_LIST_AGENT] = { "heppu_list_agent", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6") },
+				  DB_HEPPU_LIST_SQL(" AND c.agent_id = $6") },
 	[DB_HEPPU_LIST_STATUS] = { "heppu_list_status", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL(" AND c.heppu_status = $6") },
+				   DB_HEPPU_LIST_SQL(" AND c.heppu_status = $6") },
 	[DB_HEPPU_LIST_AGENT_STATUS] = { "heppu_list_agent_status", HEPPU_CALL_NCOLS,
-		DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
+					 DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
 	/* GET /callstop-metrics: pending uses the partial index of due rows */
 	[DB_OUTBOX_DEPTH] = { "outbox_depth", OUTBOX_DEPTH_NCOLS,
-		/* one partial index each (sql/001_schema.sql): done rows are not read */
-		"SELECT 'pending', count(*) FROM termination_outbox WHERE state = 'pending'"
-		" UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
+			      /* one partial index each (sql/001_schema.sql): done rows are not read */
+			      "SELECT 'pending', count(*) FROM termination_outbox WHERE state = 'pending'"
+			      " UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
 	/* Claims of one provider's rows (SPEC 6): the worker takes the rows its
 	 * cancel just wrote (never tried: attempts = 0, still within their grace
 	 * period), the retry child the due ones; one provider's rows alone, so
@@ -107,32 +113,33 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	 * it; claimed_until marks a row on its way out, which a pull-forward
 	 * leaves alone. */
 	[DB_OUTBOX_CLAIM_NEW] = { "outbox_claim_new", OUTBOX_CLAIM_NCOLS,
-		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
-		" next_attempt_at = now() + make_interval(secs => $2::integer),"
-		" claimed_until = now() + make_interval(secs => $2::integer)"
-		" WHERE id IN (SELECT id FROM termination_outbox"
-		"  WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0"
-		"  FOR UPDATE SKIP LOCKED)"
-		" RETURNING id, target, idempotency_key, attempts,"
-		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
+				  "UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+				  " next_attempt_at = now() + make_interval(secs => $2::integer),"
+				  " claimed_until = now() + make_interval(secs => $2::integer)"
+				  " WHERE id IN (SELECT id FROM termination_outbox"
+				  "  WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0"
+				  "  FOR UPDATE SKIP LOCKED)"
+				  " RETURNING id, target, idempotency_key, attempts,"
+				  "  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
 	[DB_OUTBOX_CLAIM_DUE_OF] = { "outbox_claim_due_of", OUTBOX_CLAIM_NCOLS,
-		"UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
-		" next_attempt_at = now() + make_interval(secs => $3::integer),"
-		" claimed_until = now() + make_interval(secs => $3::integer)"
-		" WHERE id IN (SELECT id FROM termination_outbox"
-		"  WHERE state = 'pending' AND next_attempt_at <= now() AND provider = $1"
-		"  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
-		" RETURNING id, target, idempotency_key, attempts,"
-		"  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
+				     "UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
+				     " next_attempt_at = now() + make_interval(secs => $3::integer),"
+				     " claimed_until = now() + make_interval(secs => $3::integer)"
+				     " WHERE id IN (SELECT id FROM termination_outbox"
+				     "  WHERE state = 'pending' AND next_attempt_at <= now() AND provider = $1"
+				     "  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
+				     " RETURNING id, target, idempotency_key, attempts,"
+				     "  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
 	[DB_OUTBOX_RESULT] = { "outbox_result", 0,
-		"UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
-		" claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
-		"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
-		" FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
-		" WHERE o.id = r.id AND o.state = 'pending'" },
+			       "UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
+			       " claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
+			       "  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
+			       " FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
+			       " WHERE o.id = r.id AND o.state = 'pending'" },
 	[DB_OUTBOX_PULL_FORWARD] = { "outbox_pull_forward", OUTBOX_PULL_FORWARD_NCOLS,
-		"SELECT callstop_outbox_pull_forward($1)" },
+				     "SELECT callstop_outbox_pull_forward($1)" },
 	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
-		"SELECT id, provider FROM termination_outbox"
-		" WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
+				     "SELECT id, provider FROM termination_outbox"
+				     " WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
 };
+/* clang-format on */

@@ -10,30 +10,30 @@
 /* The statements, by name; the comment of each says its parameters and
  * which column enum below names its result. */
 enum db_stmt {
-	DB_KEY_LOOKUP,          /* $1 key hash (hex) -> enum key_lookup_col */
-	DB_ADMIN_LOOKUP,        /* $1 token hash (hex) -> enum key_lookup_col (tenant NULL, ids '') */
-	DB_CURSOR_SECRET,       /* -> enum cursor_secret_col */
-	DB_CANCEL,              /* see callstop_cancel() in sql/006_contracts.sql; $2, $3, $9 text[]
+	DB_KEY_LOOKUP,              /* $1 key hash (hex) -> enum key_lookup_col */
+	DB_ADMIN_LOOKUP,            /* $1 token hash (hex) -> enum key_lookup_col (tenant NULL, ids '') */
+	DB_CURSOR_SECRET,           /* -> enum cursor_secret_col */
+	DB_CANCEL,                  /* see callstop_cancel() in sql/006_contracts.sql; $2, $3, $9 text[]
 				 * (db_text_array()) -> enum cancel_row_col, one row per ref */
-	DB_CALL_STATUS,         /* $1 tenant, $2 call id -> enum call_status_col */
-	DB_CALL_TARGETS,        /* $1 call uuid -> enum call_targets_col, by outbox id */
-	DB_BATCH_STATUS,        /* $1 tenant, $2 job_id or uuid -> enum batch_status_col */
-	DB_BATCH_HISTORY,       /* $1 batch uuid -> enum batch_history_col, oldest first */
-	DB_BATCH_ENTRIES,       /* $1 batch uuid, $2 after id, $3 limit -> enum batch_entries_col */
+	DB_CALL_STATUS,             /* $1 tenant, $2 call id -> enum call_status_col */
+	DB_CALL_TARGETS,            /* $1 call uuid -> enum call_targets_col, by outbox id */
+	DB_BATCH_STATUS,            /* $1 tenant, $2 job_id or uuid -> enum batch_status_col */
+	DB_BATCH_HISTORY,           /* $1 batch uuid -> enum batch_history_col, oldest first */
+	DB_BATCH_ENTRIES,           /* $1 batch uuid, $2 after id, $3 limit -> enum batch_entries_col */
 	DB_BATCH_ENTRIES_BY_STATUS, /* $1 batch, $2 after id, $3 limit, $4 status, $5 second status or NULL
 				 * -> enum batch_entries_col */
-	DB_CALL_TENANT,         /* $1 call id -> enum call_tenant_col (any tenant: SPEC 4.1's 403) */
-	DB_HEPPU_CALL,          /* $1 tenant, $2 call id -> enum heppu_call_col */
-	DB_HEPPU_LIST,          /* $1 tenant, $2 start, $3 end, $4 limit, $5 offset -> enum heppu_call_col */
-	DB_HEPPU_LIST_AGENT,    /* ... $6 agent_id */
-	DB_HEPPU_LIST_STATUS,   /* ... $6 Heppu status */
+	DB_CALL_TENANT,             /* $1 call id -> enum call_tenant_col (any tenant: SPEC 4.1's 403) */
+	DB_HEPPU_CALL,              /* $1 tenant, $2 call id -> enum heppu_call_col */
+	DB_HEPPU_LIST,        /* $1 tenant, $2 start, $3 end, $4 limit, $5 offset -> enum heppu_call_col */
+	DB_HEPPU_LIST_AGENT,  /* ... $6 agent_id */
+	DB_HEPPU_LIST_STATUS, /* ... $6 Heppu status */
 	DB_HEPPU_LIST_AGENT_STATUS, /* ... $6 agent_id, $7 Heppu status */
-	DB_OUTBOX_DEPTH,        /* -> enum outbox_depth_col, the rows not done (metrics) */
+	DB_OUTBOX_DEPTH,            /* -> enum outbox_depth_col, the rows not done (metrics) */
 	/* The outbox's per-provider claims (issue 10, defects 1 and 6) */
-	DB_OUTBOX_CLAIM_NEW,    /* $1 ids (bigint[] literal), $2 lease s: those never tried -> enum outbox_claim_col */
+	DB_OUTBOX_CLAIM_NEW, /* $1 ids (bigint[] literal), $2 lease s: those never tried -> enum outbox_claim_col */
 	DB_OUTBOX_CLAIM_DUE_OF, /* $1 provider, $2 limit, $3 lease s: due rows, oldest due first
 				 * -> enum outbox_claim_col */
-	DB_OUTBOX_RESULT,       /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims -> no rows */
+	DB_OUTBOX_RESULT, /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims -> no rows */
 	DB_OUTBOX_PULL_FORWARD, /* $1 provider -> enum outbox_pull_forward_col (sql/007_outbox.sql) */
 	DB_OUTBOX_OF_PROVIDERS, /* $1 ids (bigint[] literal) -> enum outbox_of_providers_col, never tried */
 	DB_N_STMTS
@@ -47,145 +47,145 @@ enum db_stmt {
  * logs the statement if they differ), so an enum cannot silently drift from
  * its SQL.
  */
-enum key_lookup_col {          /* DB_KEY_LOOKUP, DB_ADMIN_LOOKUP */
-	KEY_LOOKUP_ID,                 /* api_keys.id or admin_tokens.id */
-	KEY_LOOKUP_TENANT_ID,          /* NULL for an admin token */
-	KEY_LOOKUP_FRONTEND_ID,
-	KEY_LOOKUP_WORKSPACE_ID,
-	KEY_LOOKUP_HASH,               /* bytea, escaped: the stored SHA-256 */
-	KEY_LOOKUP_NCOLS
+enum key_lookup_col {                       /* DB_KEY_LOOKUP, DB_ADMIN_LOOKUP */
+		      KEY_LOOKUP_ID,        /* api_keys.id or admin_tokens.id */
+		      KEY_LOOKUP_TENANT_ID, /* NULL for an admin token */
+		      KEY_LOOKUP_FRONTEND_ID,
+		      KEY_LOOKUP_WORKSPACE_ID,
+		      KEY_LOOKUP_HASH, /* bytea, escaped: the stored SHA-256 */
+		      KEY_LOOKUP_NCOLS
 };
 
-enum cursor_secret_col {       /* DB_CURSOR_SECRET */
-	CURSOR_SECRET_VALUE,           /* bytea, escaped */
-	CURSOR_SECRET_NCOLS
+enum cursor_secret_col {                      /* DB_CURSOR_SECRET */
+			 CURSOR_SECRET_VALUE, /* bytea, escaped */
+			 CURSOR_SECRET_NCOLS
 };
 
 /* CANCEL_ROW_, not CANCEL_: cancel.h owns that prefix. */
-enum cancel_row_col {          /* DB_CANCEL, the fields of callstop_cancel() */
-	CANCEL_ROW_ORD,                /* 1-based position of the ref */
-	CANCEL_ROW_RESOURCE_TYPE,      /* "call" | "batch" */
-	CANCEL_ROW_OUTCOME,            /* not_found | cancelled | terminal | already_cancelled */
-	CANCEL_ROW_STATUS,
-	CANCEL_ROW_CANCELLED_COUNT,
-	CANCEL_ROW_PENDING_CANCELLED,
-	CANCEL_ROW_ACTIVE_COUNT,
-	CANCEL_ROW_RESOURCE_UUID,
-	CANCEL_ROW_JOB_ID,
-	CANCEL_ROW_TENANT_ID,
-	CANCEL_ROW_LIVEKIT_ROOM,       /* NULL if the call had none */
-	CANCEL_ROW_OPENAI_CALL_ID,     /* NULL if the call had none */
-	CANCEL_ROW_OUTBOX,             /* JSON [{"id": n, "provider": "livekit"}, ...]: rows written */
-	CANCEL_ROW_NCOLS
+enum cancel_row_col {                           /* DB_CANCEL, the fields of callstop_cancel() */
+		      CANCEL_ROW_ORD,           /* 1-based position of the ref */
+		      CANCEL_ROW_RESOURCE_TYPE, /* "call" | "batch" */
+		      CANCEL_ROW_OUTCOME,       /* not_found | cancelled | terminal | already_cancelled */
+		      CANCEL_ROW_STATUS,
+		      CANCEL_ROW_CANCELLED_COUNT,
+		      CANCEL_ROW_PENDING_CANCELLED,
+		      CANCEL_ROW_ACTIVE_COUNT,
+		      CANCEL_ROW_RESOURCE_UUID,
+		      CANCEL_ROW_JOB_ID,
+		      CANCEL_ROW_TENANT_ID,
+		      CANCEL_ROW_LIVEKIT_ROOM,   /* NULL if the call had none */
+		      CANCEL_ROW_OPENAI_CALL_ID, /* NULL if the call had none */
+		      CANCEL_ROW_OUTBOX, /* JSON [{"id": n, "provider": "livekit"}, ...]: rows written */
+		      CANCEL_ROW_NCOLS
 };
 
-enum call_status_col {         /* DB_CALL_STATUS */
-	CALL_STATUS_ID,
-	CALL_STATUS_STATUS,
-	CALL_STATUS_BATCH_JOB_ID,
-	CALL_STATUS_AGENT_ID,
-	CALL_STATUS_TO_NUMBER,
-	CALL_STATUS_LIVEKIT_ROOM,
-	CALL_STATUS_OPENAI_CALL_ID,
-	CALL_STATUS_CREATED_AT,        /* RFC 3339 (callstop_rfc3339) */
-	CALL_STATUS_STARTED_AT,
-	CALL_STATUS_ENDED_AT,
-	CALL_STATUS_END_REASON,
-	CALL_STATUS_NCOLS
+enum call_status_col { /* DB_CALL_STATUS */
+		       CALL_STATUS_ID,
+		       CALL_STATUS_STATUS,
+		       CALL_STATUS_BATCH_JOB_ID,
+		       CALL_STATUS_AGENT_ID,
+		       CALL_STATUS_TO_NUMBER,
+		       CALL_STATUS_LIVEKIT_ROOM,
+		       CALL_STATUS_OPENAI_CALL_ID,
+		       CALL_STATUS_CREATED_AT, /* RFC 3339 (callstop_rfc3339) */
+		       CALL_STATUS_STARTED_AT,
+		       CALL_STATUS_ENDED_AT,
+		       CALL_STATUS_END_REASON,
+		       CALL_STATUS_NCOLS
 };
 
-enum call_targets_col {        /* DB_CALL_TARGETS */
-	CALL_TARGETS_PROVIDER,
-	CALL_TARGETS_TARGET,
-	CALL_TARGETS_STATE,            /* pending | done | failed */
-	CALL_TARGETS_ATTEMPTS,
-	CALL_TARGETS_LAST_ERROR,
-	CALL_TARGETS_NCOLS
+enum call_targets_col { /* DB_CALL_TARGETS */
+			CALL_TARGETS_PROVIDER,
+			CALL_TARGETS_TARGET,
+			CALL_TARGETS_STATE, /* pending | done | failed */
+			CALL_TARGETS_ATTEMPTS,
+			CALL_TARGETS_LAST_ERROR,
+			CALL_TARGETS_NCOLS
 };
 
-enum batch_status_col {        /* DB_BATCH_STATUS */
-	BATCH_STATUS_ID,
-	BATCH_STATUS_JOB_ID,
-	BATCH_STATUS_STATUS,
-	BATCH_STATUS_CREATED_AT,
-	BATCH_STATUS_CANCELLED_AT,
-	BATCH_STATUS_TOTAL,
-	BATCH_STATUS_PENDING,          /* pending + claimed entries */
-	BATCH_STATUS_RUNNING,
-	BATCH_STATUS_COMPLETED,
-	BATCH_STATUS_FAILED,
-	BATCH_STATUS_CANCELLED,
-	BATCH_STATUS_NCOLS
+enum batch_status_col { /* DB_BATCH_STATUS */
+			BATCH_STATUS_ID,
+			BATCH_STATUS_JOB_ID,
+			BATCH_STATUS_STATUS,
+			BATCH_STATUS_CREATED_AT,
+			BATCH_STATUS_CANCELLED_AT,
+			BATCH_STATUS_TOTAL,
+			BATCH_STATUS_PENDING, /* pending + claimed entries */
+			BATCH_STATUS_RUNNING,
+			BATCH_STATUS_COMPLETED,
+			BATCH_STATUS_FAILED,
+			BATCH_STATUS_CANCELLED,
+			BATCH_STATUS_NCOLS
 };
 
-enum batch_history_col {       /* DB_BATCH_HISTORY */
-	BATCH_HISTORY_AT,
-	BATCH_HISTORY_ACTION,
-	BATCH_HISTORY_FORCE,           /* "t" | "f" */
-	BATCH_HISTORY_CANCELLED_COUNT,
-	BATCH_HISTORY_ROUTE,
-	BATCH_HISTORY_KEY_ID,
-	BATCH_HISTORY_REQUEST_ID,
-	BATCH_HISTORY_NCOLS
+enum batch_history_col { /* DB_BATCH_HISTORY */
+			 BATCH_HISTORY_AT,
+			 BATCH_HISTORY_ACTION,
+			 BATCH_HISTORY_FORCE, /* "t" | "f" */
+			 BATCH_HISTORY_CANCELLED_COUNT,
+			 BATCH_HISTORY_ROUTE,
+			 BATCH_HISTORY_KEY_ID,
+			 BATCH_HISTORY_REQUEST_ID,
+			 BATCH_HISTORY_NCOLS
 };
 
-enum batch_entries_col {       /* DB_BATCH_ENTRIES, DB_BATCH_ENTRIES_BY_STATUS */
-	BATCH_ENTRIES_ID,
-	BATCH_ENTRIES_STATUS,
-	BATCH_ENTRIES_CALL_LOG_ID,
-	BATCH_ENTRIES_TO_NUMBER,
-	BATCH_ENTRIES_UPDATED_AT,
-	BATCH_ENTRIES_NCOLS
+enum batch_entries_col { /* DB_BATCH_ENTRIES, DB_BATCH_ENTRIES_BY_STATUS */
+			 BATCH_ENTRIES_ID,
+			 BATCH_ENTRIES_STATUS,
+			 BATCH_ENTRIES_CALL_LOG_ID,
+			 BATCH_ENTRIES_TO_NUMBER,
+			 BATCH_ENTRIES_UPDATED_AT,
+			 BATCH_ENTRIES_NCOLS
 };
 
-enum call_tenant_col {         /* DB_CALL_TENANT */
-	CALL_TENANT_TENANT_ID,
-	CALL_TENANT_NCOLS
+enum call_tenant_col { /* DB_CALL_TENANT */
+		       CALL_TENANT_TENANT_ID,
+		       CALL_TENANT_NCOLS
 };
 
-enum heppu_call_col {          /* DB_HEPPU_CALL, DB_HEPPU_LIST* (SPEC 4.1's field order) */
-	HEPPU_CALL_ID,
-	HEPPU_CALL_STATUS,             /* the Heppu name (heppu_status) */
-	HEPPU_CALL_AGENT_ID,
-	HEPPU_CALL_TO_NUMBER,
-	HEPPU_CALL_BATCH_ID,           /* the batch's job_id */
-	HEPPU_CALL_CREATED_AT,
-	HEPPU_CALL_STARTED_AT,
-	HEPPU_CALL_ENDED_AT,
-	HEPPU_CALL_END_REASON,
-	HEPPU_CALL_NCOLS
+enum heppu_call_col { /* DB_HEPPU_CALL, DB_HEPPU_LIST* (SPEC 4.1's field order) */
+		      HEPPU_CALL_ID,
+		      HEPPU_CALL_STATUS, /* the Heppu name (heppu_status) */
+		      HEPPU_CALL_AGENT_ID,
+		      HEPPU_CALL_TO_NUMBER,
+		      HEPPU_CALL_BATCH_ID, /* the batch's job_id */
+		      HEPPU_CALL_CREATED_AT,
+		      HEPPU_CALL_STARTED_AT,
+		      HEPPU_CALL_ENDED_AT,
+		      HEPPU_CALL_END_REASON,
+		      HEPPU_CALL_NCOLS
 };
 
-enum outbox_claim_col {        /* DB_OUTBOX_CLAIM_NEW, DB_OUTBOX_CLAIM_DUE_OF */
-	OUTBOX_CLAIM_ID,
-	OUTBOX_CLAIM_TARGET,
-	OUTBOX_CLAIM_IDEMPOTENCY_KEY,
-	OUTBOX_CLAIM_ATTEMPTS,         /* including this claim */
-	OUTBOX_CLAIM_AGE_S,            /* whole seconds since the row was written */
-	OUTBOX_CLAIM_PROVIDER,
-	OUTBOX_CLAIM_NCOLS
+enum outbox_claim_col { /* DB_OUTBOX_CLAIM_NEW, DB_OUTBOX_CLAIM_DUE_OF */
+			OUTBOX_CLAIM_ID,
+			OUTBOX_CLAIM_TARGET,
+			OUTBOX_CLAIM_IDEMPOTENCY_KEY,
+			OUTBOX_CLAIM_ATTEMPTS, /* including this claim */
+			OUTBOX_CLAIM_AGE_S,    /* whole seconds since the row was written */
+			OUTBOX_CLAIM_PROVIDER,
+			OUTBOX_CLAIM_NCOLS
 };
 
-enum outbox_pull_forward_col {  /* DB_OUTBOX_PULL_FORWARD */
-	OUTBOX_PULL_FORWARD_COUNT,     /* rows made due now */
-	OUTBOX_PULL_FORWARD_NCOLS
+enum outbox_pull_forward_col {                            /* DB_OUTBOX_PULL_FORWARD */
+			       OUTBOX_PULL_FORWARD_COUNT, /* rows made due now */
+			       OUTBOX_PULL_FORWARD_NCOLS
 };
 
-enum outbox_of_providers_col {  /* DB_OUTBOX_OF_PROVIDERS */
-	OUTBOX_OF_PROVIDERS_ID,
-	OUTBOX_OF_PROVIDERS_PROVIDER,
-	OUTBOX_OF_PROVIDERS_NCOLS
+enum outbox_of_providers_col { /* DB_OUTBOX_OF_PROVIDERS */
+			       OUTBOX_OF_PROVIDERS_ID,
+			       OUTBOX_OF_PROVIDERS_PROVIDER,
+			       OUTBOX_OF_PROVIDERS_NCOLS
 };
 
-enum outbox_depth_col {        /* DB_OUTBOX_DEPTH */
-	OUTBOX_DEPTH_STATE,            /* "pending" | "failed" */
-	OUTBOX_DEPTH_COUNT,
-	OUTBOX_DEPTH_NCOLS
+enum outbox_depth_col {                     /* DB_OUTBOX_DEPTH */
+			OUTBOX_DEPTH_STATE, /* "pending" | "failed" */
+			OUTBOX_DEPTH_COUNT,
+			OUTBOX_DEPTH_NCOLS
 };
 
 struct db_statement {
 	const char *name;
-	int ncols;         /* the *_NCOLS of its column enum in db.h (0: no rows) */
+	int ncols; /* the *_NCOLS of its column enum in db.h (0: no rows) */
 	const char *sql;
 };
 

@@ -23,7 +23,8 @@ int states_call_is_active(const char *status)
 
 int states_is_entry_status(const char *s)
 {
-	static const char *const entry[] = { "pending", "claimed", "running", "completed", "failed", "cancelled", NULL };
+	static const char *const entry[] = { "pending", "claimed",   "running", "completed",
+					     "failed",  "cancelled", NULL };
 
 	return states_in(s, entry);
 }
@@ -34,8 +35,8 @@ const char *states_heppu_name(const char *status)
 		const char *ours;
 		const char *heppu;
 	} map[] = {
-		{ "running", "active" },   { "ended", "completed" }, { "error", "failed" },
-		{ "not_reachable", "failed" }, { "declined", "busy" }, { "rejected", "busy" },
+		{ "running", "active" },       { "ended", "completed" }, { "error", "failed" },
+		{ "not_reachable", "failed" }, { "declined", "busy" },   { "rejected", "busy" },
 	};
 	size_t i;
 
@@ -47,8 +48,8 @@ const char *states_heppu_name(const char *status)
 
 int states_is_heppu_status(const char *s)
 {
-	static const char *const heppu[] = { "initiated", "connecting", "ringing", "active", "completed",
-					     "cancelled", "failed", "busy", "no_answer", NULL };
+	static const char *const heppu[] = { "initiated", "connecting", "ringing", "active",    "completed",
+					     "cancelled", "failed",     "busy",    "no_answer", NULL };
 
 	return states_in(s, heppu);
 }

@@ -16,8 +16,8 @@
 #include "core/outbox.h"
 
 void cancel_request_init(struct cancel_request *req, const char *route, const char *request_id,
-			 struct cancel_item *items, size_t cap,
-			 long long tenant_id, long long key_id, int force, const char *end_reason)
+			 struct cancel_item *items, size_t cap, long long tenant_id, long long key_id,
+			 int force, const char *end_reason)
 {
 	memset(req, 0, sizeof(*req));
 	req->items = items;
@@ -116,8 +116,8 @@ enum cancel_provider {
 
 /* The termination_outbox rows a request wrote, in result order. */
 struct cancel_outbox {
-	long long *ids;                  /* for outbox_send() */
-	enum cancel_provider *provider;  /* provider[i] is the row ids[i]'s */
+	long long *ids;                 /* for outbox_send() */
+	enum cancel_provider *provider; /* provider[i] is the row ids[i]'s */
 	size_t n, cap;
 };
 
@@ -155,8 +155,8 @@ static int cancel_collect_rows(const char *json, struct cancel_outbox *ob)
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
 		const char *provider = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "provider"));
 
-		if (!cJSON_IsNumber(id) || provider == NULL || cancel_outbox_add(ob, (long long)id->valuedouble,
-										provider) < 0) {
+		if (!cJSON_IsNumber(id) || provider == NULL ||
+		    cancel_outbox_add(ob, (long long)id->valuedouble, provider) < 0) {
 			rc = -1;
 			break;
 		}
@@ -244,7 +244,7 @@ static void cancel_read_row(struct cancel_item *it, const PGresult *res, int i)
 		it->livekit = PQgetisnull(res, i, CANCEL_ROW_LIVEKIT_ROOM) ? CANCEL_TARGET_NONE
 									   : CANCEL_TARGET_NOT_CONFIGURED;
 		it->openai = PQgetisnull(res, i, CANCEL_ROW_OPENAI_CALL_ID) ? CANCEL_TARGET_NONE
-									     : CANCEL_TARGET_NOT_CONFIGURED;
+									    : CANCEL_TARGET_NOT_CONFIGURED;
 	}
 }
 
@@ -270,8 +270,15 @@ static PGresult *cancel_exec(struct worker_ctx *ctx, const struct cancel_request
 	snprintf(key_id, sizeof(key_id), "%lld", req->key_id);
 	if (types_s && refs_s && providers_s) {
 		const char *params[9] = {
-			req->tenant_id ? tenant : NULL, types_s, refs_s, req->force ? "true" : "false",
-			req->route, req->key_id ? key_id : NULL, req->request_id, req->end_reason, providers_s,
+			req->tenant_id ? tenant : NULL,
+			types_s,
+			refs_s,
+			req->force ? "true" : "false",
+			req->route,
+			req->key_id ? key_id : NULL,
+			req->request_id,
+			req->end_reason,
+			providers_s,
 		};
 		res = (cancel_has_batch(req) ? db_exec_long : db_exec)(ctx->db, DB_CANCEL, 9, params);
 	} else {
@@ -375,16 +382,19 @@ void cancel_message(const struct cancel_item *it, int force, char *buf, size_t l
 			break;
 		}
 		if (it->active_count == 0)
-			snprintf(buf, len, "Batch cancelled. %d pending entries cancelled.", it->pending_cancelled);
+			snprintf(buf, len, "Batch cancelled. %d pending entries cancelled.",
+				 it->pending_cancelled);
 		else if (force)
-			snprintf(buf, len,
-				 "Batch cancelled. %d pending entries cancelled. %d running call(s) forcefully terminated.",
-				 it->pending_cancelled, it->active_count);
+			snprintf(
+				buf, len,
+				"Batch cancelled. %d pending entries cancelled. %d running call(s) forcefully terminated.",
+				it->pending_cancelled, it->active_count);
 		else
-			snprintf(buf, len,
-				 "Batch cancelled. %d pending entries cancelled. %d active call(s) will complete naturally."
-				 " Use force=true to terminate them.",
-				 it->pending_cancelled, it->active_count);
+			snprintf(
+				buf, len,
+				"Batch cancelled. %d pending entries cancelled. %d active call(s) will complete naturally."
+				" Use force=true to terminate them.",
+				it->pending_cancelled, it->active_count);
 		break;
 	}
 }

@@ -26,8 +26,8 @@
 /* One provider's share of the sender. */
 struct outbox_slot {
 	const struct provider *p;
-	int in_flight;   /* transfers of this provider under way (at most outbox_concurrency) */
-	int exhausted;   /* this run found nothing more to claim for it */
+	int in_flight; /* transfers of this provider under way (at most outbox_concurrency) */
+	int exhausted; /* this run found nothing more to claim for it */
 	/* the last answer asked for a retry, or none came yet in this process:
 	 * the next success pulls the provider's waiting rows forward */
 	int failing;
@@ -38,14 +38,14 @@ struct outbox_slot {
 
 struct outbox {
 	const struct conf *cfg;
-	CURLM *multi;    /* kept for the process: its connection cache */
+	CURLM *multi; /* kept for the process: its connection cache */
 	size_t nslots;
-	struct outbox_slot *slots;   /* one per provider_table[] entry */
+	struct outbox_slot *slots; /* one per provider_table[] entry */
 };
 
 /* One call of outbox_send() or outbox_drain(). */
 struct outbox_run {
-	const long long *ids;        /* outbox_send: these rows; NULL: the due ones */
+	const long long *ids; /* outbox_send: these rows; NULL: the due ones */
 	size_t n;
 	enum outbox_result *results; /* outbox_send: results[i] for ids[i] */
 	long long deadline;          /* monotonic ms: no claim after it */
@@ -146,8 +146,9 @@ static void outbox_record(struct outbox *ob, struct db *db, struct outbox_run *r
 		metrics_outbox(x->p->name, state);
 		for (i = 0; run->results != NULL && i < run->n; i++)
 			if (run->ids[i] == x->id)
-				run->results[i] = state[0] == 'd' ? OUTBOX_RESULT_DONE
-						  : state[0] == 'f' ? OUTBOX_RESULT_FAILED : OUTBOX_RESULT_QUEUED;
+				run->results[i] = state[0] == 'd'   ? OUTBOX_RESULT_DONE
+						  : state[0] == 'f' ? OUTBOX_RESULT_FAILED
+								    : OUTBOX_RESULT_QUEUED;
 		cJSON_AddNumberToObject(o, "id", (double)x->id);
 		cJSON_AddStringToObject(o, "state", state);
 		json_add_string_or_null(o, "last_error", x->error[0] ? x->error : NULL);
@@ -160,7 +161,9 @@ static void outbox_record(struct outbox *ob, struct db *db, struct outbox_run *r
 	params[0] = json;
 	res = json ? db_exec(db, DB_OUTBOX_RESULT, 1, params) : NULL;
 	if (res == NULL)
-		log_error("outbox: cannot record %zu result(s); the rows will be retried when their claim expires", n);
+		log_error(
+			"outbox: cannot record %zu result(s); the rows will be retried when their claim expires",
+			n);
 	PQclear(res);
 	free(json);
 	for (x = run->finished; x != NULL; x = next) {
@@ -179,12 +182,12 @@ static void outbox_pull_forward(struct db *db, struct outbox_slot *s)
 	long n;
 
 	if (res == NULL)
-		return;   /* tried again at the next success */
+		return; /* tried again at the next success */
 	s->failing = 0;
 	n = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, OUTBOX_PULL_FORWARD_COUNT), NULL, 10) : 0;
 	if (n > 0) {
 		log_info("outbox: %s answers again; %ld waiting row(s) due now", s->p->label, n);
-		s->exhausted = 0;   /* a drain takes them in this run */
+		s->exhausted = 0; /* a drain takes them in this run */
 	}
 	PQclear(res);
 }
@@ -236,7 +239,7 @@ static void outbox_start(struct outbox *ob, PGresult *claimed, struct outbox_run
 		struct transfer *x = s != NULL ? calloc(1, sizeof(*x)) : NULL;
 
 		if (x == NULL)
-			continue;   /* left claimed: retried when the claim expires */
+			continue; /* left claimed: retried when the claim expires */
 		x->p = s->p;
 		x->slot = (size_t)(s - ob->slots);
 		x->id = strtoll(PQgetvalue(claimed, i, OUTBOX_CLAIM_ID), NULL, 10);
@@ -246,7 +249,8 @@ static void outbox_start(struct outbox *ob, PGresult *claimed, struct outbox_run
 		x->attempts = atoi(PQgetvalue(claimed, i, OUTBOX_CLAIM_ATTEMPTS));
 		x->age_s = strtoll(PQgetvalue(claimed, i, OUTBOX_CLAIM_AGE_S), NULL, 10);
 		run->processed++;
-		if (transfer_prepare(x, ob->cfg) < 0 || curl_multi_add_handle(ob->multi, x->easy) != CURLM_OK) {
+		if (transfer_prepare(x, ob->cfg) < 0 ||
+		    curl_multi_add_handle(ob->multi, x->easy) != CURLM_OK) {
 			x->verdict = PROVIDER_PERMANENT;
 			x->next = run->finished;
 			run->finished = x;
@@ -375,7 +379,7 @@ static int outbox_after_success(struct db *db, struct outbox *ob, const struct o
  */
 static void outbox_go(struct outbox *ob, struct db *db, struct outbox_run *run)
 {
-	long long first_done = 0;   /* when the oldest unrecorded transfer ended */
+	long long first_done = 0; /* when the oldest unrecorded transfer ended */
 	size_t i;
 
 	for (i = 0; i < ob->nslots; i++)
@@ -401,10 +405,10 @@ static void outbox_go(struct outbox *ob, struct db *db, struct outbox_run *run)
 		now = clock_monotonic_ms();
 		if (run->finished != NULL && first_done == 0)
 			first_done = now;
-		if (run->finished != NULL && (in_flight == 0 || now - first_done >= OUTBOX_RECORD_WINDOW_MS ||
-					      running == 0)) {
+		if (run->finished != NULL &&
+		    (in_flight == 0 || now - first_done >= OUTBOX_RECORD_WINDOW_MS || running == 0)) {
 			if (outbox_after_success(db, ob, run))
-				wait_ms = 0;   /* claim the rows pulled forward */
+				wait_ms = 0; /* claim the rows pulled forward */
 			outbox_record(ob, db, run);
 			first_done = 0;
 		} else if (run->finished != NULL) {
@@ -433,10 +437,12 @@ static int outbox_sort(struct outbox *ob, struct db *db, const long long *ids, s
 		if ((ob->slots[j].ids = calloc(n, sizeof(long long))) == NULL)
 			goto out;
 	for (i = 0; i < (size_t)PQntuples(res); i++) {
-		struct outbox_slot *s = outbox_slot_of(ob, PQgetvalue(res, (int)i, OUTBOX_OF_PROVIDERS_PROVIDER));
+		struct outbox_slot *s =
+			outbox_slot_of(ob, PQgetvalue(res, (int)i, OUTBOX_OF_PROVIDERS_PROVIDER));
 
 		if (s != NULL)
-			s->ids[s->nids++] = strtoll(PQgetvalue(res, (int)i, OUTBOX_OF_PROVIDERS_ID), NULL, 10);
+			s->ids[s->nids++] =
+				strtoll(PQgetvalue(res, (int)i, OUTBOX_OF_PROVIDERS_ID), NULL, 10);
 	}
 	rc = 0;
 out:
@@ -463,7 +469,8 @@ static void outbox_unsort(struct outbox *ob)
  * twice outbox_timeout_ms, however many rows, and the other providers' rows
  * go out meanwhile.
  */
-void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t n, enum outbox_result *results)
+void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t n,
+		 enum outbox_result *results)
 {
 	struct outbox_run run = { 0 };
 	size_t i;

@@ -23,21 +23,22 @@
 
 #include <stddef.h>
 
+#include "common/attr.h"
 #include "common/conf.h"
 #include "common/db.h"
 
 /* What became of a row after outbox_send(). */
 enum outbox_result {
 	OUTBOX_RESULT_DONE,
-	OUTBOX_RESULT_QUEUED,   /* pending: the retry child has it */
-	OUTBOX_RESULT_FAILED,   /* dead-lettered */
+	OUTBOX_RESULT_QUEUED, /* pending: the retry child has it */
+	OUTBOX_RESULT_FAILED, /* dead-lettered */
 };
 
 struct outbox;
 
 /* A sender for this process with cfg's providers (borrowed; it must outlive
  * the outbox).  NULL on ENOMEM. */
-struct outbox *outbox_new(const struct conf *cfg);
+struct outbox *outbox_new(const struct conf *cfg) MUST_CHECK;
 void outbox_free(struct outbox *ob);
 
 /*
@@ -46,12 +47,13 @@ void outbox_free(struct outbox *ob);
  * retry child, or the database failing - are OUTBOX_RESULT_QUEUED).
  * Never fails the caller: the rows stay in the outbox.
  */
-void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t n, enum outbox_result *results);
+void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t n,
+		 enum outbox_result *results);
 
 /* Claim due rows provider by provider as slots free up, up to limit rows in
  * all and for at most outbox_timeout_ms, send them and record them.  Returns
  * the number of rows processed, or -1 if the database is unreachable. */
-int outbox_drain(struct outbox *ob, struct db *db, int limit);
+int outbox_drain(struct outbox *ob, struct db *db, int limit) MUST_CHECK;
 
 /* Delay before attempt number attempts + 1, ms: base * 2^(attempts-1),
  * capped, with jitter in [50%, 100%]. */

@@ -152,7 +152,8 @@ enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, con
 		return STATUS_DB_ERROR;
 	}
 	snprintf(batch_id, sizeof(batch_id), "%s", PQgetvalue(res, 0, BATCH_STATUS_ID));
-	if (page->cursor != NULL && cursor_decode(&ctx->cursor_key, batch_id, page->status, page->cursor, &after) < 0) {
+	if (page->cursor != NULL &&
+	    cursor_decode(&ctx->cursor_key, batch_id, page->status, page->cursor, &after) < 0) {
 		PQclear(res);
 		return STATUS_BAD_CURSOR;
 	}

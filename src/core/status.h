@@ -16,15 +16,15 @@
 enum status_result {
 	STATUS_FOUND = 0,
 	STATUS_NOT_FOUND,
-	STATUS_BAD_CURSOR,   /* the cursor was not issued for this batch and filter */
+	STATUS_BAD_CURSOR, /* the cursor was not issued for this batch and filter */
 	STATUS_DB_ERROR,
 };
 
 /* One page of a batch's entries. */
 struct status_page {
-	int limit;              /* 1..STATUS_LIMIT_MAX */
-	const char *cursor;     /* NULL = first page */
-	const char *status;     /* entry status filter or NULL; "pending" includes claimed */
+	int limit;          /* 1..STATUS_LIMIT_MAX */
+	const char *cursor; /* NULL = first page */
+	const char *status; /* entry status filter or NULL; "pending" includes claimed */
 };
 
 /* The "call" object of SPEC 3.2 for call id of tenant, into *out (caller

@@ -21,13 +21,13 @@
 #define TRANSFER_RESPONSE_MAX 1024
 
 struct transfer {
-	struct transfer *next;        /* the owner's list */
+	struct transfer *next; /* the owner's list */
 	const struct provider *p;
-	size_t slot;                  /* the owner's: which of its slots */
-	long long id;                 /* termination_outbox.id */
-	long long age_s;              /* since the row was queued, s */
-	int attempts;                 /* this one included */
-	char target[256];             /* room name, call id */
+	size_t slot;      /* the owner's: which of its slots */
+	long long id;     /* termination_outbox.id */
+	long long age_s;  /* since the row was queued, s */
+	int attempts;     /* this one included */
+	char target[256]; /* room name, call id */
 	char idempotency_key[300];
 	CURL *easy;
 	struct curl_slist *headers;
@@ -35,7 +35,7 @@ struct transfer {
 	char response[TRANSFER_RESPONSE_MAX];
 	size_t response_len;
 	enum provider_verdict verdict;
-	char error[256];              /* for last_error: "" if none */
+	char error[256]; /* for last_error: "" if none */
 };
 
 /* Build x's request for cfg (a calloc'ed x with the row's fields and p set).

@@ -34,13 +34,15 @@ static int ctl_check_schema(const char *cmd, PGconn *conn, const char *dir)
 	if (ctl_migrations_missing(cmd, conn, &m, &missing, &first) < 0)
 		goto out;
 	if (missing > 0) {
-		ctl_error(cmd, "schema: version %d, but %zu migration(s) of %s are not applied (first: %s); run %s migrate",
-			  version, missing, dir, first, CTL_PROG);
+		ctl_error(
+			cmd,
+			"schema: version %d, but %zu migration(s) of %s are not applied (first: %s); run %s migrate",
+			version, missing, dir, first, CTL_PROG);
 		goto out;
 	}
 	if (version > highest)
-		printf("schema: version %d (newer than the migrations in %s, which end at %d)\n", version, dir,
-		       highest);
+		printf("schema: version %d (newer than the migrations in %s, which end at %d)\n", version,
+		       dir, highest);
 	else
 		printf("schema: version %d (migrations in %s: %d)\n", version, dir, highest);
 	rc = 0;
@@ -77,4 +79,3 @@ int ctl_cmd_check(const struct ctl_global *g, int argc, char **argv)
 	printf("ok\n");
 	return CTL_EXIT_OK;
 }
-

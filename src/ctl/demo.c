@@ -55,11 +55,11 @@ struct demo_call {
 };
 
 static const struct demo_call demo_calls[] = {
-	{ "initiated", 0 }, { "connecting", 0 }, { "ringing", 0 }, { "running", 1 },
-	{ "completed", 1 }, { "ended", 1 }, { "cancelled", 1 }, { "failed", 0 },
-	{ "error", 0 }, { "declined", 0 }, { "rejected", 0 }, { "busy", 0 },
-	{ "no_answer", 0 }, { "not_reachable", 0 },
-	{ "running", 1 }, { "running", 1 }, { "running", 1 }, { "running", 1 },
+	{ "initiated", 0 }, { "connecting", 0 },    { "ringing", 0 },   { "running", 1 },
+	{ "completed", 1 }, { "ended", 1 },         { "cancelled", 1 }, { "failed", 0 },
+	{ "error", 0 },     { "declined", 0 },      { "rejected", 0 },  { "busy", 0 },
+	{ "no_answer", 0 }, { "not_reachable", 0 }, { "running", 1 },   { "running", 1 },
+	{ "running", 1 },   { "running", 1 },
 };
 
 #define DEMO_NCALLS (sizeof(demo_calls) / sizeof(demo_calls[0]))
@@ -105,7 +105,9 @@ static int demo_parse(int argc, char **argv, struct demo_opts *o)
 		case 'r':
 			snprintf(name, sizeof(name), "--%s", opts[idx].name);
 			if (ctl_parse_int(DEMO_CMD, name, optarg, c == 'r' ? 0 : 1, DEMO_BATCH_MAX,
-					  c == 'b' ? &o->batch_size : c == 's' ? &o->small_batch_size : &o->running) < 0)
+					  c == 'b'   ? &o->batch_size
+					  : c == 's' ? &o->small_batch_size
+						     : &o->running) < 0)
 				return CTL_EXIT_USAGE;
 			break;
 		default:
@@ -155,7 +157,8 @@ static int demo_call_insert(struct demo_run *run, size_t i, int *active_seen, ch
 	if (active) {
 		/* Every active call has a room, every other one also an OpenAI
 		 * call: both kinds of termination get exercised. */
-		if (demo_targets(run, (*active_seen)++ % 2 == 0, room, sizeof(room), openai, sizeof(openai)) < 0)
+		if (demo_targets(run, (*active_seen)++ % 2 == 0, room, sizeof(room), openai, sizeof(openai)) <
+		    0)
 			return -1;
 	}
 	snprintf(agent, sizeof(agent), "agent-demo-%d", (int)(i % 2) + 1);
@@ -327,7 +330,8 @@ static int demo_start(struct demo_run *run, const char *entry_id, char *call_id)
  * running, and then report outcome unless it is "running".  *dialed gets the
  * number dialed (fewer than n when the batch runs out).  Returns 0 or -1.
  */
-static int demo_dial(struct demo_run *run, const char *batch_id, long long n, const char *outcome, long long *dialed)
+static int demo_dial(struct demo_run *run, const char *batch_id, long long n, const char *outcome,
+		     long long *dialed)
 {
 	char limit[24], call_id[37];
 	const char *params[2] = { batch_id, limit };
@@ -377,10 +381,10 @@ static int demo_small_batch(struct demo_run *run, const struct demo_opts *o)
 
 	if (ctl_command(DEMO_CMD, run->conn, CTL_BEGIN) < 0)
 		return -1;
-	if (demo_batch_create(run, "small", id, job_id) < 0
-	    || demo_entries_load(run, id, job_id, o->small_batch_size, 0) < 0
-	    || demo_dial(run, id, o->running, "running", &running) < 0
-	    || demo_dial(run, id, DEMO_COMPLETED, "completed", &completed) < 0) {
+	if (demo_batch_create(run, "small", id, job_id) < 0 ||
+	    demo_entries_load(run, id, job_id, o->small_batch_size, 0) < 0 ||
+	    demo_dial(run, id, o->running, "running", &running) < 0 ||
+	    demo_dial(run, id, DEMO_COMPLETED, "completed", &completed) < 0) {
 		ctl_rollback(run->conn);
 		return -1;
 	}
@@ -399,8 +403,8 @@ static int demo_large_batch(struct demo_run *run, const struct demo_opts *o)
 
 	if (ctl_command(DEMO_CMD, run->conn, CTL_BEGIN) < 0)
 		return -1;
-	if (demo_batch_create(run, "large", id, job_id) < 0
-	    || demo_entries_load(run, id, job_id, o->batch_size, 1) < 0) {
+	if (demo_batch_create(run, "large", id, job_id) < 0 ||
+	    demo_entries_load(run, id, job_id, o->batch_size, 1) < 0) {
 		ctl_rollback(run->conn);
 		return -1;
 	}
@@ -423,8 +427,8 @@ int ctl_demo(const struct ctl_global *g, int argc, char **argv)
 	run.conn = ctl_connect(DEMO_CMD, g);
 	if (run.conn == NULL)
 		return CTL_EXIT_ERROR;
-	rc = ctl_tenant_ensure(DEMO_CMD, run.conn, o.tenant, o.workspace_id, run.tenant_id, sizeof(run.tenant_id),
-			       &created);
+	rc = ctl_tenant_ensure(DEMO_CMD, run.conn, o.tenant, o.workspace_id, run.tenant_id,
+			       sizeof(run.tenant_id), &created);
 	if (rc == 0) {
 		fprintf(stderr, "%s tenant %s (id %s)\n", created ? "created" : "using existing", o.tenant,
 			run.tenant_id);

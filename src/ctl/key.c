@@ -20,8 +20,8 @@
 
 /* What differs between the two kinds of secret callstopctl issues. */
 struct ctl_token_kind {
-	const char *noun;       /* "key" */
-	const char *prefix;     /* AUTH_KEY_PREFIX */
+	const char *noun;   /* "key" */
+	const char *prefix; /* AUTH_KEY_PREFIX */
 	/* $1 owner, $2 SHA-256 (bytea), $3 prefix[, $4 frontend id] -> id;
 	 * no row when the owner does not exist. */
 	enum ctl_stmt insert;
@@ -47,8 +47,9 @@ static const struct ctl_token_kind ctl_admin_token = {
  * into id (idlen bytes).  Returns 0, 1 if the owner does not exist (not
  * reported), or -1 (reported).
  */
-static int ctl_token_store(const char *cmd, PGconn *conn, const struct ctl_token_kind *kind, const char *token,
-			   const char *owner, const char *frontend_id, char *id, size_t idlen)
+static int ctl_token_store(const char *cmd, PGconn *conn, const struct ctl_token_kind *kind,
+			   const char *token, const char *owner, const char *frontend_id, char *id,
+			   size_t idlen)
 {
 	uint8_t hash[AUTH_HASH_LEN];
 	char prefix[9];
@@ -78,7 +79,8 @@ static int ctl_token_store(const char *cmd, PGconn *conn, const struct ctl_token
 	}
 	snprintf(id, idlen, "%s", ctl_value(res, 0, "id"));
 	if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
-		ctl_error(cmd, "cannot write the %s to stdout: %s; none was created", kind->noun, strerror(errno));
+		ctl_error(cmd, "cannot write the %s to stdout: %s; none was created", kind->noun,
+			  strerror(errno));
 		goto out;
 	}
 	PQclear(res);
@@ -94,8 +96,8 @@ out:
 }
 
 /* Generate a token of kind and store it (see ctl_token_store). */
-static int ctl_token_issue(const char *cmd, PGconn *conn, const struct ctl_token_kind *kind, const char *owner,
-			   const char *frontend_id, char *id, size_t idlen)
+static int ctl_token_issue(const char *cmd, PGconn *conn, const struct ctl_token_kind *kind,
+			   const char *owner, const char *frontend_id, char *id, size_t idlen)
 {
 	char token[AUTH_TOKEN_LEN + 1];
 	int rc;
@@ -149,7 +151,8 @@ static int ctl_key_create(const struct ctl_global *g, int argc, char **argv)
 	if (rc == 1)
 		ctl_error(cmd, "no tenant named '%s' (see %s tenant list)", tenant, CTL_PROG);
 	else if (rc == 0)
-		fprintf(stderr, "created key %s for tenant %s (frontend %s); it is shown only once, store it now\n",
+		fprintf(stderr,
+			"created key %s for tenant %s (frontend %s); it is shown only once, store it now\n",
 			id, tenant, frontend_id);
 	PQfinish(conn);
 	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
@@ -191,7 +194,8 @@ static void ctl_token_revoke_error(const char *cmd, PGconn *conn, const struct c
 	if (PQntuples(res) == 0)
 		ctl_error(cmd, "no %s with id %s", kind->noun, id);
 	else
-		ctl_error(cmd, "%s %s was already revoked at %s", kind->noun, id, ctl_value(res, 0, "revoked_at"));
+		ctl_error(cmd, "%s %s was already revoked at %s", kind->noun, id,
+			  ctl_value(res, 0, "revoked_at"));
 	PQclear(res);
 }
 
@@ -235,10 +239,13 @@ static int ctl_key_revoke(const struct ctl_global *g, int argc, char **argv)
 int ctl_cmd_key(const struct ctl_global *g, int argc, char **argv)
 {
 	static const struct ctl_sub subs[] = {
-		{ "create", ctl_key_create }, { "list", ctl_key_list }, { "revoke", ctl_key_revoke },
+		{ "create", ctl_key_create },
+		{ "list", ctl_key_list },
+		{ "revoke", ctl_key_revoke },
 	};
 
-	return ctl_subcommand("key", "create, list or revoke", subs, sizeof(subs) / sizeof(subs[0]), g, argc, argv);
+	return ctl_subcommand("key", "create, list or revoke", subs, sizeof(subs) / sizeof(subs[0]), g, argc,
+			      argv);
 }
 
 static int ctl_admin_create(const struct ctl_global *g, int argc, char **argv)
@@ -260,7 +267,8 @@ static int ctl_admin_create(const struct ctl_global *g, int argc, char **argv)
 		return CTL_EXIT_ERROR;
 	rc = ctl_token_issue(cmd, conn, &ctl_admin_token, name, NULL, id, sizeof(id));
 	if (rc == 0)
-		fprintf(stderr, "created admin token %s (%s); it is shown only once, store it now\n", id, name);
+		fprintf(stderr, "created admin token %s (%s); it is shown only once, store it now\n", id,
+			name);
 	PQfinish(conn);
 	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
 }
@@ -278,10 +286,11 @@ static int ctl_admin_revoke(const struct ctl_global *g, int argc, char **argv)
 int ctl_cmd_admin_token(const struct ctl_global *g, int argc, char **argv)
 {
 	static const struct ctl_sub subs[] = {
-		{ "create", ctl_admin_create }, { "list", ctl_admin_list }, { "revoke", ctl_admin_revoke },
+		{ "create", ctl_admin_create },
+		{ "list", ctl_admin_list },
+		{ "revoke", ctl_admin_revoke },
 	};
 
-	return ctl_subcommand("admin-token", "create, list or revoke", subs, sizeof(subs) / sizeof(subs[0]), g, argc,
-			    argv);
+	return ctl_subcommand("admin-token", "create, list or revoke", subs, sizeof(subs) / sizeof(subs[0]),
+			      g, argc, argv);
 }
-

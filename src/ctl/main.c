@@ -92,8 +92,9 @@ static int ctl_std_fds(const char *cmd)
 static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 {
 	static const struct ctl_sub commands[] = {
-		{ "migrate", ctl_cmd_migrate }, { "tenant", ctl_cmd_tenant }, { "key", ctl_cmd_key },
-		{ "admin-token", ctl_cmd_admin_token }, { "demo", ctl_demo }, { "outbox", ctl_cmd_outbox },
+		{ "migrate", ctl_cmd_migrate }, { "tenant", ctl_cmd_tenant },
+		{ "key", ctl_cmd_key },         { "admin-token", ctl_cmd_admin_token },
+		{ "demo", ctl_demo },           { "outbox", ctl_cmd_outbox },
 		{ "check", ctl_cmd_check },
 	};
 	size_t i;
@@ -158,4 +159,3 @@ int main(int argc, char **argv)
 	}
 	return rc;
 }
-

@@ -37,8 +37,8 @@ static int ctl_migration_version(const char *name)
 	size_t digits = strspn(name, "0123456789"), len = strlen(name);
 	long v;
 
-	if (digits == 0 || digits > 9 || name[digits] != '_' || len < digits + 6
-	    || strcmp(name + len - 4, ".sql") != 0)
+	if (digits == 0 || digits > 9 || name[digits] != '_' || len < digits + 6 ||
+	    strcmp(name + len - 4, ".sql") != 0)
 		return -1;
 	v = strtol(name, NULL, 10);
 	return v > 0 ? (int)v : -1;
@@ -89,7 +89,8 @@ int ctl_migrations_scan(const char *cmd, const char *dir, struct ctl_migrations 
 	qsort(m->v, m->n, sizeof(*m->v), ctl_migration_cmp);
 	for (i = 1; i < m->n; i++) {
 		if (m->v[i].version == m->v[i - 1].version) {
-			ctl_error(cmd, "%s and %s in %s have the same version", m->v[i - 1].name, m->v[i].name, dir);
+			ctl_error(cmd, "%s and %s in %s have the same version", m->v[i - 1].name,
+				  m->v[i].name, dir);
 			ctl_migrations_free(m);
 			return -1;
 		}
@@ -175,8 +176,8 @@ static int ctl_migrate_prepare(const char *cmd, PGconn *conn)
 {
 	if (ctl_command(cmd, conn, CTL_BEGIN) < 0)
 		return -1;
-	if (ctl_migrate_lock(cmd, conn) < 0 || ctl_command(cmd, conn, CTL_MIGRATIONS_CREATE) < 0
-	    || ctl_command(cmd, conn, CTL_COMMIT) < 0) {
+	if (ctl_migrate_lock(cmd, conn) < 0 || ctl_command(cmd, conn, CTL_MIGRATIONS_CREATE) < 0 ||
+	    ctl_command(cmd, conn, CTL_COMMIT) < 0) {
 		ctl_rollback(conn);
 		return -1;
 	}
@@ -206,8 +207,10 @@ static int ctl_migration_pending(const char *cmd, PGconn *conn, const struct ctl
 	if (applied)
 		rc = 0;
 	else if (newest > m->version) {
-		ctl_error(cmd, "%s is not applied but the schema is at version %d; refusing to apply it out of order",
-			  m->name, newest);
+		ctl_error(
+			cmd,
+			"%s is not applied but the schema is at version %d; refusing to apply it out of order",
+			m->name, newest);
 		rc = -1;
 	} else
 		rc = 1;
@@ -336,4 +339,3 @@ int ctl_cmd_migrate(const struct ctl_global *g, int argc, char **argv)
 	PQfinish(conn);
 	return rc < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
 }
-

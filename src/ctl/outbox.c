@@ -33,7 +33,8 @@ static int ctl_outbox_list(const struct ctl_global *g, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 's') {
 			state = optarg;
-			if (strcmp(state, "pending") != 0 && strcmp(state, "done") != 0 && strcmp(state, "failed") != 0) {
+			if (strcmp(state, "pending") != 0 && strcmp(state, "done") != 0 &&
+			    strcmp(state, "failed") != 0) {
 				ctl_error(cmd, "--state: expected pending, done or failed, got '%s'", state);
 				return CTL_EXIT_USAGE;
 			}
@@ -74,7 +75,8 @@ static void ctl_outbox_retry_error(const char *cmd, PGconn *conn, const char *id
 	if (PQntuples(res) == 0)
 		ctl_error(cmd, "no outbox row with id %s", id);
 	else
-		ctl_error(cmd, "outbox row %s is %s, not failed; not re-queued", id, ctl_value(res, 0, "state"));
+		ctl_error(cmd, "outbox row %s is %s, not failed; not re-queued", id,
+			  ctl_value(res, 0, "state"));
 	PQclear(res);
 }
 
@@ -139,7 +141,8 @@ static int ctl_outbox_retry(const struct ctl_global *g, int argc, char **argv)
 	if (ctl_command(cmd, conn, CTL_BEGIN) < 0)
 		goto out;
 	res = ctl_exec(cmd, conn, CTL_OUTBOX_REQUEUE, 1, params);
-	if (res == NULL || ctl_command(cmd, conn, CTL_OUTBOX_NOTIFY) < 0 || ctl_command(cmd, conn, CTL_COMMIT) < 0) {
+	if (res == NULL || ctl_command(cmd, conn, CTL_OUTBOX_NOTIFY) < 0 ||
+	    ctl_command(cmd, conn, CTL_COMMIT) < 0) {
 		ctl_rollback(conn);
 		goto out;
 	}
@@ -172,4 +175,3 @@ int ctl_cmd_outbox(const struct ctl_global *g, int argc, char **argv)
 
 	return ctl_subcommand("outbox", "list or retry", subs, sizeof(subs) / sizeof(subs[0]), g, argc, argv);
 }
-

@@ -20,67 +20,66 @@ static const char *const ctl_stmts[CTL_N_STMTS] = {
 	[CTL_ROLLBACK] = "ROLLBACK",
 
 	[CTL_MIGRATE_LOCK] = "SELECT pg_advisory_xact_lock($1::bigint)",
-	[CTL_MIGRATIONS_CREATE] =
-		"CREATE TABLE IF NOT EXISTS schema_migrations ("
-		" version integer PRIMARY KEY,"
-		" name text NOT NULL,"
-		" applied_at timestamptz NOT NULL DEFAULT now())",
-	[CTL_MIGRATION_STATE] =
-		"SELECT count(*) FILTER (WHERE version = $1::integer) AS applied,"
-		" coalesce(max(version), 0) AS newest"
-		" FROM schema_migrations",
+	[CTL_MIGRATIONS_CREATE] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				  " version integer PRIMARY KEY,"
+				  " name text NOT NULL,"
+				  " applied_at timestamptz NOT NULL DEFAULT now())",
+	[CTL_MIGRATION_STATE] = "SELECT count(*) FILTER (WHERE version = $1::integer) AS applied,"
+				" coalesce(max(version), 0) AS newest"
+				" FROM schema_migrations",
 	[CTL_MIGRATION_RECORD] = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
 	[CTL_SCHEMA_MIGRATED] = "SELECT to_regclass('schema_migrations') IS NOT NULL AS migrated",
 	[CTL_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) AS version FROM schema_migrations",
 	[CTL_SCHEMA_APPLIED] = "SELECT version FROM schema_migrations",
 
 	[CTL_TENANT_ADD] = "INSERT INTO tenants (name, workspace_id) VALUES ($1, $2) RETURNING id",
-	[CTL_TENANT_ENSURE] =
-		"INSERT INTO tenants (name, workspace_id) VALUES ($1, $2)"
-		" ON CONFLICT (name) DO NOTHING RETURNING id",
+	[CTL_TENANT_ENSURE] = "INSERT INTO tenants (name, workspace_id) VALUES ($1, $2)"
+			      " ON CONFLICT (name) DO NOTHING RETURNING id",
 	[CTL_TENANT_ID] = "SELECT id FROM tenants WHERE name = $1",
 	[CTL_TENANT_LIST] =
 		"SELECT t.id, t.name, t.workspace_id,"
 		" (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS keys,"
 		" " CTL_RFC3339("t.created_at") " AS created_at"
-		" FROM tenants t ORDER BY t.id",
+						" FROM tenants t ORDER BY t.id",
 
-	[CTL_KEY_INSERT] =
-		"INSERT INTO api_keys (tenant_id, key_hash, key_prefix, frontend_id)"
-		" SELECT t.id, $2, $3, $4 FROM tenants t WHERE t.name = $1 RETURNING id",
+	[CTL_KEY_INSERT] = "INSERT INTO api_keys (tenant_id, key_hash, key_prefix, frontend_id)"
+			   " SELECT t.id, $2, $3, $4 FROM tenants t WHERE t.name = $1 RETURNING id",
 	[CTL_KEY_REVOKE] =
 		"UPDATE api_keys k SET revoked_at = now() FROM tenants t"
 		" WHERE k.id = $1 AND k.revoked_at IS NULL AND t.id = k.tenant_id"
 		" RETURNING format('of tenant %s (frontend %s)', t.name, k.frontend_id) AS description",
-	[CTL_KEY_REVOKED_AT] = "SELECT " CTL_RFC3339("revoked_at") " AS revoked_at FROM api_keys WHERE id = $1",
+	[CTL_KEY_REVOKED_AT] =
+		"SELECT " CTL_RFC3339("revoked_at") " AS revoked_at FROM api_keys WHERE id = $1",
 	[CTL_KEY_LIST] =
 		"SELECT k.id, t.name AS tenant, k.key_prefix AS prefix, k.frontend_id,"
-		" " CTL_RFC3339("k.created_at") " AS created_at,"
-		" " CTL_RFC3339("k.revoked_at") " AS revoked_at"
-		" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-		" WHERE $1::bigint IS NULL OR k.tenant_id = $1::bigint"
-		" ORDER BY k.id",
+		" " CTL_RFC3339(
+			"k.created_at") " AS created_at,"
+					" " CTL_RFC3339(
+						"k.revoked_at") " AS revoked_at"
+								" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+								" WHERE $1::bigint IS NULL OR k.tenant_id = $1::bigint"
+								" ORDER BY k.id",
 	[CTL_ADMIN_INSERT] =
 		"INSERT INTO admin_tokens (name, token_hash, token_prefix) VALUES ($1, $2, $3) RETURNING id",
-	[CTL_ADMIN_REVOKE] =
-		"UPDATE admin_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
-		" RETURNING format('(%s)', name) AS description",
+	[CTL_ADMIN_REVOKE] = "UPDATE admin_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
+			     " RETURNING format('(%s)', name) AS description",
 	[CTL_ADMIN_REVOKED_AT] =
 		"SELECT " CTL_RFC3339("revoked_at") " AS revoked_at FROM admin_tokens WHERE id = $1",
 	[CTL_ADMIN_LIST] =
 		"SELECT id, name, token_prefix AS prefix,"
 		" " CTL_RFC3339("created_at") " AS created_at,"
-		" " CTL_RFC3339("revoked_at") " AS revoked_at"
-		" FROM admin_tokens ORDER BY id",
+					      " " CTL_RFC3339("revoked_at") " AS revoked_at"
+									    " FROM admin_tokens ORDER BY id",
 
 	/* last_error on one line: it carries a response body. */
 	[CTL_OUTBOX_LIST] =
 		"SELECT o.id, t.name AS tenant, o.call_id, o.provider, o.target, o.state, o.attempts,"
-		" " CTL_RFC3339("o.next_attempt_at") " AS next_attempt_at,"
-		" regexp_replace(o.last_error, '[[:cntrl:]]+', ' ', 'g') AS last_error"
-		" FROM termination_outbox o JOIN tenants t ON t.id = o.tenant_id"
-		" WHERE $1::text IS NULL OR o.state = $1::text"
-		" ORDER BY o.id DESC LIMIT $2::bigint",
+		" " CTL_RFC3339(
+			"o.next_attempt_at") " AS next_attempt_at,"
+					     " regexp_replace(o.last_error, '[[:cntrl:]]+', ' ', 'g') AS last_error"
+					     " FROM termination_outbox o JOIN tenants t ON t.id = o.tenant_id"
+					     " WHERE $1::text IS NULL OR o.state = $1::text"
+					     " ORDER BY o.id DESC LIMIT $2::bigint",
 	[CTL_OUTBOX_STATE] = "SELECT state FROM termination_outbox WHERE id = $1::bigint",
 	/* The Idempotency-Key stays: a hangup that did get through is not
 	 * repeated. */
@@ -101,19 +100,20 @@ static const char *const ctl_stmts[CTL_N_STMTS] = {
 		"  CASE WHEN $8::boolean THEN $4::text END"
 		" FROM (SELECT now() - make_interval(mins => $9::integer) AS t) AS c"
 		" RETURNING id",
-	[CTL_DEMO_BATCH_INSERT] = "INSERT INTO voice_call_batches (tenant_id, job_id) VALUES ($1, $2) RETURNING id",
+	[CTL_DEMO_BATCH_INSERT] =
+		"INSERT INTO voice_call_batches (tenant_id, job_id) VALUES ($1, $2) RETURNING id",
 	/* Set-based: one statement, one round trip, and one counter update by
 	 * the statement trigger. */
-	[CTL_DEMO_ENTRIES_INSERT] =
-		"INSERT INTO voice_call_batch_entries (batch_id, to_number)"
-		" SELECT $1, '+1555' || lpad(g::text, greatest(7, length(g::text)), '0')"
-		" FROM generate_series($2::integer, $3::integer) AS g",
+	[CTL_DEMO_ENTRIES_INSERT] = "INSERT INTO voice_call_batch_entries (batch_id, to_number)"
+				    " SELECT $1, '+1555' || lpad(g::text, greatest(7, length(g::text)), '0')"
+				    " FROM generate_series($2::integer, $3::integer) AS g",
 	[CTL_DEMO_CLAIM] =
 		"SELECT entry_id FROM callstop_claim_entries($1, '" CTL_DEMO_DIALER "', $2::integer)",
-	[CTL_DEMO_START] =
-		"SELECT callstop_start_call($1, '" CTL_DEMO_DIALER "', '" CTL_DEMO_AGENT "', $2, $3) AS call_id",
+	[CTL_DEMO_START] = "SELECT callstop_start_call($1, '" CTL_DEMO_DIALER "', '" CTL_DEMO_AGENT
+			   "', $2, $3) AS call_id",
 	[CTL_DEMO_REPORT] = "SELECT callstop_report_call($1, $2) AS status",
-	[CTL_DEMO_BATCH_SHOW] = "SELECT job_id, id, total_count, status FROM voice_call_batches WHERE id = $1",
+	[CTL_DEMO_BATCH_SHOW] =
+		"SELECT job_id, id, total_count, status FROM voice_call_batches WHERE id = $1",
 };
 
 PGresult *ctl_stmt_run(PGconn *conn, enum ctl_stmt stmt, int nparams, const char *const *params,

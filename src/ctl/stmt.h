@@ -27,50 +27,50 @@ enum ctl_stmt {
 	CTL_ROLLBACK,
 
 	/* Migrations (ctl/migrate.c, ctl/check.c). */
-	CTL_MIGRATE_LOCK,          /* $1 advisory lock key (bigint) -> (nothing read) */
-	CTL_MIGRATIONS_CREATE,     /* create schema_migrations if missing */
-	CTL_MIGRATION_STATE,       /* $1 version -> applied (0/1), newest (0: none) */
-	CTL_MIGRATION_RECORD,      /* $1 version, $2 file name */
-	CTL_SCHEMA_MIGRATED,       /* -> migrated ("t" if schema_migrations exists) */
-	CTL_SCHEMA_VERSION,        /* -> version (newest applied, 0: none) */
-	CTL_SCHEMA_APPLIED,        /* -> version, one row per applied migration */
+	CTL_MIGRATE_LOCK,      /* $1 advisory lock key (bigint) -> (nothing read) */
+	CTL_MIGRATIONS_CREATE, /* create schema_migrations if missing */
+	CTL_MIGRATION_STATE,   /* $1 version -> applied (0/1), newest (0: none) */
+	CTL_MIGRATION_RECORD,  /* $1 version, $2 file name */
+	CTL_SCHEMA_MIGRATED,   /* -> migrated ("t" if schema_migrations exists) */
+	CTL_SCHEMA_VERSION,    /* -> version (newest applied, 0: none) */
+	CTL_SCHEMA_APPLIED,    /* -> version, one row per applied migration */
 
 	/* Tenants (ctl/tenant.c). */
-	CTL_TENANT_ADD,            /* $1 name, $2 workspace id -> id; 23505 on a taken name or workspace id */
-	CTL_TENANT_ENSURE,         /* $1 name, $2 workspace id -> id, no row if the name exists */
-	CTL_TENANT_ID,             /* $1 name -> id, no row if there is none */
-	CTL_TENANT_LIST,           /* listing: id, name, workspace_id, keys, created_at */
+	CTL_TENANT_ADD,    /* $1 name, $2 workspace id -> id; 23505 on a taken name or workspace id */
+	CTL_TENANT_ENSURE, /* $1 name, $2 workspace id -> id, no row if the name exists */
+	CTL_TENANT_ID,     /* $1 name -> id, no row if there is none */
+	CTL_TENANT_LIST,   /* listing: id, name, workspace_id, keys, created_at */
 
 	/* API keys and admin tokens (ctl/key.c). */
-	CTL_KEY_INSERT,            /* $1 tenant name, $2 SHA-256 (bytea), $3 prefix, $4 frontend id -> id,
+	CTL_KEY_INSERT,       /* $1 tenant name, $2 SHA-256 (bytea), $3 prefix, $4 frontend id -> id,
 				    * no row if there is no such tenant */
-	CTL_KEY_REVOKE,            /* $1 id -> description ("of tenant acme (frontend fe-1)"),
+	CTL_KEY_REVOKE,       /* $1 id -> description ("of tenant acme (frontend fe-1)"),
 				    * no row unless it was revoked now */
-	CTL_KEY_REVOKED_AT,        /* $1 id -> revoked_at (RFC 3339), no row if there is no such id */
-	CTL_KEY_LIST,              /* $1 tenant id or NULL (all) -> listing: id, tenant, prefix, frontend_id,
+	CTL_KEY_REVOKED_AT,   /* $1 id -> revoked_at (RFC 3339), no row if there is no such id */
+	CTL_KEY_LIST,         /* $1 tenant id or NULL (all) -> listing: id, tenant, prefix, frontend_id,
 				    * created_at, revoked_at */
-	CTL_ADMIN_INSERT,          /* $1 name, $2 SHA-256 (bytea), $3 prefix -> id */
-	CTL_ADMIN_REVOKE,          /* $1 id -> description ("(ops)"), no row unless it was revoked now */
-	CTL_ADMIN_REVOKED_AT,      /* $1 id -> revoked_at (RFC 3339), no row if there is no such id */
-	CTL_ADMIN_LIST,            /* listing: id, name, prefix, created_at, revoked_at */
+	CTL_ADMIN_INSERT,     /* $1 name, $2 SHA-256 (bytea), $3 prefix -> id */
+	CTL_ADMIN_REVOKE,     /* $1 id -> description ("(ops)"), no row unless it was revoked now */
+	CTL_ADMIN_REVOKED_AT, /* $1 id -> revoked_at (RFC 3339), no row if there is no such id */
+	CTL_ADMIN_LIST,       /* listing: id, name, prefix, created_at, revoked_at */
 
 	/* Termination outbox (ctl/outbox.c). */
-	CTL_OUTBOX_LIST,           /* $1 state or NULL (all), $2 limit -> listing: id, tenant, call_id, provider,
+	CTL_OUTBOX_LIST,    /* $1 state or NULL (all), $2 limit -> listing: id, tenant, call_id, provider,
 				    * target, state, attempts, next_attempt_at, last_error; newest first */
-	CTL_OUTBOX_STATE,          /* $1 id -> state, no row if there is no such id */
-	CTL_OUTBOX_REQUEUE,        /* $1 ids as a bigint[] literal, or NULL (all failed) -> id, one row per
+	CTL_OUTBOX_STATE,   /* $1 id -> state, no row if there is no such id */
+	CTL_OUTBOX_REQUEUE, /* $1 ids as a bigint[] literal, or NULL (all failed) -> id, one row per
 				    * re-queued row */
-	CTL_OUTBOX_NOTIFY,         /* wake the retry children (sql/003_cancel.sql's channel) */
+	CTL_OUTBOX_NOTIFY,  /* wake the retry children (sql/003_cancel.sql's channel) */
 
 	/* Demo data (ctl/demo.c). */
-	CTL_DEMO_CALL_INSERT,      /* $1 tenant id, $2 agent, $3 number, $4 status, $5 room, $6 OpenAI call id,
+	CTL_DEMO_CALL_INSERT,    /* $1 tenant id, $2 agent, $3 number, $4 status, $5 room, $6 OpenAI call id,
 				    * $7 answered (bool), $8 ended (bool), $9 minutes ago -> id */
-	CTL_DEMO_BATCH_INSERT,     /* $1 tenant id, $2 job_id -> id */
-	CTL_DEMO_ENTRIES_INSERT,   /* $1 batch id, $2 first, $3 last number of a series of pending entries */
-	CTL_DEMO_CLAIM,            /* $1 batch id, $2 limit -> entry_id (sql/002_dialer.sql) */
-	CTL_DEMO_START,            /* $1 entry id, $2 room, $3 OpenAI call id or NULL -> call_id, NULL if refused */
-	CTL_DEMO_REPORT,           /* $1 call id, $2 status -> status as accepted, or NULL */
-	CTL_DEMO_BATCH_SHOW,       /* $1 batch id -> job_id, id, total_count, status */
+	CTL_DEMO_BATCH_INSERT,   /* $1 tenant id, $2 job_id -> id */
+	CTL_DEMO_ENTRIES_INSERT, /* $1 batch id, $2 first, $3 last number of a series of pending entries */
+	CTL_DEMO_CLAIM,          /* $1 batch id, $2 limit -> entry_id (sql/002_dialer.sql) */
+	CTL_DEMO_START,      /* $1 entry id, $2 room, $3 OpenAI call id or NULL -> call_id, NULL if refused */
+	CTL_DEMO_REPORT,     /* $1 call id, $2 status -> status as accepted, or NULL */
+	CTL_DEMO_BATCH_SHOW, /* $1 batch id -> job_id, id, total_count, status */
 
 	CTL_N_STMTS
 };

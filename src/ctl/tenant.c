@@ -160,4 +160,3 @@ int ctl_cmd_tenant(const struct ctl_global *g, int argc, char **argv)
 
 	return ctl_subcommand("tenant", "add or list", subs, sizeof(subs) / sizeof(subs[0]), g, argc, argv);
 }
-

@@ -106,7 +106,8 @@ void ctl_db_error(const char *cmd, PGconn *conn, const PGresult *res, const char
 	} else {
 		/* No result, or one libpq made up (lost connection): its text is
 		 * in the connection. */
-		const char *text = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+		const char *text =
+			res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn);
 
 		ctl_fold(msg, sizeof(msg), text, strlen(text));
 	}
@@ -158,7 +159,8 @@ int ctl_column(const PGresult *res, const char *name)
 	if (col < 0) {
 		/* Only a statement of stmt.c that lost the column gets here,
 		 * and a value read from the wrong place is worse than none. */
-		ctl_error("internal error", "the statement returned no column '%s' (see src/ctl/stmt.c)", name);
+		ctl_error("internal error", "the statement returned no column '%s' (see src/ctl/stmt.c)",
+			  name);
 		abort();
 	}
 	return col;
@@ -353,7 +355,9 @@ void ctl_print_table(const PGresult *res)
 	}
 	for (r = -1; r < rows; r++) {
 		for (c = 0; c < cols; c++) {
-			const char *v = r < 0 ? PQfname(res, c) : PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c);
+			const char *v = r < 0                    ? PQfname(res, c)
+					: PQgetisnull(res, r, c) ? "-"
+								 : PQgetvalue(res, r, c);
 			int last = c == cols - 1;
 
 			if (ctl_column_numeric(res, c))
@@ -434,4 +438,3 @@ int ctl_subcommand(const char *group, const char *expected, const struct ctl_sub
 	ctl_error(group, "unknown subcommand '%s' (expected %s)", argv[1], expected);
 	return CTL_EXIT_USAGE;
 }
-

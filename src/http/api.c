@@ -49,7 +49,8 @@ void api_error(struct request *r, enum api_family family, int status, const char
 void api_db_error(struct request *r, const struct worker_ctx *ctx, enum api_family family)
 {
 	if (db_last_error(ctx->db) == DB_UNAVAILABLE) {
-		api_error(r, family, 503, family == API_TRILLET ? "Service Unavailable" : "database_unavailable",
+		api_error(r, family, 503,
+			  family == API_TRILLET ? "Service Unavailable" : "database_unavailable",
 			  "Database unavailable; nothing was changed. Retry.");
 		return;
 	}
@@ -120,7 +121,8 @@ int api_auth_admin(struct request *r, struct worker_ctx *ctx, long long *token_i
 {
 	const char *token = request_param(r, "HTTP_X_ADMIN_TOKEN");
 
-	switch (token ? auth_lookup_admin(ctx->db, token, ctx->cfg->key_cache_ms, clock_monotonic_ms(), token_id)
+	switch (token ? auth_lookup_admin(ctx->db, token, ctx->cfg->key_cache_ms, clock_monotonic_ms(),
+					  token_id)
 		      : AUTH_UNKNOWN) {
 	case AUTH_OK:
 		return 0;

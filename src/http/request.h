@@ -19,24 +19,24 @@
 
 struct request {
 	/* request side (borrowed from the FastCGI request) */
-	char **envp;             /* FastCGI params, NULL-terminated "NAME=value" */
-	const char *method;      /* REQUEST_METHOD */
-	const char *path;        /* DOCUMENT_URI: decoded, normalised by nginx */
-	const char *query;       /* QUERY_STRING, "" if none */
-	const char *request_id;  /* REQUEST_ID from nginx's $request_id, or "-" */
-	const char *body;        /* NULL if none */
-	size_t body_len;         /* bytes */
-	int64_t start_ms;        /* monotonic clock at accept */
+	char **envp;            /* FastCGI params, NULL-terminated "NAME=value" */
+	const char *method;     /* REQUEST_METHOD */
+	const char *path;       /* DOCUMENT_URI: decoded, normalised by nginx */
+	const char *query;      /* QUERY_STRING, "" if none */
+	const char *request_id; /* REQUEST_ID from nginx's $request_id, or "-" */
+	const char *body;       /* NULL if none */
+	size_t body_len;        /* bytes */
+	int64_t start_ms;       /* monotonic clock at accept */
 
 	/* response side, owned by the request */
-	int status;              /* HTTP status; 0 = nothing set yet */
+	int status;                        /* HTTP status; 0 = nothing set yet */
 	char headers[REQUEST_HEADERS_MAX]; /* extra "Name: value\r\n" lines */
-	char *body_out;          /* malloc'ed response body, or NULL */
-	const char *content_type; /* static string; NULL = application/json */
+	char *body_out;                    /* malloc'ed response body, or NULL */
+	const char *content_type;          /* static string; NULL = application/json */
 
 	/* for the access log */
-	const char *route;       /* route name (static), "-" if none matched */
-	long long tenant_id;     /* 0 until authenticated */
+	const char *route;   /* route name (static), "-" if none matched */
+	long long tenant_id; /* 0 until authenticated */
 };
 
 /* Fill the request side from envp; body/len as read by the worker. */

@@ -27,10 +27,10 @@
 
 struct route {
 	const char *method;
-	const char *pattern;   /* "{id}" matches one non-empty path segment */
+	const char *pattern; /* "{id}" matches one non-empty path segment */
 	router_handler handler;
-	const char *name;      /* for the access log and metrics */
-	unsigned flags;        /* ROUTE_* */
+	const char *name; /* for the access log and metrics */
+	unsigned flags;   /* ROUTE_* */
 };
 
 static const struct route router_routes[] = {

@@ -208,18 +208,22 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 	 * handlers where it finds SIG_DFL, and its SIGTERM handler leaves an
 	 * idle worker spinning in accept().  Ours replace them. */
 	worker_signals();
-	if ((conf_livekit_enabled(cfg) || conf_openai_enabled(cfg)) && (ctx.outbox = outbox_new(cfg)) == NULL) {
+	if ((conf_livekit_enabled(cfg) || conf_openai_enabled(cfg)) &&
+	    (ctx.outbox = outbox_new(cfg)) == NULL) {
 		log_error("worker %d: cannot initialise the outbox sender", index);
 		exit(1);
 	}
 	/* Connect now so the first request does not pay for it; if the database
-	 * is down, db_exec() connects later by itself. */
-	db_connect(ctx.db);
+	 * is down (logged), db_exec() connects later by itself. */
+	if (db_connect(ctx.db) < 0) {
+		/* logged by db_connect(), once per outage */
+	}
 	/* Idle workers all wake for a connection and one accept()s it; the
 	 * others must get EAGAIN, not block in accept() with QUIT deferred. */
 	flags = fcntl(listen_fd, F_GETFL);
 	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		log_error("worker %d: cannot make the listening socket non-blocking: %s", index, strerror(errno));
+		log_error("worker %d: cannot make the listening socket non-blocking: %s", index,
+			  strerror(errno));
 		exit(1);
 	}
 
@@ -229,7 +233,9 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 
 		if (worker_reopen) {
 			worker_reopen = 0;
-			log_reopen();
+			if (log_reopen() < 0)
+				log_error("worker %d: cannot reopen the log file: %s", index,
+					  strerror(errno));
 		}
 		scoreboard_add_db_connects(db_connects(ctx.db) - connects);
 		connects = db_connects(ctx.db);
@@ -238,8 +244,8 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 		 * middle of a request is seen at the next one) */
 		scoreboard_set_backend_pid(db_backend_pid(ctx.db));
 		if (limit != 0 && served >= limit) {
-			log_info("worker %d: served %lu requests (max_requests %d), exiting to be replaced", index, served,
-				 cfg->max_requests);
+			log_info("worker %d: served %lu requests (max_requests %d), exiting to be replaced",
+				 index, served, cfg->max_requests);
 			break;
 		}
 		if (!worker_wait(listen_fd))

@@ -62,8 +62,8 @@ static void master_backend_helper(struct master *m, int backend_pid)
 	/* keys after dbname override the conninfo it expands to (PQconnectdbParams) */
 	conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(conn) != CONNECTION_OK) {
-		log_error("database backend %d of a dead worker: cannot connect to terminate it: %s", backend_pid,
-			  PQerrorMessage(conn));
+		log_error("database backend %d of a dead worker: cannot connect to terminate it: %s",
+			  backend_pid, PQerrorMessage(conn));
 		PQfinish(conn);
 		_exit(1);
 	}
@@ -91,8 +91,8 @@ void master_backend_orphan(struct master *m, const struct master_child *c)
 	if (scoreboard_read(c->sb, &p) < 0 || p.kind != SCOREBOARD_WORKER || p.state != SCOREBOARD_BUSY ||
 	    p.backend_pid <= 0)
 		return;
-	log_warn("%s (pid %ld) died serving %s %s request_id %s: terminating its database backend %d", c->name,
-		 (long)c->pid, p.method, p.uri, p.request_id, p.backend_pid);
+	log_warn("%s (pid %ld) died serving %s %s request_id %s: terminating its database backend %d",
+		 c->name, (long)c->pid, p.method, p.uri, p.request_id, p.backend_pid);
 
 	/* as in master_spawn: blocked until the child has reset its handlers */
 	master_sigset(&set);
@@ -103,6 +103,7 @@ void master_backend_orphan(struct master *m, const struct master_child *c)
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
-		log_error("%s (pid %ld): fork of the backend terminator: %s; its backend %d is left to finish",
-			  c->name, (long)c->pid, strerror(saved), p.backend_pid);
+		log_error(
+			"%s (pid %ld): fork of the backend terminator: %s; its backend %d is left to finish",
+			c->name, (long)c->pid, strerror(saved), p.backend_pid);
 }

@@ -57,7 +57,8 @@ static void master_slot_backoff(struct master *m, int index, int64_t lived_ms, i
 	s->respawn_ms = now + s->backoff_ms;
 	master_slot_name(m, index, name, sizeof(name));
 	log_warn("%s: %s, respawning in %d ms (crash-loop backoff)", name,
-		 lived_ms < 0 ? "could not be started" : "exited less than 1 s after its start", s->backoff_ms);
+		 lived_ms < 0 ? "could not be started" : "exited less than 1 s after its start",
+		 s->backoff_ms);
 }
 
 int master_spawn(struct master *m, int index, int64_t now)
@@ -84,7 +85,8 @@ int master_spawn(struct master *m, int index, int64_t now)
 	sb = scoreboard_assign(retry ? SCOREBOARD_RETRY : SCOREBOARD_WORKER, index, m->gen);
 	if (sb < 0)
 		log_warn("slot %d: no free scoreboard entry (too many generations draining); "
-			 "it runs without request_timeout", index);
+			 "it runs without request_timeout",
+			 index);
 
 	/* blocked until the child has reset its handlers (master_child_init) */
 	master_sigset(&set);
@@ -141,21 +143,21 @@ static void master_log_exit(const struct master_child *c, int status, int64_t li
 
 	if (WIFEXITED(status)) {
 		if (WEXITSTATUS(status) == 0 || c->stop_sig != 0)
-			log_info("%s (pid %ld) exited with status %d after %lld.%llds", c->name,
-				 (long)c->pid, WEXITSTATUS(status), s, d);
+			log_info("%s (pid %ld) exited with status %d after %lld.%llds", c->name, (long)c->pid,
+				 WEXITSTATUS(status), s, d);
 		else
-			log_warn("%s (pid %ld) exited with status %d after %lld.%llds", c->name,
-				 (long)c->pid, WEXITSTATUS(status), s, d);
+			log_warn("%s (pid %ld) exited with status %d after %lld.%llds", c->name, (long)c->pid,
+				 WEXITSTATUS(status), s, d);
 	} else if (WIFSIGNALED(status)) {
 		const char *name = master_signame(WTERMSIG(status), buf, sizeof(buf));
 		const char *core = WCOREDUMP(status) ? " (core dumped)" : "";
 
 		if (WTERMSIG(status) == c->stop_sig)
-			log_info("%s (pid %ld) killed by signal %s after %lld.%llds%s", c->name,
-				 (long)c->pid, name, s, d, core);
+			log_info("%s (pid %ld) killed by signal %s after %lld.%llds%s", c->name, (long)c->pid,
+				 name, s, d, core);
 		else
-			log_warn("%s (pid %ld) killed by signal %s after %lld.%llds%s", c->name,
-				 (long)c->pid, name, s, d, core);
+			log_warn("%s (pid %ld) killed by signal %s after %lld.%llds%s", c->name, (long)c->pid,
+				 name, s, d, core);
 	}
 }
 

@@ -23,7 +23,8 @@ int priv_drop(const struct conf *cfg, const char *sock_path)
 
 	if (geteuid() != 0) {
 		if (cfg->user != NULL)
-			log_info("user = %s: not started as root, running as uid %ld", cfg->user, (long)geteuid());
+			log_info("user = %s: not started as root, running as uid %ld", cfg->user,
+				 (long)geteuid());
 		return 0;
 	}
 	if (cfg->user == NULL) {

@@ -18,6 +18,6 @@
  * As root without user: a warning.  Returns 0, or -1 after logging why (the
  * caller must not go on).
  */
-int priv_drop(const struct conf *cfg, const char *sock_path);
+int priv_drop(const struct conf *cfg, const char *sock_path) MUST_CHECK;
 
 #endif

@@ -101,8 +101,9 @@ void master_watchdog(struct master *m, int64_t now)
 			continue;
 		if (p.state != SCOREBOARD_BUSY || p.pid != c->pid || now - p.request_start_ms <= limit)
 			continue;
-		log_error("%s (pid %ld) exceeded request_timeout %d s serving %s %s request_id %s; killing it", c->name,
-			  (long)c->pid, m->cfg->request_timeout, p.method, p.uri, p.request_id);
+		log_error(
+			"%s (pid %ld) exceeded request_timeout %d s serving %s %s request_id %s; killing it",
+			c->name, (long)c->pid, m->cfg->request_timeout, p.method, p.uri, p.request_id);
 		/* it will not count itself */
 		if (limit >= m->cfg->slow_request_ms)
 			scoreboard_count_slow();

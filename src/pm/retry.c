@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,11 +69,12 @@ void retry_main(const struct conf *cfg)
 
 		if (retry_reopen) {
 			retry_reopen = 0;
-			log_reopen();
+			if (log_reopen() < 0)
+				log_error("retry child: cannot reopen the log file: %s", strerror(errno));
 		}
 		n = outbox_drain(ob, db, RETRY_BATCH);
 		if (n > 0)
-			continue;   /* a backlog, or rows pulled forward meanwhile: no sleep */
+			continue; /* a backlog, or rows pulled forward meanwhile: no sleep */
 		if (n < 0 || db_wait_notify(db, cfg->outbox_poll_ms) < 0)
 			usleep((useconds_t)cfg->outbox_poll_ms * 1000);
 	}

@@ -25,29 +25,46 @@ static volatile sig_atomic_t master_sigpipe_wr = -1;
 const char *master_signame(int sig, char *buf, size_t len)
 {
 	switch (sig) {
-	case SIGABRT: return "SIGABRT";
-	case SIGALRM: return "SIGALRM";
-	case SIGBUS: return "SIGBUS";
-	case SIGFPE: return "SIGFPE";
-	case SIGHUP: return "SIGHUP";
-	case SIGILL: return "SIGILL";
-	case SIGINT: return "SIGINT";
-	case SIGKILL: return "SIGKILL";
-	case SIGPIPE: return "SIGPIPE";
-	case SIGQUIT: return "SIGQUIT";
-	case SIGSEGV: return "SIGSEGV";
-	case SIGSYS: return "SIGSYS";
-	case SIGTERM: return "SIGTERM";
-	case SIGTRAP: return "SIGTRAP";
-	case SIGUSR1: return "SIGUSR1";
-	case SIGUSR2: return "SIGUSR2";
-	case SIGXCPU: return "SIGXCPU";
-	case SIGXFSZ: return "SIGXFSZ";
+	case SIGABRT:
+		return "SIGABRT";
+	case SIGALRM:
+		return "SIGALRM";
+	case SIGBUS:
+		return "SIGBUS";
+	case SIGFPE:
+		return "SIGFPE";
+	case SIGHUP:
+		return "SIGHUP";
+	case SIGILL:
+		return "SIGILL";
+	case SIGINT:
+		return "SIGINT";
+	case SIGKILL:
+		return "SIGKILL";
+	case SIGPIPE:
+		return "SIGPIPE";
+	case SIGQUIT:
+		return "SIGQUIT";
+	case SIGSEGV:
+		return "SIGSEGV";
+	case SIGSYS:
+		return "SIGSYS";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGTRAP:
+		return "SIGTRAP";
+	case SIGUSR1:
+		return "SIGUSR1";
+	case SIGUSR2:
+		return "SIGUSR2";
+	case SIGXCPU:
+		return "SIGXCPU";
+	case SIGXFSZ:
+		return "SIGXFSZ";
 	}
 	snprintf(buf, len, "signal %d", sig);
 	return buf;
 }
-
 
 static void master_sig_handler(int signo)
 {
@@ -137,7 +154,8 @@ void master_child_init(struct master *m)
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < MASTER_NSIGNALS; i++) {
 		/* USR1/HUP must not kill a worker that has no handler yet */
-		sa.sa_handler = master_signals[i] == SIGUSR1 || master_signals[i] == SIGHUP ? SIG_IGN : SIG_DFL;
+		sa.sa_handler =
+			master_signals[i] == SIGUSR1 || master_signals[i] == SIGHUP ? SIG_IGN : SIG_DFL;
 		sigaction(master_signals[i], &sa, NULL);
 	}
 	sigemptyset(&none);

@@ -40,19 +40,17 @@
 
 /* From src/common/statements.c: DB_KEY_LOOKUP, DB_CALL_STATUS, DB_CALL_TARGETS, DB_CANCEL. */
 static const char *const floor_sql[][2] = {
-	{ "key_lookup",
-	  "SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
-	  " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-	  " WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL" },
+	{ "key_lookup", "SELECT k.id, k.tenant_id, k.frontend_id, t.workspace_id, k.key_hash"
+			" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+			" WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL" },
 	{ "call_status",
 	  "SELECT c.id, c.status, b.job_id, c.agent_id, c.to_number, c.livekit_room, c.openai_call_id,"
 	  " callstop_rfc3339(c.created_at), callstop_rfc3339(c.started_at), callstop_rfc3339(c.ended_at),"
 	  " c.end_reason"
 	  " FROM voice_call_logs c LEFT JOIN voice_call_batches b ON b.id = c.batch_id"
 	  " WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
-	{ "call_targets",
-	  "SELECT provider, target, state, attempts, last_error FROM termination_outbox"
-	  " WHERE call_id = $1::uuid ORDER BY id" },
+	{ "call_targets", "SELECT provider, target, state, attempts, last_error FROM termination_outbox"
+			  " WHERE call_id = $1::uuid ORDER BY id" },
 	{ "cancel",
 	  "SELECT ord, resource_type, outcome, status, cancelled_count, pending_cancelled, active_count,"
 	  " resource_uuid, job_id, tenant_id, livekit_room, openai_call_id, array_to_json(outbox_rows)"
@@ -164,12 +162,13 @@ static int floor_auth(FCGX_Request *rq)
 	unsigned int len = 0;
 	int64_t now = floor_now_ms();
 
-	if (key == NULL || fid == NULL ||
-	    EVP_Digest(key, strlen(key), hash, &len, EVP_sha256(), NULL) != 1 || len != 32) {
+	if (key == NULL || fid == NULL || EVP_Digest(key, strlen(key), hash, &len, EVP_sha256(), NULL) != 1 ||
+	    len != 32) {
 		floor_reply(rq, 401, "{\"error\":\"unauthorized\"}");
 		return 1;
 	}
-	if (!cache.valid || now - cache.fetched_ms >= key_cache_ms || CRYPTO_memcmp(cache.hash, hash, 32) != 0) {
+	if (!cache.valid || now - cache.fetched_ms >= key_cache_ms ||
+	    CRYPTO_memcmp(cache.hash, hash, 32) != 0) {
 		char hex[65];
 		const char *params[1] = { hex };
 		PGresult *res;
@@ -230,7 +229,8 @@ static void floor_status(FCGX_Request *rq, const char *id)
 		floor_reply(rq, 503, "{\"error\":\"database_unavailable\"}");
 		return;
 	}
-	floor_reply(rq, 200, "{\"resource_id\":\"%s\",\"resource_type\":\"call\",\"status\":\"%s\",\"targets\":%d}",
+	floor_reply(rq, 200,
+		    "{\"resource_id\":\"%s\",\"resource_type\":\"call\",\"status\":\"%s\",\"targets\":%d}",
 		    id, PQgetvalue(res, 0, 1), PQntuples(targets));
 	PQclear(targets);
 	PQclear(res);
@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 	}
 	unlink(argv[1]);
 	umask(0117);
-	fd = FCGX_OpenSocket(argv[1], 511);   /* callstopd's default listen_backlog */
+	fd = FCGX_OpenSocket(argv[1], 511); /* callstopd's default listen_backlog */
 	if (fd < 0) {
 		fprintf(stderr, "floor: cannot listen on %s\n", argv[1]);
 		return 1;

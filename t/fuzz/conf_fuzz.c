@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (conf_fuzz_fd < 0)
 		LLVMFuzzerInitialize(NULL, NULL);
-	if (ftruncate(conf_fuzz_fd, 0) < 0 || (size > 0 && pwrite(conf_fuzz_fd, data, size, 0) != (ssize_t)size))
+	if (ftruncate(conf_fuzz_fd, 0) < 0 ||
+	    (size > 0 && pwrite(conf_fuzz_fd, data, size, 0) != (ssize_t)size))
 		abort();
 	c = conf_load(conf_fuzz_path, err, sizeof(err));
 	if (c == NULL) {

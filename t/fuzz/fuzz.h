@@ -25,12 +25,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* An invariant of the code under test: abort (a crash to libFuzzer, a
  * failed test to the driver) with the line that broke it. */
-#define FUZZ_CHECK(cond)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
+#define FUZZ_CHECK(cond) \
+	do { \
+		if (!(cond)) { \
 			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                           \
-		}                                                                          \
+			abort(); \
+		} \
 	} while (0)
 
 /* The input as a NUL-terminated string (malloc'ed; the caller frees it), or

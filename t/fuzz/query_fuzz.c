@@ -34,8 +34,8 @@ static void query_fuzz_time(const char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const names[] = { "limit", "cursor", "status", "force", "startDate", "endDate",
-					     "page", "agentId", "a", "" };
+	static const char *const names[] = { "limit",   "cursor", "status",  "force", "startDate",
+					     "endDate", "page",   "agentId", "a",     "" };
 	static const size_t lens[] = { 1, 2, 16, 64, 129 };
 	char *query = fuzz_cstring(data, size);
 	struct request r;

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r.status == 401 || r.status == 404 || r.status == 405);
 	FUZZ_CHECK(r.body_out != NULL && json_valid(r.body_out, strlen(r.body_out)));
 	FUZZ_CHECK((r.status == 405) == (strstr(r.headers, "Allow: ") != NULL));
-	FUZZ_CHECK(r.status != 401 || strcmp(r.route, "-") != 0);   /* a 401 comes from a route */
+	FUZZ_CHECK(r.status != 401 || strcmp(r.route, "-") != 0); /* a 401 comes from a route */
 	request_free(&r);
 	free(in);
 	return 0;

@@ -152,7 +152,8 @@ static void test_inline_comment_is_not_a_comment(void **state)
 
 static void test_unknown_key(void **state)
 {
-	conf_test_fails("[callstopd]\ndatabase = x\n\nworker = 4\n", 4, "unknown key 'worker' in [callstopd]");
+	conf_test_fails("[callstopd]\ndatabase = x\n\nworker = 4\n", 4,
+			"unknown key 'worker' in [callstopd]");
 	conf_test_fails("[callstopd]\nWorkers = 4\n", 2, "unknown key 'Workers'");
 }
 
@@ -189,11 +190,14 @@ static void test_bad_int(void **state)
 
 static void test_out_of_range(void **state)
 {
-	conf_test_fails("[callstopd]\ndatabase = x\nworkers = 0\n", 3, "workers: expected an integer 1..256, got '0'");
+	conf_test_fails("[callstopd]\ndatabase = x\nworkers = 0\n", 3,
+			"workers: expected an integer 1..256, got '0'");
 	conf_test_fails("[callstopd]\ndatabase = x\nworkers = 257\n", 3, "got '257'");
 	conf_test_fails("[callstopd]\ndatabase = x\nworkers = -1\n", 3, "got '-1'");
-	conf_test_fails("[callstopd]\ndatabase = x\nkey_cache_ms = 1001\n", 3, "key_cache_ms: expected an integer 1..1000");
-	conf_test_fails("[callstopd]\ndatabase = x\nprocess_control_timeout = 0\n", 3, "process_control_timeout");
+	conf_test_fails("[callstopd]\ndatabase = x\nkey_cache_ms = 1001\n", 3,
+			"key_cache_ms: expected an integer 1..1000");
+	conf_test_fails("[callstopd]\ndatabase = x\nprocess_control_timeout = 0\n", 3,
+			"process_control_timeout");
 }
 
 static void test_missing_database(void **state)
@@ -236,9 +240,10 @@ static void test_bad_listen(void **state)
 	conf_test_fails("[callstopd]\ndatabase = x\nlisten = localhost:http\n", 3, "listen: expected");
 	conf_test_fails("[callstopd]\ndatabase = x\nlisten = ::1:9000\n", 3, "listen: expected");
 	conf_test_fails("[callstopd]\ndatabase = x\nlisten = :9000\n", 3, "listen: expected");
-	conf_test_fails("[callstopd]\ndatabase = x\nlisten = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
-			3, "listen: unix socket path longer than");
+	conf_test_fails(
+		"[callstopd]\ndatabase = x\nlisten = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
+		3, "listen: unix socket path longer than");
 }
 
 static void test_missing_file(void **state)
@@ -301,7 +306,8 @@ static void test_key_table(void **state)
 			if (cmp > 0 || (cmp == 0 && strcmp(k[i - 1].name, k[i].name) >= 0))
 				fail_msg("key table not sorted at [%s] %s", k[i].section, k[i].name);
 		}
-		if (strcmp(k[i].section, "callstopd") == 0 && strcmp(k[i].name, "process_control_timeout") == 0)
+		if (strcmp(k[i].section, "callstopd") == 0 &&
+		    strcmp(k[i].name, "process_control_timeout") == 0)
 			found = 1;
 	}
 	assert_true(found);
@@ -358,8 +364,10 @@ static void test_secret_file_size(void **state)
 	fd = mkstemp(secret);
 	assert_true(fd >= 0);
 	close(fd);
-	snprintf(text, sizeof(text), "[callstopd]\ndatabase = dbname=x\n[livekit]\nurl = http://127.0.0.1:1\n"
-		 "api_key = k\napi_secret_file = %s\n", secret);
+	snprintf(text, sizeof(text),
+		 "[callstopd]\ndatabase = dbname=x\n[livekit]\nurl = http://127.0.0.1:1\n"
+		 "api_key = k\napi_secret_file = %s\n",
+		 secret);
 
 	conf_test_secret(secret, 4095, 0);
 	c = conf_test_load(text);

@@ -219,12 +219,16 @@ static void test_garbage_rejected(void **state)
 	(void)state;
 	make_key(&k, "secret");
 	assert_int_equal(cursor_decode(&k, BATCH_A, NULL, "not a cursor", &got), -1);
-	assert_int_equal(cursor_decode(&k, BATCH_A, NULL, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", &got), -1);
-	assert_int_equal(cursor_decode(&k, BATCH_A, NULL, "000000000000000000000000000000000000000000000000", &got),
-			 -1);
+	assert_int_equal(
+		cursor_decode(&k, BATCH_A, NULL, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", &got),
+		-1);
+	assert_int_equal(
+		cursor_decode(&k, BATCH_A, NULL, "000000000000000000000000000000000000000000000000", &got),
+		-1);
 	/* id above INT64_MAX */
-	assert_int_equal(cursor_decode(&k, BATCH_A, NULL, "ffffffffffffffff00000000000000000000000000000000", &got),
-			 -1);
+	assert_int_equal(
+		cursor_decode(&k, BATCH_A, NULL, "ffffffffffffffff00000000000000000000000000000000", &got),
+		-1);
 
 	assert_int_equal(cursor_encode(&k, BATCH_A, NULL, 12, text), 0);
 	memcpy(t2, text, sizeof(t2));

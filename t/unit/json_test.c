@@ -250,8 +250,16 @@ static void test_string_malformed_escape_rejected(void **state)
 	static const char *const bad[] = {
 		"{\"resource_id\":\"abc\\uZZZZ-anything\"}",
 		"{\"resource_id\":[\"abc\\u-XYZ\",\"x\"]}",
-		"\"\\u12\"", "\"\\u123\"", "\"\\u\"", "\"\\u12G4\"", "\"a\\u00\"",
-		"\"\\x41\"", "\"\\a\"", "\"\\'\"", "\"\\U0041\"", "\"\\",
+		"\"\\u12\"",
+		"\"\\u123\"",
+		"\"\\u\"",
+		"\"\\u12G4\"",
+		"\"a\\u00\"",
+		"\"\\x41\"",
+		"\"\\a\"",
+		"\"\\'\"",
+		"\"\\U0041\"",
+		"\"\\",
 	};
 	size_t i;
 
@@ -301,8 +309,8 @@ static void test_string_valid_escapes(void **state)
 static void test_control_bytes_not_whitespace(void **state)
 {
 	static const char *const bad[] = {
-		"\x01{\"a\":1}", "{\"a\":1}\x01", "{\x0b\"a\":1}", "{\"a\"\x0c:1}", "[1,\x1f 2]", "[1\x7f]",
-		"\x0b[]", "[]\x0c",
+		"\x01{\"a\":1}", "{\"a\":1}\x01", "{\x0b\"a\":1}", "{\"a\"\x0c:1}",
+		"[1,\x1f 2]",    "[1\x7f]",       "\x0b[]",        "[]\x0c",
 	};
 	size_t i;
 
@@ -315,12 +323,13 @@ static void test_control_bytes_not_whitespace(void **state)
 static void test_numbers_rfc8259(void **state)
 {
 	static const char *const bad[] = {
-		"01", "-01", "00", "1.", "-.5", ".5", "+1", "1e", "1e+", "1E-", "-", "--1", "1.e5", "0x10",
-		"1.5.2", "Infinity", "NaN", "-Infinity", "[01]", "{\"a\":1.}", "[-.5]", "1_000",
+		"01",  "-01",       "00",   "1.",         "-.5",   ".5",    "+1",    "1e",
+		"1e+", "1E-",       "-",    "--1",        "1.e5",  "0x10",  "1.5.2", "Infinity",
+		"NaN", "-Infinity", "[01]", "{\"a\":1.}", "[-.5]", "1_000",
 	};
 	static const char *const ok[] = {
-		"0", "-0", "1", "-1", "10", "1.5", "-0.5", "1e5", "1E5", "1e+5", "1e-5", "0.0e0", "-12.34E+56",
-		"[0,-0,1.25]",
+		"0",   "-0",  "1",    "-1",   "10",    "1.5",        "-0.5",
+		"1e5", "1E5", "1e+5", "1e-5", "0.0e0", "-12.34E+56", "[0,-0,1.25]",
 	};
 	size_t i;
 
@@ -349,7 +358,8 @@ static void test_strings_have_no_nul(void **state)
 	(void)state;
 	assert_non_null(root);
 	assert_int_equal(strlen(cJSON_GetObjectItemCaseSensitive(root, "l")->child->valuestring), 4);
-	assert_string_equal(cJSON_GetObjectItemCaseSensitive(root, "k\x01")->valuestring, "a\x01" "b");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(root, "k\x01")->valuestring, "a\x01"
+											  "b");
 	cJSON_Delete(root);
 	assert_null(parse_str("\"\\u0000\""));
 	assert_null(parse_str("\"\\ud800\""));
@@ -368,7 +378,13 @@ static void test_duplicate_keys(void **state)
 		"{\"a\":1,\"\\u0061\":1}",
 	};
 	static const char *const unique[] = {
-		"{}", "{\"a\":1}", "{\"a\":1,\"A\":2}", "{\"a\":{\"a\":1}}", "[{\"a\":1},{\"a\":2}]", "1", "[]",
+		"{}",
+		"{\"a\":1}",
+		"{\"a\":1,\"A\":2}",
+		"{\"a\":{\"a\":1}}",
+		"[{\"a\":1},{\"a\":2}]",
+		"1",
+		"[]",
 		"{\"a\":1,\"ab\":2,\"b\":3,\"ba\":4,\"\":5}",
 	};
 	size_t i;

@@ -57,7 +57,7 @@ int livekit_token(const char *api_key, const char *secret, time_t now, char *out
 	cJSON_AddStringToObject(header, "alg", "HS256");
 	cJSON_AddStringToObject(header, "typ", "JWT");
 	cJSON_AddStringToObject(claims, "iss", api_key);
-	cJSON_AddNumberToObject(claims, "nbf", (double)(now - 5));   /* clock skew */
+	cJSON_AddNumberToObject(claims, "nbf", (double)(now - 5)); /* clock skew */
 	cJSON_AddNumberToObject(claims, "exp", (double)(now + LIVEKIT_TOKEN_TTL));
 	video = cJSON_AddObjectToObject(claims, "video");
 	cJSON_AddTrueToObject(video, "roomCreate");
@@ -69,8 +69,8 @@ int livekit_token(const char *api_key, const char *secret, time_t now, char *out
 	n2 = livekit_b64url_json(claims, out + n1 + 1, outlen - (size_t)n1 - 1);
 	if (n2 < 0)
 		goto out;
-	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)out, (size_t)(n1 + 1 + n2), mac,
-		 &mac_len) == NULL)
+	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)out, (size_t)(n1 + 1 + n2),
+		 mac, &mac_len) == NULL)
 		goto out;
 	if ((size_t)(n1 + 1 + n2 + 1) >= outlen)
 		goto out;
@@ -99,8 +99,8 @@ static int livekit_prepare(CURL *easy, const struct conf *c, const char *room, c
 	cJSON_AddStringToObject(b, "room", room);
 	*body = json_print(b);
 	cJSON_Delete(b);
-	if (*body == NULL || livekit_token(c->livekit_api_key, c->livekit_api_secret, time(NULL), token,
-					   sizeof(token)) < 0)
+	if (*body == NULL ||
+	    livekit_token(c->livekit_api_key, c->livekit_api_secret, time(NULL), token, sizeof(token)) < 0)
 		return -1;
 	/* the ws(s):// URL of LiveKit clients is accepted, as LiveKit's own
 	 * server SDKs do; a trailing slash would make the path "//twirp" */

@@ -18,14 +18,14 @@
 
 /* How one HTTP attempt ended. */
 enum provider_verdict {
-	PROVIDER_DONE,       /* terminated, or already gone */
-	PROVIDER_RETRY,      /* 5xx, 408, 429, timeout, connection error */
-	PROVIDER_PERMANENT,  /* other 4xx: dead-lettered at once */
+	PROVIDER_DONE,      /* terminated, or already gone */
+	PROVIDER_RETRY,     /* 5xx, 408, 429, timeout, connection error */
+	PROVIDER_PERMANENT, /* other 4xx: dead-lettered at once */
 };
 
 struct provider {
-	const char *name;    /* as in termination_outbox.provider ("livekit") */
-	const char *label;   /* in messages and last_error ("LiveKit") */
+	const char *name;  /* as in termination_outbox.provider ("livekit") */
+	const char *label; /* in messages and last_error ("LiveKit") */
 
 	/* Non-zero if cfg configures this provider (a reload may remove it
 	 * while rows for it are queued). */

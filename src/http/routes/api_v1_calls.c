@@ -49,7 +49,8 @@ void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 
 	if (api_auth_key(r, ctx, API_HEPPU, &who) < 0)
 		return;
-	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, 0, "cancelled");
+	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, 0,
+			    "cancelled");
 	if (cancel_add(&req, CANCEL_CALL, id) < 0) {
 		heppu_error(r, 404, "Call not found");
 		return;
@@ -64,7 +65,8 @@ void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 		return;
 	case CANCEL_TERMINAL:
 	case CANCEL_ALREADY_CANCELLED:
-		snprintf(msg, sizeof(msg), "Cannot cancel call with status: %s", states_heppu_name(item.status));
+		snprintf(msg, sizeof(msg), "Cannot cancel call with status: %s",
+			 states_heppu_name(item.status));
 		heppu_error(r, 400, msg);
 		return;
 	case CANCEL_CANCELLED:
@@ -100,8 +102,9 @@ static cJSON *heppu_call(const PGresult *res, int row)
 	size_t i;
 
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		json_add_string_or_null(o, fields[i].name, PQgetisnull(res, row, fields[i].col)
-								   ? NULL : PQgetvalue(res, row, fields[i].col));
+		json_add_string_or_null(
+			o, fields[i].name,
+			PQgetisnull(res, row, fields[i].col) ? NULL : PQgetvalue(res, row, fields[i].col));
 	return o;
 }
 
@@ -149,8 +152,8 @@ static long heppu_int(struct request *r, const char *name, long dflt)
 void api_heppu_list(struct request *r, struct worker_ctx *ctx, const char *unused)
 {
 	struct auth_identity who;
-	char tenant[24], agent[129], status[32], start_raw[64], end_raw[64], start[64] = "-infinity",
-		end[64] = "infinity", limit_s[16], offset_s[24];
+	char tenant[24], agent[129], status[32], start_raw[64], end_raw[64],
+		start[64] = "-infinity", end[64] = "infinity", limit_s[16], offset_s[24];
 	const char *params[7];
 	int has_agent, has_status, nparams = 5, i, n;
 	long page, limit;

@@ -30,7 +30,8 @@ static int batch_force(struct request *r, const cJSON *root)
 		unified_invalid(r, "force must be a boolean");
 		return -1;
 	}
-	if (from_query >= 0 && root && cJSON_GetObjectItemCaseSensitive(root, "force") && from_query != from_body) {
+	if (from_query >= 0 && root && cJSON_GetObjectItemCaseSensitive(root, "force") &&
+	    from_query != from_body) {
 		unified_invalid(r, "force in the query and in the body disagree");
 		return -1;
 	}
@@ -52,7 +53,8 @@ void api_batch_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 	cJSON_Delete(root);
 	if (force < 0)
 		return;
-	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, force, "cancelled");
+	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, force,
+			    "cancelled");
 	if (cancel_add(&req, CANCEL_BATCH, id) < 0) {
 		api_error(r, API_UNIFIED, 404, "not_found", "Batch not found");
 		return;

@@ -64,7 +64,8 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 		goto out;
 	}
 	if (n < 0) {
-		unified_invalid(r, rid ? "resource_id must be a string or a list of strings" : "resource_id is required");
+		unified_invalid(r, rid ? "resource_id must be a string or a list of strings"
+				       : "resource_id is required");
 		goto out;
 	}
 	if (n == 0) {
@@ -73,7 +74,8 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 	}
 	if (n > ctx->cfg->max_resources) {
 		char msg[UNIFIED_MSG_MAX];
-		snprintf(msg, sizeof(msg), "Too many resource ids: %d, at most %d per request", n, ctx->cfg->max_resources);
+		snprintf(msg, sizeof(msg), "Too many resource ids: %d, at most %d per request", n,
+			 ctx->cfg->max_resources);
 		api_error(r, API_UNIFIED, 413, "payload_too_large", msg);
 		goto out;
 	}
@@ -82,21 +84,27 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 		api_error(r, API_UNIFIED, 500, "internal_error", "Out of memory");
 		goto out;
 	}
-	cancel_request_init(&req, r->route, r->request_id, items, (size_t)n, who.tenant_id, who.key_id, force, "cancelled");
+	cancel_request_init(&req, r->route, r->request_id, items, (size_t)n, who.tenant_id, who.key_id, force,
+			    "cancelled");
 	if (single) {
 		item = rid;
 		if (calls_id(item) == NULL) {
 			unified_invalid(r, "resource_id must be a non-empty string of at most 128 bytes");
 			goto out;
 		}
-		cancel_add(&req, calls_id_type(item->valuestring), item->valuestring);
+		if (cancel_add(&req, calls_id_type(item->valuestring), item->valuestring) < 0)
+			goto full;
 	} else {
 		cJSON_ArrayForEach(item, rid) {
 			if (calls_id(item) == NULL) {
-				unified_invalid(r, "every resource_id must be a non-empty string of at most 128 bytes");
+				unified_invalid(
+					r,
+					"every resource_id must be a non-empty string of at most 128 bytes");
 				goto out;
 			}
-			cancel_add(&req, calls_id_type(item->valuestring), item->valuestring);
+			/* 1 is a repeated id (SPEC 3.1: one result per distinct id) */
+			if (cancel_add(&req, calls_id_type(item->valuestring), item->valuestring) < 0)
+				goto full;
 		}
 	}
 	if (cancel_run(ctx, &req) < 0) {
@@ -119,6 +127,11 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 		cJSON_Delete(one);
 	}
 	request_reply(r, 200, body);
+	goto out;
+full:
+	/* cannot happen: items has room for every id sent, each checked shorter
+	 * than CANCEL_REF_MAX */
+	api_error(r, API_UNIFIED, 500, "internal_error", "Internal error: too many ids for the request");
 out:
 	free(items);
 	cJSON_Delete(root);
@@ -127,7 +140,7 @@ out:
 /* limit, cursor and status of a batch page (SPEC 3.2).  Returns 0, or -1
  * after answering 400. */
 static int calls_page(struct request *r, struct status_page *page, char *cursor, size_t cursor_len,
-			char *status, size_t status_len)
+		      char *status, size_t status_len)
 {
 	char limit[16];
 	char *end = NULL;
@@ -155,7 +168,8 @@ static int calls_page(struct request *r, struct status_page *page, char *cursor,
 		page->cursor = cursor;
 	got = request_query(r, "status", status, status_len);
 	if (got < 0 || (got > 0 && !states_is_entry_status(status))) {
-		unified_invalid(r, "status must be one of pending, claimed, running, completed, failed, cancelled");
+		unified_invalid(
+			r, "status must be one of pending, claimed, running, completed, failed, cancelled");
 		return -1;
 	}
 	if (got > 0)
@@ -205,7 +219,8 @@ void api_calls_status(struct request *r, struct worker_ctx *ctx, const char *id)
 	if (batch) {
 		cJSON *f, *next;
 		cJSON_AddStringToObject(body, "status",
-					cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "batch"), "status")));
+					cJSON_GetStringValue(cJSON_GetObjectItem(
+						cJSON_GetObjectItem(doc, "batch"), "status")));
 		/* move batch, entries, next_cursor over */
 		for (f = doc->child; f != NULL; f = next) {
 			next = f->next;
@@ -213,7 +228,8 @@ void api_calls_status(struct request *r, struct worker_ctx *ctx, const char *id)
 		}
 		cJSON_Delete(doc);
 	} else {
-		cJSON_AddStringToObject(body, "status", cJSON_GetStringValue(cJSON_GetObjectItem(doc, "status")));
+		cJSON_AddStringToObject(body, "status",
+					cJSON_GetStringValue(cJSON_GetObjectItem(doc, "status")));
 		cJSON_AddItemToObject(body, "call", doc);
 	}
 	request_reply(r, 200, body);

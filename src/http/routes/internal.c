@@ -43,7 +43,8 @@ static cJSON *api_internal_workers(int64_t now)
 		cJSON_AddNumberToObject(w, "slot", p.slot);
 		cJSON_AddNumberToObject(w, "generation", p.gen);
 		cJSON_AddStringToObject(w, "state", api_internal_states[p.state]);
-		cJSON_AddNumberToObject(w, "start_since", p.started_ms ? (double)((now - p.started_ms) / 1000) : 0);
+		cJSON_AddNumberToObject(w, "start_since",
+					p.started_ms ? (double)((now - p.started_ms) / 1000) : 0);
 		cJSON_AddNumberToObject(w, "requests", (double)p.requests);
 		if (p.state == SCOREBOARD_BUSY) {
 			cJSON_AddNumberToObject(w, "request_duration_ms", (double)(now - p.request_start_ms));

@@ -28,12 +28,14 @@ int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJS
 	if (r->body_len == 0 && allow_empty)
 		return 0;
 	if (r->body_len > 0 && !request_content_type_is_json(r)) {
-		api_error(r, API_UNIFIED, 415, "unsupported_media_type", "Content-Type must be application/json");
+		api_error(r, API_UNIFIED, 415, "unsupported_media_type",
+			  "Content-Type must be application/json");
 		return -1;
 	}
 	*root = json_parse(r->body, r->body_len);
 	if (*root == NULL) {
-		api_error(r, API_UNIFIED, 400, "invalid_json", "Request body is not valid JSON (or nests deeper than 16 levels)");
+		api_error(r, API_UNIFIED, 400, "invalid_json",
+			  "Request body is not valid JSON (or nests deeper than 16 levels)");
 		return -1;
 	}
 	if (!cJSON_IsObject(*root)) {

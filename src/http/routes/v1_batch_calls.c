@@ -87,7 +87,8 @@ void api_trillet_cancel(struct request *r, struct worker_ctx *ctx, const char *i
 	if (trillet_auth(r, ctx, &who) < 0)
 		return;
 	/* graceful (force 0): active calls finish */
-	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, 0, "cancelled");
+	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, 0,
+			    "cancelled");
 	if (cancel_add(&req, CANCEL_BATCH, id) < 0) {
 		trillet_not_found(r, id);
 		return;
