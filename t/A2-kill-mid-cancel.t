@@ -5,8 +5,8 @@
 # mid-cancel by holding the batch's row in another session, so that
 # callstop_cancel() waits on it.  The master has the dead worker's backend
 # terminated (issue 10, defect 9): a 502 from a killed worker means nothing
-# committed, even once the row is released.  Killed by the test, then by the
-# request_timeout watchdog.
+# committed, even once the row is released.  And a cancel held past
+# request_timeout is rolled back by its statement_timeout first.
 
 use v5.36;
 use Test::More;
@@ -54,11 +54,9 @@ sub release ($holder) {
 	waitpid($holder, 0);
 }
 
-for my $case ([ 'killed by SIGKILL: its backend terminated', 'batch-kill-1', 0 ],
-	[ 'killed by the request_timeout watchdog: its backend terminated', 'batch-kill-2', 1 ]) {
-	my ($name, $job, $watchdog) = @$case;
+for my $case ([ 'killed by SIGKILL: its backend terminated', 'batch-kill-1' ]) {
+	my ($name, $job) = @$case;
 	subtest $name => sub {
-		$t->restart_callstopd(conf => { request_timeout => 10 }) if $watchdog;
 		my ($batch, @calls) = make_batch($job);
 		my $before = fx_snapshot($t, tenant => $tid);
 
@@ -70,12 +68,7 @@ for my $case ([ 'killed by SIGKILL: its backend terminated', 'batch-kill-1', 0 ]
 		my ($busy) = grep { $_->{state} eq 'busy' && $_->{request_uri} eq '/calls/cancel' }
 			@{ $t->status_json->{processes} };
 		ok($busy, 'the status page shows the worker busy with it') or do { release($holder); return };
-		if ($watchdog) {
-			ok($t->wait_until(sub { $t->log =~ /\(pid $busy->{pid}\) exceeded request_timeout/ }, timeout => 60),
-				'the watchdog kills it');
-		} else {
-			kill 'KILL', $busy->{pid};
-		}
+		kill 'KILL', $busy->{pid};
 
 		my $res = $t->load_wait($load, ok => sub ($s) { $s == 502 });
 		is_deeply($res->{failed}, [], 'the request fails cleanly: 502') or diag(explain($res));
@@ -113,5 +106,35 @@ for my $case ([ 'killed by SIGKILL: its backend terminated', 'batch-kill-1', 0 ]
 		fx_counters_ok($t, $batch, '... and counters equal to its entries');
 	};
 }
+
+# With request_timeout set, the batch cancel's statement_timeout is capped
+# 1.5 s below it (callstop.conf(5), database_batch_timeout_ms): a cancel held
+# on a lock is rolled back by PostgreSQL and answered 503 before the
+# watchdog would kill the worker, so the watchdog never leaves a transaction
+# behind it either.
+subtest 'held past request_timeout: rolled back by statement_timeout, 503, the worker lives' => sub {
+	$t->restart_callstopd(conf => { request_timeout => 10 });
+	my ($batch, @calls) = make_batch('batch-kill-2');
+	my $before = fx_snapshot($t, tenant => $tid);
+	my $holder = hold($batch, 120);
+	my $load = $t->load_start(procs => 1, requests => 1, duration => 90, request => sub ($p, $n) {
+		[ POST => '/calls/cancel', headers => \%auth, json => { resource_id => 'batch-kill-2', force => JSON::PP::true } ];
+	});
+	ok($t->wait_until(sub { lock_waiters() == 1 }, timeout => 60), 'the cancel is in flight, in its transaction');
+	my @workers = $t->worker_pids;
+	my $res = $t->load_wait($load, ok => sub ($s) { $s == 503 });
+	is_deeply($res->{failed}, [], 'answered 503: rolled back, nothing changed') or diag(explain($res));
+	my ($line) = grep { /^503\t/ } split /\n/, CallstopTest::_slurp($t->tmpdir . "/load-$load->{id}-1.txt");
+	like($line // '', qr/"code":"database_unavailable"/, '... with the unified body');
+	unlike($t->log, qr/exceeded request_timeout/, 'the watchdog had nothing to kill');
+	is_deeply([ sort $t->worker_pids ], [ sort @workers ], 'the same workers serve on');
+	release($holder);
+	is_deeply(fx_snapshot($t, tenant => $tid), $before, 'not a row changed');
+	my $r = $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1',
+		json => { resource_id => 'batch-kill-2', force => JSON::PP::true });
+	is($r->{status}, 200, 'the client retries: 200') or diag($r->{body});
+	is(scalar @{ fx_history($t, batch => $batch) }, 1, '... with one history row in all');
+	fx_counters_ok($t, $batch, '... and counters equal to its entries');
+};
 
 done_testing();

@@ -40,22 +40,32 @@ static const char *status_termination_state(const PGresult *targets)
 	return failed ? "failed" : n > 0 ? "done" : "none";
 }
 
-enum status_result status_call(struct worker_ctx *ctx, long long tenant_id, const char *id, cJSON **out)
+/* The one row of stmt for (tenant_id, id) into *res (the caller clears it). */
+static enum status_result status_fetch(struct worker_ctx *ctx, enum db_stmt stmt, long long tenant_id,
+				       const char *id, PGresult **res)
 {
-	const char *params[1];
-	PGresult *res, *targets;
-	cJSON *call, *term, *arr;
-	int i;
-
-	switch (db_fetch_one(ctx->db, DB_CALL_STATUS, tenant_id, id, &res)) {
+	switch (db_fetch_one(ctx->db, stmt, tenant_id, id, res)) {
 	case DB_FETCH_FOUND:
-		break;
+		return STATUS_FOUND;
 	case DB_FETCH_NOT_FOUND:
 		return STATUS_NOT_FOUND;
 	case DB_FETCH_ERROR:
 	default:
 		return STATUS_DB_ERROR;
 	}
+}
+
+enum status_result status_call(struct worker_ctx *ctx, long long tenant_id, const char *id, cJSON **out)
+{
+	enum status_result rc;
+	const char *params[1];
+	PGresult *res, *targets;
+	cJSON *call, *term, *arr;
+	int i;
+
+	rc = status_fetch(ctx, DB_CALL_STATUS, tenant_id, id, &res);
+	if (rc != STATUS_FOUND)
+		return rc;
 	params[0] = PQgetvalue(res, 0, CALL_STATUS_ID);
 	targets = db_exec(ctx->db, DB_CALL_TARGETS, 1, params);
 	if (targets == NULL) {
@@ -133,6 +143,7 @@ static PGresult *status_entries(struct worker_ctx *ctx, const char *batch_id, in
 enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, const char *id,
 				const struct status_page *page, cJSON **out)
 {
+	enum status_result rc;
 	char batch_id[37], next[CURSOR_LEN + 1];
 	const char *params[1];
 	PGresult *res, *hist, *ent;
@@ -142,15 +153,9 @@ enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, con
 
 	if (ctx_cursor_key(ctx) < 0)
 		return STATUS_DB_ERROR;
-	switch (db_fetch_one(ctx->db, DB_BATCH_STATUS, tenant_id, id, &res)) {
-	case DB_FETCH_FOUND:
-		break;
-	case DB_FETCH_NOT_FOUND:
-		return STATUS_NOT_FOUND;
-	case DB_FETCH_ERROR:
-	default:
-		return STATUS_DB_ERROR;
-	}
+	rc = status_fetch(ctx, DB_BATCH_STATUS, tenant_id, id, &res);
+	if (rc != STATUS_FOUND)
+		return rc;
 	snprintf(batch_id, sizeof(batch_id), "%s", PQgetvalue(res, 0, BATCH_STATUS_ID));
 	if (page->cursor != NULL &&
 	    cursor_decode(&ctx->cursor_key, batch_id, page->status, page->cursor, &after) < 0) {
