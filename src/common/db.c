@@ -378,15 +378,18 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 		}
 		state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 		if (db_lost(db->conn, res, state)) {
-			char msg[256];
+			char msg[256], sqlstate[8];
 
+			/* state points into res: copied before res is freed */
+			snprintf(sqlstate, sizeof(sqlstate), "%s", state && *state ? state : "none");
+			state = sqlstate;
 			pgwait_escape(msg, sizeof(msg),
 				      res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
 			PQclear(res);
 			db_disconnect(db);
 			if (conn_retry-- > 0) {
 				log_info("database: %s: connection lost (SQLSTATE %s: %s), reconnecting",
-					 db_statements[stmt].name, state && *state ? state : "none", msg);
+					 db_statements[stmt].name, state, msg);
 				continue;
 			}
 			if (!db->down_logged) {

@@ -236,10 +236,13 @@ static int json_scan_value(struct json_scan *s, int depth)
 
 int json_valid(const char *buf, size_t len)
 {
-	struct json_scan s = { (const unsigned char *)buf, (const unsigned char *)buf + len };
+	struct json_scan s;
 
-	if (len == 0 || !json_utf8_valid(buf, len))
+	/* an empty body may come as buf NULL: NULL + 0 is undefined in C */
+	if (buf == NULL || len == 0 || !json_utf8_valid(buf, len))
 		return 0;
+	s.p = (const unsigned char *)buf;
+	s.end = s.p + len;
 	json_scan_ws(&s);
 	if (json_scan_value(&s, 1) < 0)
 		return 0;
