@@ -16,7 +16,8 @@ use POSIX qw(_exit WNOHANG);
 
 plan skip_all => 'the privilege drop needs the tests to run as root' if $> != 0;
 
-my $t = CallstopTest->new(workers => 2, conf => { user => 'callstop' });
+# (a generous statement_timeout: a cancel below waits on a row lock for a while)
+my $t = CallstopTest->new(workers => 2, conf => { user => 'callstop', database_statement_timeout_ms => 120000 });
 my @pw = getpwnam('callstop') or BAIL_OUT('the harness creates the callstop user as root');
 my ($uid, $gid) = @pw[2, 3];
 my @groups = sort { $a <=> $b } split ' ', `id -G callstop`;
@@ -57,13 +58,46 @@ is($r->{status}, 200, 'a cancel is served') or diag($r->{body});
 is($t->status_json->{total_processes}, 2, 'the status page is served');
 
 # USR1 after logrotate's rename: the unprivileged master creates the new file.
+# The master says "log file reopened" once it has signalled every child, and
+# from that line on no process writes to the old file - not even a worker
+# that was in the middle of a request when USR1 came (it defers the signal
+# until the request is done): its access line goes to the new file.  A cancel
+# waiting on a row lock held by another session is that request.
+my $locked = fx_call($t, $tid, status => 'running');
+my $holder = fork // die "fork: $!";
+if ($holder == 0) {
+	eval { $t->psql("BEGIN; SELECT 1 FROM voice_call_logs WHERE id = '$locked' FOR UPDATE; SELECT pg_sleep(600); COMMIT;") };
+	_exit(0);
+}
+ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%'
+	AND state = 'active' AND pid <> pg_backend_pid()}) == 1 }, timeout => 10), 'a session holds a call row');
+my $load = $t->load_start(procs => 1, requests => 1, duration => CallstopTest::scaled(60), request => sub ($p, $n) {
+	[ POST => '/calls/cancel', headers => { 'X-API-Key' => $key, 'X-Frontend-ID' => 'fe1' }, json => { resource_id => $locked } ];
+});
+ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'}) == 1 },
+	timeout => 10), 'a cancel of it is in hand, waiting on the row');
+
 my $file = $t->tmpdir . '/callstopd.log';
 rename $file, "$file.1" or die "rename: $!";
 kill 'USR1', $t->callstopd_pid;
 ok($t->wait_until(sub { -e $file && CallstopTest::_slurp($file) =~ /log file reopened/ }), 'USR1 reopens the log file');
 is((stat $file)[4], $uid, '... created by callstop');
-$r = $t->api(GET => "/calls/status/$call", key => $key, frontend => 'fe1');
-ok($t->wait_until(sub { CallstopTest::_slurp($file) =~ /route=calls\.status status=200/ }), '... the workers write there too');
+my $old_size = -s "$file.1";
+$t->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()});
+waitpid($holder, 0);
+my $res = $t->load_wait($load);
+is_deeply([ $res->{total}, $res->{failed} ], [ 1, [] ], 'the cancel in hand is answered 200') or diag(explain($res));
+ok($t->wait_until(sub { CallstopTest::_slurp($file) =~ /route=calls\.cancel status=200/ }),
+	'... and its access line goes to the new file, though the request began before USR1');
+# Both workers (nginx spreads the requests) and the retry child's idle loop.
+for (1 .. 6) {
+	$r = $t->api(GET => "/calls/status/$call", key => $key, frontend => 'fe1');
+	is($r->{status}, 200, 'a status request after the reopen') or diag($r->{body});
+}
+ok($t->wait_until(sub { (() = CallstopTest::_slurp($file) =~ /route=calls\.status status=200/g) == 6 }),
+	'... the workers write there too');
+is(-s "$file.1", $old_size, 'the old file gets no line after the master said it reopened')
+	or diag(substr(CallstopTest::_slurp("$file.1"), $old_size));
 
 # HUP: the new generation is unprivileged too.
 kill 'HUP', $t->callstopd_pid;

@@ -44,6 +44,10 @@ struct db {
 	int batch_timeout_ms;
 	int session_timeout_ms; /* the statement_timeout SET on conn, -1 = not set by us */
 	int64_t retry_at_ms;    /* no connection attempt before (clock_monotonic_ms) */
+	PGconn *pending;        /* an attempt in the background while down (db_connect_down) */
+	PostgresPollingStatusType pending_st;
+	int64_t pending_since;
+	int blocking_next; /* 1: the background attempt took too long, the next one blocks */
 };
 
 struct db *db_new(const char *conninfo)
@@ -66,6 +70,8 @@ void db_free(struct db *db)
 		return;
 	if (db->conn != NULL)
 		PQfinish(db->conn);
+	if (db->pending != NULL)
+		PQfinish(db->pending);
 	free(db->conninfo);
 	free(db);
 }
@@ -265,16 +271,71 @@ static int db_setup(struct db *db)
 	return 0;
 }
 
+/*
+ * While the database is down: one attempt at a time runs in the background of
+ * the requests (PQconnectStartParams).  Each call looks whether the server has
+ * answered, and if so drives the handshake for DB_PEEK_MS at most: a silent
+ * server costs a request nothing, the first request after it answers is served.
+ * Past connect_timeout the attempt is dropped and the next one blocks: libpq's
+ * blocking connect then moves on to the next host of a multi-host conninfo,
+ * which its asynchronous API does not.  Returns the connection (CONNECTION_OK,
+ * the caller's), or NULL.
+ */
+static PGconn *db_connect_down(struct db *db, int64_t now)
+{
+	int64_t limit = db->params[DB_P_CONNECT_TIMEOUT] ? db->params[DB_P_CONNECT_TIMEOUT] * 1000 : 10000;
+	int64_t deadline = now + 1; /* a look: a silent server costs the request nothing */
+	PGconn *c;
+
+	if (db->pending == NULL) {
+		db->pending = db_open(db, NULL, 1);
+		db->pending_st = PGRES_POLLING_WRITING; /* PQconnectPoll's first wait */
+		db->pending_since = now;
+	}
+	while (db->pending != NULL && PQstatus(db->pending) != CONNECTION_BAD &&
+	       db->pending_st != PGRES_POLLING_OK && db->pending_st != PGRES_POLLING_FAILED) {
+		int rc = pgwait_socket(db->pending,
+				       db->pending_st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+
+		if (rc == 0 && clock_monotonic_ms() - db->pending_since < limit)
+			return NULL; /* not yet: 503 now, go on at the next call */
+		if (rc <= 0) {
+			db->blocking_next = rc == 0; /* past connect_timeout: dropped */
+			break;
+		}
+		db->pending_st = PQconnectPoll(db->pending);
+		deadline = clock_monotonic_ms() + DB_PEEK_MS; /* it answers: the rest is quick */
+	}
+	c = db->pending;
+	db->pending = NULL;
+	if (PQstatus(c) == CONNECTION_OK)
+		return c;
+	PQfinish(c);
+	return NULL;
+}
+
 int db_connect(struct db *db)
 {
+	int64_t start;
+
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	db_disconnect(db);
-	/* failed a moment ago: answer now rather than wait for another
-	 * connect_timeout with the request (and those queued behind it) */
-	if (db->retry_at_ms != 0 && clock_monotonic_ms() < db->retry_at_ms)
+	start = clock_monotonic_ms();
+	/* failed fast a moment ago: answer now, and do not hammer a server that
+	 * refuses (a slow failure, one that timed out, is not paused) */
+	if (db->pending == NULL && db->retry_at_ms != 0 && start < db->retry_at_ms)
 		return -1;
-	db->conn = db_open(db, NULL, 0);
+	if (db->down_logged && !db->blocking_next) {
+		if (db->pending != NULL)
+			start = db->pending_since;
+		db->conn = db_connect_down(db, clock_monotonic_ms());
+		if (db->conn == NULL && db->pending != NULL)
+			return -1; /* still under way */
+	} else {
+		db->blocking_next = 0;
+		db->conn = db_open(db, NULL, 0);
+	}
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		if (!db->down_logged) {
 			char msg[512];
@@ -284,7 +345,7 @@ int db_connect(struct db *db)
 			db->down_logged = 1;
 		}
 		db_disconnect(db);
-		db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
+		db->retry_at_ms = start + DB_RETRY_MS;
 		return -1;
 	}
 	if (db_setup(db) < 0) {
@@ -344,7 +405,8 @@ static void db_timed_out(struct db *db, enum db_stmt stmt, int64_t since)
 		db_statements[stmt].name, (long long)(clock_monotonic_ms() - since));
 	db->down_logged = 1;
 	db_disconnect(db);
-	db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
+	/* no pause: the next attempt runs in the background (db_connect_down) */
+	db->retry_at_ms = 0;
 	db->last_error = DB_UNAVAILABLE;
 }
 

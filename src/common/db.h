@@ -8,10 +8,13 @@
  * worker.
  *
  * Nothing waits on PostgreSQL without a bound (issue 10, defect 2): a
- * connection attempt is bounded by libpq's connect_timeout (per host), a
- * failed attempt is not repeated for DB_RETRY_MS (so that while the database
- * is silent, requests are answered 503 at once instead of each waiting for a
- * connect), and every statement runs under a server-side statement_timeout
+ * connection attempt is bounded by libpq's connect_timeout (per host); once
+ * the database is found down, the next attempts run in the background of the
+ * requests: a request is answered 503 at once while the server says nothing,
+ * and the first one after it answers again is served (it waits DB_PEEK_MS at
+ * most for the rest of the handshake); an
+ * attempt that failed is not repeated until DB_RETRY_MS after it began (a
+ * server that refuses is not hammered); and every statement runs under a server-side statement_timeout
  * of its class (short; the batch cancel long) and a client-side deadline
  * DB_GRACE_MS later, after which the connection is dropped: a stopped or
  * unreachable server is not going to cancel anything itself.  A statement
@@ -44,8 +47,11 @@ enum db_error {
 	DB_QUERY_ERROR, /* the server refused the statement (logged with SQLSTATE) */
 };
 
-/* After a failed connection attempt, none for this long (ms). */
+/* Connection attempts begin at least this far apart (ms). */
 #define DB_RETRY_MS 500
+/* While the database is down and a connection attempt has its first answer,
+ * how long a request waits (ms) for the rest of the handshake before 503. */
+#define DB_PEEK_MS 100
 /* The client-side deadline of a statement: its statement_timeout + this (ms). */
 #define DB_GRACE_MS 500
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,12 @@ static struct {
 	char *path; /* NULL = stderr */
 	int fd;
 	enum conf_log_level level;
-	int syslog; /* 1: lines go to syslog(3) */
-} log_state = { "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO, 0 };
+	int syslog;    /* 1: lines go to syslog(3) */
+	int defer_sig; /* log_reopen_on_pending(): checked before each line, 0 = none */
+} log_state = { "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO, 0, 0 };
+
+/* set by a signal handler (log_reopen_later), taken before the next line */
+static volatile sig_atomic_t log_reopen_asked;
 
 static int log_open_file(const char *path)
 {
@@ -91,6 +96,38 @@ int log_reopen(void)
 	return 0;
 }
 
+void log_reopen_later(void)
+{
+	log_reopen_asked = 1;
+}
+
+void log_reopen_on_pending(int sig)
+{
+	log_state.defer_sig = sig;
+}
+
+void log_reopen_if_asked(void)
+{
+	static const struct timespec now = { 0, 0 };
+	sigset_t set;
+
+	/* a deferred (blocked) reopen signal is taken here, as its handler
+	 * would: the process may be in the middle of a request for a while */
+	if (log_state.defer_sig != 0 && sigpending(&set) == 0 &&
+	    sigismember(&set, log_state.defer_sig) == 1) {
+		sigemptyset(&set);
+		sigaddset(&set, log_state.defer_sig);
+		if (sigtimedwait(&set, NULL, &now) == log_state.defer_sig)
+			log_reopen_asked = 1;
+	}
+	if (!log_reopen_asked)
+		return;
+	log_reopen_asked = 0;
+	/* logged to the old file, which is then still the one in use */
+	if (log_reopen() < 0)
+		log_error("cannot reopen the log file %s: %s", log_state.path, strerror(errno));
+}
+
 void log_set_syslog(int on)
 {
 	if (on && !log_state.syslog)
@@ -132,6 +169,10 @@ static void log_write(enum conf_log_level level, const char *fmt, va_list ap)
 
 	if (!log_enabled(level))
 		return;
+	/* a reopen asked for (SIGUSR1) comes before any further line: once the
+	 * master has signalled every process, nothing goes to the old file */
+	log_reopen_if_asked();
+	errno = saved;
 	if (log_state.syslog) {
 		w = vsnprintf(buf, sizeof(buf), fmt, ap);
 		if (w < 0)

@@ -28,6 +28,23 @@ int log_open(const char *ident, const char *path, enum conf_log_level level) MUS
 /* Reopen the log file (no-op for stderr).  Returns 0 or -1 with errno. */
 int log_reopen(void) MUST_CHECK;
 
+/*
+ * A reopen asked for by a signal (SIGUSR1, logrotate's postrotate) is taken
+ * before the process writes its next line, so that once every process has
+ * been signalled none writes to the old (renamed) file any more, even one in
+ * the middle of a request.
+ * log_reopen_later(): ask for it; async-signal-safe (a SIGUSR1 handler's).
+ * log_reopen_on_pending(sig): this process keeps sig blocked while it works
+ * (a worker defers SIGUSR1 during a request, http/worker.c); a pending sig
+ * is then taken (sigtimedwait) and counts as asked.  0 = none (the default).
+ * log_reopen_if_asked(): reopen now if asked (each log line calls it too; a
+ * process calls it when idle so that the old file is closed without waiting
+ * for a line).  A failure is logged, and lines keep going to the old file.
+ */
+void log_reopen_later(void);
+void log_reopen_on_pending(int sig);
+void log_reopen_if_asked(void);
+
 /* on = 1: send lines to syslog(3) (facility daemon, the ident of log_open,
  * the socket opened now so that it survives a privilege drop); on = 0: back
  * to the file or stderr. */

@@ -29,7 +29,6 @@
 #include "common/scoreboard.h"
 
 static volatile sig_atomic_t worker_quit;
-static volatile sig_atomic_t worker_reopen;
 
 /* QUIT and USR1 are blocked except while the worker waits for a connection
  * (worker_wait): a handler that ran in the middle of a request would make a
@@ -45,7 +44,7 @@ static void worker_on_quit(int sig)
 static void worker_on_usr1(int sig)
 {
 	(void)sig;
-	worker_reopen = 1;
+	log_reopen_later();
 }
 
 static void worker_signals(void)
@@ -74,6 +73,9 @@ static void worker_signals(void)
 	sigaddset(&worker_deferred, SIGQUIT);
 	sigaddset(&worker_deferred, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &worker_deferred, NULL);
+	/* a USR1 that comes while a request is in hand is taken before the
+	 * request's next log line (its access line), not after the request */
+	log_reopen_on_pending(SIGUSR1);
 }
 
 /*
@@ -94,7 +96,7 @@ static void worker_take_pending(void)
 		if (sig == SIGQUIT)
 			worker_quit = 1;
 		else if (sig == SIGUSR1)
-			worker_reopen = 1;
+			log_reopen_later();
 	}
 }
 
@@ -116,6 +118,9 @@ static int worker_wait(int listen_fd)
 		usleep(100 * 1000);
 	}
 	worker_take_pending();
+	/* before the connection is accepted: a reopen that was pending when
+	 * ppoll() found the socket ready is not left for after the request */
+	log_reopen_if_asked();
 	return !worker_quit && rc > 0 && (pfd.revents & POLLIN);
 }
 
@@ -231,12 +236,6 @@ void worker_main(const struct conf *cfg, int listen_fd, int index)
 		struct request r;
 		size_t len;
 
-		if (worker_reopen) {
-			worker_reopen = 0;
-			if (log_reopen() < 0)
-				log_error("worker %d: cannot reopen the log file: %s", index,
-					  strerror(errno));
-		}
 		scoreboard_add_db_connects(db_connects(ctx.db) - connects);
 		connects = db_connects(ctx.db);
 		/* before every request, so that the master can terminate the

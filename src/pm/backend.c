@@ -51,7 +51,7 @@ static void master_backend_helper(struct master *m, int backend_pid)
 	PGresult *res;
 	PGconn *conn;
 
-	master_child_init(m);
+	master_child_init(m, SIGTERM);
 	close(m->listen_fd);
 	/* a fast stop kills a busy worker and may end the master before this
 	 * is done: outlive it, for MASTER_BACKEND_HELPER_S at most */

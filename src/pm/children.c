@@ -93,15 +93,17 @@ int master_spawn(struct master *m, int index, int64_t now)
 	sigprocmask(SIG_BLOCK, &set, &old);
 	pid = fork();
 	if (pid == 0) {
-		master_child_init(m);
+		/* the last slot is the retry child (SPEC 6), the others workers.
+		 * The retry child does not serve, and must not outlive the
+		 * master: its TERM (a stop) finishes the round in hand, so the
+		 * master's death KILLs it instead.  Its claimed rows are retried
+		 * once their claims expire: nothing committed is lost.  Nor may
+		 * it keep the socket, or a restarted callstopd finds the path in
+		 * use and nginx queues on a socket nobody accepts on (issue 10,
+		 * defect 4). */
+		master_child_init(m, retry ? SIGKILL : SIGTERM);
 		scoreboard_attach(sb);
 		scoreboard_started();
-		/* the last slot is the retry child (SPEC 6), the others workers.
-		 * The retry child does not serve: if the master dies, it finishes
-		 * its round in hand (PR_SET_PDEATHSIG sends it TERM), and the
-		 * socket must not outlive the master with it, or a restarted
-		 * callstopd finds the path in use and nginx queues on a socket
-		 * nobody accepts on (issue 10, defect 4). */
 		if (retry) {
 			close(m->listen_fd);
 			retry_main(m->cfg);

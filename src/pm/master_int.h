@@ -91,8 +91,11 @@ int master_signals_init(struct master *m);
 void master_signals_reset(void);
 
 /* In a child right after fork(), signals blocked: drop the master's
- * signal machinery and everything else a child must not keep. */
-void master_child_init(struct master *m);
+ * signal machinery and everything else a child must not keep.  pdeath_sig
+ * is what the child gets when the master dies (PR_SET_PDEATHSIG): SIGTERM
+ * for a worker (its default action: stop at once), SIGKILL for the retry
+ * child, whose TERM finishes the round in hand (up to outbox.timeout_ms). */
+void master_child_init(struct master *m, int pdeath_sig);
 
 /* Drain the self-pipe: a bit per signal seen, for master_pending(). */
 unsigned master_read_signals(struct master *m);

@@ -220,13 +220,18 @@ void master_reopen(struct master *m)
 {
 	size_t i;
 
-	if (log_reopen() < 0)
-		log_error("reopen log file %s: %s", m->cfg->log_file != NULL ? m->cfg->log_file : "(stderr)",
-			  strerror(errno));
-	else
-		log_info("log file reopened");
+	int rc = log_reopen(), saved = errno;
+
+	/* every child signalled before the line that says it is done: from
+	 * that line on, no process writes to the old file (each takes the
+	 * reopen before its next line, common/log.h) */
 	for (i = 0; i < m->nchildren; i++)
 		if (kill(m->children[i].pid, SIGUSR1) < 0 && errno != ESRCH)
 			log_error("%s (pid %ld): kill SIGUSR1: %s", m->children[i].name,
 				  (long)m->children[i].pid, strerror(errno));
+	if (rc < 0)
+		log_error("reopen log file %s: %s", m->cfg->log_file != NULL ? m->cfg->log_file : "(stderr)",
+			  strerror(saved));
+	else
+		log_info("log file reopened");
 }

@@ -14,7 +14,6 @@
 #include "core/outbox.h"
 
 static volatile sig_atomic_t retry_quit;
-static volatile sig_atomic_t retry_reopen;
 
 static void retry_on_quit(int sig)
 {
@@ -25,7 +24,7 @@ static void retry_on_quit(int sig)
 static void retry_on_usr1(int sig)
 {
 	(void)sig;
-	retry_reopen = 1;
+	log_reopen_later();
 }
 
 static void retry_signals(void)
@@ -67,11 +66,7 @@ void retry_main(const struct conf *cfg)
 	while (!retry_quit) {
 		int n;
 
-		if (retry_reopen) {
-			retry_reopen = 0;
-			if (log_reopen() < 0)
-				log_error("retry child: cannot reopen the log file: %s", strerror(errno));
-		}
+		log_reopen_if_asked();
 		n = outbox_drain(ob, db, RETRY_BATCH);
 		if (n > 0)
 			continue; /* a backlog, or rows pulled forward meanwhile: no sleep */

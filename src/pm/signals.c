@@ -129,13 +129,20 @@ void master_signals_reset(void)
 	master_sigpipe_wr = -1;
 }
 
+/* A child's USR1 before its own handler: the reopen is not lost. */
+static void master_child_on_usr1(int sig)
+{
+	(void)sig;
+	log_reopen_later();
+}
+
 /*
  * In the child, right after fork (signals are blocked, see master_spawn):
  * nothing of the master's signal machinery may survive, or a signal sent to
  * the worker before worker_main() installs its handlers would be written
  * into the master's pipe and taken for the master's own.
  */
-void master_child_init(struct master *m)
+void master_child_init(struct master *m, int pdeath_sig)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -146,16 +153,19 @@ void master_child_init(struct master *m)
 	master_sigpipe_wr = -1;
 
 	/* second line of defence if the master dies without stopping us */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	prctl(PR_SET_PDEATHSIG, pdeath_sig);
 	if (getppid() != m->pid)
 		_exit(1);
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < MASTER_NSIGNALS; i++) {
-		/* USR1/HUP must not kill a worker that has no handler yet */
-		sa.sa_handler =
-			master_signals[i] == SIGUSR1 || master_signals[i] == SIGHUP ? SIG_IGN : SIG_DFL;
+		/* HUP must not kill a worker that has no handler yet, and a USR1
+		 * that comes before its own handler must not be lost: the child
+		 * was forked with the log file the master may just have left */
+		sa.sa_handler = master_signals[i] == SIGHUP    ? SIG_IGN
+				: master_signals[i] == SIGUSR1 ? master_child_on_usr1
+							       : SIG_DFL;
 		sigaction(master_signals[i], &sa, NULL);
 	}
 	sigemptyset(&none);
