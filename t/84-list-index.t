@@ -16,6 +16,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Statements;
 use JSON::PP ();
 use POSIX qw(strftime);
 use Time::HiRes qw(time);
@@ -148,7 +149,7 @@ sub plan_ok ($plan, $f, $what, $page_rows = undef) {
 }
 
 # 1. The statements of src/common/statements.c.
-my %STMT = list_statements(($ENV{CALLSTOP_SRCDIR} // "$FindBin::Bin/..") . '/src/common/statements.c');
+my %STMT = Statements::read(($ENV{CALLSTOP_SRCDIR} // "$FindBin::Bin/..") . '/src/common/statements.c', qr/DB_HEPPU_LIST\w*/);
 is_deeply([ sort keys %STMT ], [qw(DB_HEPPU_LIST DB_HEPPU_LIST_AGENT DB_HEPPU_LIST_AGENT_STATUS DB_HEPPU_LIST_STATUS)],
 	'the four list statements read from src/common/statements.c');
 
@@ -255,46 +256,6 @@ SKIP: {
 		is($bad, 0, "$f->[0]: callstopd's 8 executions all ran an Index Scan reading <= 21 rows, no Sort");
 		plan_ok($mine[-1]{Plan}, $f, "callstopd's last execution (auto_explain)", 21) if $mine[-1];
 	}
-}
-
-# ---- src/common/statements.c --------------------------------------------------------------------------------
-
-# The SQL of the DB_HEPPU_LIST* statements: the C string literals of the
-# macros and entries of src/common/statements.c, concatenated as the compiler would.
-sub list_statements ($file) {
-	open(my $fh, '<', $file) or return ();
-	my $src = do { local $/; <$fh> };
-	$src =~ s{/\*.*?\*/}{}gs;
-	(my $joined = $src) =~ s/\\\n//g;
-	my %macro;
-	while ($joined =~ /^#define[ \t]+(\w+)(?:\((\w+)\))?[ \t]+(.*)$/mg) {
-		$macro{$1} = { param => $2, body => $3 };
-	}
-	my $expand;
-	$expand = sub ($text, $args) {
-		my $s = '';
-		while ($text =~ /"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)(?:\(((?:\s*"(?:[^"\\]|\\.)*")*)\s*\))?/g) {
-			if (defined $1) {
-				($s .= $1) =~ s/\\(.)/$1/g;
-			} elsif (exists $args->{$2}) {
-				$s .= $args->{$2};
-			} elsif (my $m = $macro{$2}) {
-				my %a = $m->{param} ? ($m->{param} => $expand->($3 // '', {})) : ();
-				$s .= $expand->($m->{body}, \%a);
-			} else {
-				die "src/common/statements.c: cannot expand $2\n";
-			}
-		}
-		return $s;
-	};
-	my %stmt;
-	# { "name", NCOLS, sql }: the column count (db.h's enum) is skipped
-	while ($joined =~ /\[(DB_HEPPU_LIST\w*)\]\s*=\s*\{\s*"\w+",\s*\w+,\s*(.*?)\s*\},/gs) {
-		my ($id, $expr) = ($1, $2);
-		my $sql = eval { $expand->($expr, {}) };
-		$stmt{$id} = $sql if defined $sql && $sql =~ /^SELECT /;
-	}
-	return %stmt;
 }
 
 done_testing();

@@ -20,6 +20,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Statements;
 use Api qw(api_setup status);
 use Digest::SHA qw(hmac_sha256_hex);
 use JSON::PP ();
@@ -140,7 +141,7 @@ sub plan_ok ($plan, $index, $what) {
 	};
 }
 
-my %STMT = page_statements(($ENV{CALLSTOP_SRCDIR} // "$FindBin::Bin/..") . '/src/common/statements.c');
+my %STMT = Statements::read(($ENV{CALLSTOP_SRCDIR} // "$FindBin::Bin/..") . '/src/common/statements.c', qr/DB_BATCH_ENTRIES\w*/);
 is_deeply([ sort keys %STMT ], [qw(DB_BATCH_ENTRIES DB_BATCH_ENTRIES_BY_STATUS)],
 	'the two page statements read from src/common/statements.c');
 
@@ -269,47 +270,6 @@ for my $p (@PAGES) {
 	diag(sprintf('  %-40s %s', $p->[0], join('   ', map {
 		sprintf('limit=%-3d %7.2f ms %6.2fx', $_, $MS{$_}{ $p->[0] }, $MS{$_}{ $p->[0] } / $MS{$_}{$small_of})
 	} 10, $LIMIT)));
-}
-
-# ---- src/common/statements.c --------------------------------------------------------------------
-
-# The SQL of the DB_BATCH_ENTRIES* statements: the C string literals of the
-# macros and entries of src/common/statements.c, concatenated as the
-# compiler would (as t/84-list-index.t reads DB_HEPPU_LIST*).
-sub page_statements ($file) {
-	open(my $fh, '<', $file) or return ();
-	my $src = do { local $/; <$fh> };
-	$src =~ s{/\*.*?\*/}{}gs;
-	(my $joined = $src) =~ s/\\\n//g;
-	my %macro;
-	while ($joined =~ /^#define[ \t]+(\w+)(?:\((\w+)\))?[ \t]+(.*)$/mg) {
-		$macro{$1} = { param => $2, body => $3 };
-	}
-	my $expand;
-	$expand = sub ($text, $args) {
-		my $s = '';
-		while ($text =~ /"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)(?:\(((?:\s*"(?:[^"\\]|\\.)*")*)\s*\))?/g) {
-			if (defined $1) {
-				($s .= $1) =~ s/\\(.)/$1/g;
-			} elsif (exists $args->{$2}) {
-				$s .= $args->{$2};
-			} elsif (my $m = $macro{$2}) {
-				my %a = $m->{param} ? ($m->{param} => $expand->($3 // '', {})) : ();
-				$s .= $expand->($m->{body}, \%a);
-			} else {
-				die "src/common/statements.c: cannot expand $2\n";
-			}
-		}
-		return $s;
-	};
-	my %stmt;
-	# { "name", NCOLS, sql }: the column count (statements.h's enum) is skipped
-	while ($joined =~ /\[(DB_BATCH_ENTRIES\w*)\]\s*=\s*\{\s*"\w+",\s*\w+,\s*(.*?)\s*\},/gs) {
-		my ($id, $expr) = ($1, $2);
-		my $sql = eval { $expand->($expr, {}) };
-		$stmt{$id} = $sql if defined $sql && $sql =~ /^SELECT /;
-	}
-	return %stmt;
 }
 
 done_testing();
