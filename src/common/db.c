@@ -48,6 +48,10 @@ struct db {
 	PostgresPollingStatusType pending_st;
 	int64_t pending_since;
 	int blocking_next; /* 1: the background attempt took too long, the next one blocks */
+	/* 1: the last connect failed or the server went silent, so connects run
+	 * in the background (db_connect_down); a connection lost on a server
+	 * that answers is reopened at once, blocking, as it would be at start */
+	int down;
 };
 
 struct db *db_new(const char *conninfo)
@@ -326,7 +330,7 @@ int db_connect(struct db *db)
 	 * refuses (a slow failure, one that timed out, is not paused) */
 	if (db->pending == NULL && db->retry_at_ms != 0 && start < db->retry_at_ms)
 		return -1;
-	if (db->down_logged && !db->blocking_next) {
+	if (db->down && !db->blocking_next) {
 		if (db->pending != NULL)
 			start = db->pending_since;
 		db->conn = db_connect_down(db, clock_monotonic_ms());
@@ -345,17 +349,20 @@ int db_connect(struct db *db)
 			db->down_logged = 1;
 		}
 		db_disconnect(db);
+		db->down = 1;
 		db->retry_at_ms = start + DB_RETRY_MS;
 		return -1;
 	}
 	if (db_setup(db) < 0) {
 		db_disconnect(db);
+		db->down = 1;
 		db->retry_at_ms = clock_monotonic_ms() + DB_RETRY_MS;
 		return -1;
 	}
 	if (db->down_logged || db->connects > 0)
 		log_info("database: connected");
 	db->down_logged = 0;
+	db->down = 0;
 	db->retry_at_ms = 0;
 	db->connects++;
 	return 0;
@@ -404,6 +411,7 @@ static void db_timed_out(struct db *db, enum db_stmt stmt, int64_t since)
 		" (or the statement is past its statement_timeout); dropping the connection",
 		db_statements[stmt].name, (long long)(clock_monotonic_ms() - since));
 	db->down_logged = 1;
+	db->down = 1;
 	db_disconnect(db);
 	/* no pause: the next attempt runs in the background (db_connect_down) */
 	db->retry_at_ms = 0;
