@@ -24,6 +24,103 @@ static void status_add_int(cJSON *obj, const char *name, const PGresult *res, in
 		cJSON_AddNumberToObject(obj, name, (double)strtoll(PQgetvalue(res, row, col), NULL, 10));
 }
 
+/* One member of a SPEC 3.2 document: its name, its column, its JSON type. */
+struct status_field {
+	const char *name;
+	int col;
+	enum { STATUS_TEXT, STATUS_INT, STATUS_BOOL } type; /* text, number, "t"/"f" */
+};
+
+#define STATUS_NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
+
+/* The members fields[0..n) of row into obj (SQL NULL: JSON null). */
+static void status_add_fields(cJSON *obj, const PGresult *res, int row, const struct status_field *fields,
+			      size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct status_field *f = &fields[i];
+
+		if (f->type == STATUS_INT)
+			status_add_int(obj, f->name, res, row, f->col);
+		else if (f->type == STATUS_BOOL)
+			cJSON_AddBoolToObject(obj, f->name, strcmp(PQgetvalue(res, row, f->col), "t") == 0);
+		else
+			status_add_text(obj, f->name, res, row, f->col);
+	}
+}
+
+/* The first limit rows of res (all: limit < 0), one object each, as an array
+ * member name of parent. */
+static void status_add_rows(cJSON *parent, const char *name, const PGresult *res, int limit,
+			    const struct status_field *fields, size_t n)
+{
+	cJSON *arr = cJSON_AddArrayToObject(parent, name);
+	int i;
+
+	for (i = 0; i < PQntuples(res) && (limit < 0 || i < limit); i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		status_add_fields(o, res, i, fields, n);
+		cJSON_AddItemToArray(arr, o);
+	}
+}
+
+static const struct status_field status_call_fields[] = {
+	{ "id", CALL_STATUS_ID, STATUS_TEXT },
+	{ "status", CALL_STATUS_STATUS, STATUS_TEXT },
+	{ "batch_job_id", CALL_STATUS_BATCH_JOB_ID, STATUS_TEXT },
+	{ "agent_id", CALL_STATUS_AGENT_ID, STATUS_TEXT },
+	{ "to_number", CALL_STATUS_TO_NUMBER, STATUS_TEXT },
+	{ "livekit_room", CALL_STATUS_LIVEKIT_ROOM, STATUS_TEXT },
+	{ "openai_call_id", CALL_STATUS_OPENAI_CALL_ID, STATUS_TEXT },
+	{ "created_at", CALL_STATUS_CREATED_AT, STATUS_TEXT },
+	{ "started_at", CALL_STATUS_STARTED_AT, STATUS_TEXT },
+	{ "ended_at", CALL_STATUS_ENDED_AT, STATUS_TEXT },
+	{ "end_reason", CALL_STATUS_END_REASON, STATUS_TEXT },
+};
+
+static const struct status_field status_target_fields[] = {
+	{ "provider", CALL_TARGETS_PROVIDER, STATUS_TEXT },
+	{ "target", CALL_TARGETS_TARGET, STATUS_TEXT },
+	{ "state", CALL_TARGETS_STATE, STATUS_TEXT },
+	{ "attempts", CALL_TARGETS_ATTEMPTS, STATUS_INT },
+	{ "last_error", CALL_TARGETS_LAST_ERROR, STATUS_TEXT },
+};
+
+static const struct status_field status_batch_fields[] = {
+	{ "id", BATCH_STATUS_ID, STATUS_TEXT },
+	{ "job_id", BATCH_STATUS_JOB_ID, STATUS_TEXT },
+	{ "status", BATCH_STATUS_STATUS, STATUS_TEXT },
+	{ "created_at", BATCH_STATUS_CREATED_AT, STATUS_TEXT },
+	{ "cancelled_at", BATCH_STATUS_CANCELLED_AT, STATUS_TEXT },
+};
+
+static const struct status_field status_count_fields[] = {
+	{ "total", BATCH_STATUS_TOTAL, STATUS_INT },     { "pending", BATCH_STATUS_PENDING, STATUS_INT },
+	{ "running", BATCH_STATUS_RUNNING, STATUS_INT }, { "completed", BATCH_STATUS_COMPLETED, STATUS_INT },
+	{ "failed", BATCH_STATUS_FAILED, STATUS_INT },   { "cancelled", BATCH_STATUS_CANCELLED, STATUS_INT },
+};
+
+static const struct status_field status_history_fields[] = {
+	{ "at", BATCH_HISTORY_AT, STATUS_TEXT },
+	{ "action", BATCH_HISTORY_ACTION, STATUS_TEXT },
+	{ "force", BATCH_HISTORY_FORCE, STATUS_BOOL },
+	{ "cancelled_count", BATCH_HISTORY_CANCELLED_COUNT, STATUS_INT },
+	{ "route", BATCH_HISTORY_ROUTE, STATUS_TEXT },
+	{ "key_id", BATCH_HISTORY_KEY_ID, STATUS_INT },
+	{ "request_id", BATCH_HISTORY_REQUEST_ID, STATUS_TEXT },
+};
+
+static const struct status_field status_entry_fields[] = {
+	{ "id", BATCH_ENTRIES_ID, STATUS_INT },
+	{ "status", BATCH_ENTRIES_STATUS, STATUS_TEXT },
+	{ "call_log_id", BATCH_ENTRIES_CALL_LOG_ID, STATUS_TEXT },
+	{ "to_number", BATCH_ENTRIES_TO_NUMBER, STATUS_TEXT },
+	{ "updated_at", BATCH_ENTRIES_UPDATED_AT, STATUS_TEXT },
+};
+
 /* SPEC 3.2: pending if any target is pending, else failed if any failed,
  * else done if there is any target, else none. */
 static const char *status_termination_state(const PGresult *targets)
@@ -60,8 +157,7 @@ enum status_result status_call(struct worker_ctx *ctx, long long tenant_id, cons
 	enum status_result rc;
 	const char *params[1];
 	PGresult *res, *targets;
-	cJSON *call, *term, *arr;
-	int i;
+	cJSON *call, *term;
 
 	rc = status_fetch(ctx, DB_CALL_STATUS, tenant_id, id, &res);
 	if (rc != STATUS_FOUND)
@@ -73,52 +169,15 @@ enum status_result status_call(struct worker_ctx *ctx, long long tenant_id, cons
 		return STATUS_DB_ERROR;
 	}
 	call = cJSON_CreateObject();
-	status_add_text(call, "id", res, 0, CALL_STATUS_ID);
-	status_add_text(call, "status", res, 0, CALL_STATUS_STATUS);
-	status_add_text(call, "batch_job_id", res, 0, CALL_STATUS_BATCH_JOB_ID);
-	status_add_text(call, "agent_id", res, 0, CALL_STATUS_AGENT_ID);
-	status_add_text(call, "to_number", res, 0, CALL_STATUS_TO_NUMBER);
-	status_add_text(call, "livekit_room", res, 0, CALL_STATUS_LIVEKIT_ROOM);
-	status_add_text(call, "openai_call_id", res, 0, CALL_STATUS_OPENAI_CALL_ID);
-	status_add_text(call, "created_at", res, 0, CALL_STATUS_CREATED_AT);
-	status_add_text(call, "started_at", res, 0, CALL_STATUS_STARTED_AT);
-	status_add_text(call, "ended_at", res, 0, CALL_STATUS_ENDED_AT);
-	status_add_text(call, "end_reason", res, 0, CALL_STATUS_END_REASON);
+	status_add_fields(call, res, 0, status_call_fields, STATUS_NFIELDS(status_call_fields));
 	term = cJSON_AddObjectToObject(call, "termination");
 	cJSON_AddStringToObject(term, "state", status_termination_state(targets));
-	arr = cJSON_AddArrayToObject(term, "targets");
-	for (i = 0; i < PQntuples(targets); i++) {
-		cJSON *t = cJSON_CreateObject();
-		status_add_text(t, "provider", targets, i, CALL_TARGETS_PROVIDER);
-		status_add_text(t, "target", targets, i, CALL_TARGETS_TARGET);
-		status_add_text(t, "state", targets, i, CALL_TARGETS_STATE);
-		status_add_int(t, "attempts", targets, i, CALL_TARGETS_ATTEMPTS);
-		status_add_text(t, "last_error", targets, i, CALL_TARGETS_LAST_ERROR);
-		cJSON_AddItemToArray(arr, t);
-	}
+	status_add_rows(term, "targets", targets, -1, status_target_fields,
+			STATUS_NFIELDS(status_target_fields));
 	PQclear(targets);
 	PQclear(res);
 	*out = call;
 	return STATUS_FOUND;
-}
-
-static cJSON *status_history(const PGresult *h)
-{
-	cJSON *arr = cJSON_CreateArray();
-	int i;
-
-	for (i = 0; i < PQntuples(h); i++) {
-		cJSON *it = cJSON_CreateObject();
-		status_add_text(it, "at", h, i, BATCH_HISTORY_AT);
-		status_add_text(it, "action", h, i, BATCH_HISTORY_ACTION);
-		cJSON_AddBoolToObject(it, "force", strcmp(PQgetvalue(h, i, BATCH_HISTORY_FORCE), "t") == 0);
-		status_add_int(it, "cancelled_count", h, i, BATCH_HISTORY_CANCELLED_COUNT);
-		status_add_text(it, "route", h, i, BATCH_HISTORY_ROUTE);
-		status_add_int(it, "key_id", h, i, BATCH_HISTORY_KEY_ID);
-		status_add_text(it, "request_id", h, i, BATCH_HISTORY_REQUEST_ID);
-		cJSON_AddItemToArray(arr, it);
-	}
-	return arr;
 }
 
 /* Fetch one page (limit + 1 rows tell whether another page follows). */
@@ -147,9 +206,9 @@ enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, con
 	char batch_id[37], next[CURSOR_LEN + 1];
 	const char *params[1];
 	PGresult *res, *hist, *ent;
-	cJSON *doc, *batch, *counts, *entries;
+	cJSON *doc, *batch, *counts;
 	int64_t after = 0;
-	int i, n;
+	int n;
 
 	if (ctx_cursor_key(ctx) < 0)
 		return STATUS_DB_ERROR;
@@ -173,31 +232,14 @@ enum status_result status_batch(struct worker_ctx *ctx, long long tenant_id, con
 
 	doc = cJSON_CreateObject();
 	batch = cJSON_AddObjectToObject(doc, "batch");
-	status_add_text(batch, "id", res, 0, BATCH_STATUS_ID);
-	status_add_text(batch, "job_id", res, 0, BATCH_STATUS_JOB_ID);
-	status_add_text(batch, "status", res, 0, BATCH_STATUS_STATUS);
-	status_add_text(batch, "created_at", res, 0, BATCH_STATUS_CREATED_AT);
-	status_add_text(batch, "cancelled_at", res, 0, BATCH_STATUS_CANCELLED_AT);
+	status_add_fields(batch, res, 0, status_batch_fields, STATUS_NFIELDS(status_batch_fields));
 	counts = cJSON_AddObjectToObject(batch, "counts");
-	status_add_int(counts, "total", res, 0, BATCH_STATUS_TOTAL);
-	status_add_int(counts, "pending", res, 0, BATCH_STATUS_PENDING);
-	status_add_int(counts, "running", res, 0, BATCH_STATUS_RUNNING);
-	status_add_int(counts, "completed", res, 0, BATCH_STATUS_COMPLETED);
-	status_add_int(counts, "failed", res, 0, BATCH_STATUS_FAILED);
-	status_add_int(counts, "cancelled", res, 0, BATCH_STATUS_CANCELLED);
-	cJSON_AddItemToObject(batch, "history", status_history(hist));
-
-	entries = cJSON_AddArrayToObject(doc, "entries");
+	status_add_fields(counts, res, 0, status_count_fields, STATUS_NFIELDS(status_count_fields));
+	status_add_rows(batch, "history", hist, -1, status_history_fields,
+			STATUS_NFIELDS(status_history_fields));
+	status_add_rows(doc, "entries", ent, page->limit, status_entry_fields,
+			STATUS_NFIELDS(status_entry_fields));
 	n = PQntuples(ent);
-	for (i = 0; i < n && i < page->limit; i++) {
-		cJSON *e = cJSON_CreateObject();
-		status_add_int(e, "id", ent, i, BATCH_ENTRIES_ID);
-		status_add_text(e, "status", ent, i, BATCH_ENTRIES_STATUS);
-		status_add_text(e, "call_log_id", ent, i, BATCH_ENTRIES_CALL_LOG_ID);
-		status_add_text(e, "to_number", ent, i, BATCH_ENTRIES_TO_NUMBER);
-		status_add_text(e, "updated_at", ent, i, BATCH_ENTRIES_UPDATED_AT);
-		cJSON_AddItemToArray(entries, e);
-	}
 	if (n > page->limit &&
 	    cursor_encode(&ctx->cursor_key, batch_id, page->status,
 			  strtoll(PQgetvalue(ent, page->limit - 1, BATCH_ENTRIES_ID), NULL, 10), next) == 0)
