@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/outbox.h"
+#include "core/providers/registry.h"
 
 void cancel_request_init(struct cancel_request *req, const char *route, const char *request_id,
 			 struct cancel_item *items, size_t cap, long long tenant_id, long long key_id,
@@ -83,14 +84,18 @@ static enum cancel_outcome cancel_outcome_parse(const char *s)
  * provider not in it gets its rows written as failed "not configured". */
 static char *cancel_providers_array(const struct worker_ctx *ctx)
 {
-	const char *v[2];
-	size_t n = 0;
+	size_t i, n = 0, count = provider_count();
+	const char **v = calloc(count ? count : 1, sizeof(*v));
+	char *out;
 
-	if (conf_livekit_enabled(ctx->cfg))
-		v[n++] = "livekit";
-	if (conf_openai_enabled(ctx->cfg))
-		v[n++] = "openai";
-	return db_text_array(v, n);
+	if (v == NULL)
+		return NULL;
+	for (i = 0; i < count; i++)
+		if (provider_table[i]->enabled(ctx->cfg))
+			v[n++] = provider_table[i]->name;
+	out = db_text_array(v, n);
+	free(v);
+	return out;
 }
 
 static enum cancel_target cancel_target_of(enum outbox_result r)
