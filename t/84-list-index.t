@@ -112,17 +112,12 @@ for my $range (undef, \@RANGE) {
 
 # ---- plan checks ---------------------------------------------------------------------------
 
-sub nodes ($plan) {
-	my @all = ($plan);
-	push @all, nodes($_) for @{ $plan->{Plans} // [] };
-	return @all;
-}
 
 # Checks one plan (the "Plan" object) of the list for a filter; $analyze: rows read
 # must not exceed $page_rows.
 sub plan_ok ($plan, $f, $what, $page_rows = undef) {
 	my ($name, undef, $agent, $status) = @$f;
-	my @n = nodes($plan);
+	my @n = Statements::nodes($plan);
 	my @calls = grep { ($_->{'Relation Name'} // '') eq 'voice_call_logs' } @n;
 	my $summary = join(' > ', map { $_->{'Node Type'} . ($_->{'Index Name'} ? "[$_->{'Index Name'}]" : '') } @n);
 	subtest "$name: $what" => sub {
@@ -162,18 +157,9 @@ SKIP: {
 		# The parameters as api_heppu.c binds them: tenant, start, end,
 		# limit + 1, offset, [agent], [status].
 		my $args = join(', ', $big, "'$from'", "'$to'", 21, 0, map { "'$_'" } grep { defined } $agent, $status);
-		my $explain = "EXPLAIN (FORMAT JSON) EXECUTE p($args)" =~ s/'/''/gr;
-		my $analyze = "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE p($args)" =~ s/'/''/gr;
 		for my $mode (qw(force_custom_plan force_generic_plan)) {
-			my $out = $t->psql(<<"SQL");
-CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS \$f\$
-DECLARE r jsonb; BEGIN EXECUTE q INTO r; RETURN r::text; END \$f\$;
-PREPARE p AS $STMT{$id};
-SET plan_cache_mode = $mode;
-SELECT pg_temp.plan('$explain');
-SELECT pg_temp.plan('$analyze');
-SQL
-			my ($plan, $analyzed) = map { $JSON->decode($_->[0])->[0]{Plan} } @$out;
+			my ($plan, $analyzed) = map { $_->{Plan} } Statements::explain($t, $STMT{$id}, $mode,
+				"EXPLAIN (FORMAT JSON) EXECUTE p($args)", "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE p($args)");
 			(my $short = $mode) =~ s/^force_|_plan$//g;
 			plan_ok($plan, $f, "EXPLAIN of $id, $short plan");
 			plan_ok($analyzed, $f, "EXPLAIN ANALYZE of $id, $short plan", 21);
@@ -248,7 +234,7 @@ SKIP: {
 		$i++;
 		my $bad = 0;
 		for my $p (grep { defined } @mine) {
-			my @n = nodes($p->{Plan});
+			my @n = Statements::nodes($p->{Plan});
 			my ($scan) = grep { ($_->{'Relation Name'} // '') eq 'voice_call_logs' } @n;
 			$bad++ unless $scan && $scan->{'Node Type'} =~ /^Index (?:Only )?Scan$/ && !(grep { $_->{'Node Type'} =~ /Sort/ } @n)
 				&& $scan->{'Actual Rows'} <= 21;

@@ -111,16 +111,11 @@ my ($mid_after, $last_after) = map { $_ - 1 } @huge_ids;    # "after" values: th
 
 # ---- plans ---------------------------------------------------------------------------------
 
-sub nodes ($plan) {
-	my @all = ($plan);
-	push @all, nodes($_) for @{ $plan->{Plans} // [] };
-	return @all;
-}
 
 # An EXPLAIN ANALYZE plan of a page statement: each scan of the entries an
 # Index Scan of $index bounded to the batch, reading no more than the page.
 sub plan_ok ($plan, $index, $what) {
-	my @n = nodes($plan);
+	my @n = Statements::nodes($plan);
 	my @scans = grep { ($_->{'Relation Name'} // '') eq 'voice_call_batch_entries' } @n;
 	my $summary = join(' > ', map { $_->{'Node Type'} . ($_->{'Index Name'} ? "[$_->{'Index Name'}]" : '') } @n);
 	subtest $what => sub {
@@ -178,16 +173,9 @@ SKIP: {
 				: 'voice_call_batch_entries_status_idx';
 			# untyped parameters, as db.c prepares them (nParams 0: types from the SQL)
 			my $args = join(', ', map { defined $_ ? "'$_'" : 'NULL' } @p);
-			my $analyze = "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE p($args)" =~ s/'/''/gr;
 			for my $mode (qw(force_custom_plan force_generic_plan)) {
-				my $out = $t->psql(<<"SQL");
-CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS \$f\$
-DECLARE r jsonb; BEGIN EXECUTE q INTO r; RETURN r::text; END \$f\$;
-PREPARE p AS $STMT{$id};
-SET plan_cache_mode = $mode;
-SELECT pg_temp.plan('$analyze');
-SQL
-				my $res = $JSON->decode($out->[0][0])->[0];
+				my ($res) = Statements::explain($t, $STMT{$id}, $mode,
+					"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE p($args)");
 				(my $short = $mode) =~ s/^force_|_plan$//g;
 				# A status page of a batch the statistics make (nearly)
 				# empty: the ordered scan of the status index, the batch

@@ -8,6 +8,7 @@ package Statements;
 # callstopd's own statements (t/84-list-index.t, t/85-batch-pages.t).
 
 use v5.36;
+use JSON::PP ();
 
 sub read ($file, $names) {
 	open(my $fh, '<', $file) or return ();
@@ -44,6 +45,30 @@ sub read ($file, $names) {
 		$stmt{$id} = $sql if defined $sql && $sql =~ /^SELECT /;
 	}
 	return %stmt;
+}
+
+# Statements::explain($t, $sql, $mode, @queries) - each query (an EXPLAIN
+# ... FORMAT JSON of "EXECUTE p(...)") run with $sql prepared as p under
+# plan_cache_mode $mode (force_custom_plan, force_generic_plan), in one psql
+# session; returns the decoded top object of each ({Plan}, and with ANALYZE
+# {"Execution Time"}).
+sub explain ($t, $sql, $mode, @queries) {
+	my $calls = join "\n", map { my $q = s/'/''/gr; "SELECT pg_temp.plan('$q');" } @queries;
+	my $out = $t->psql(<<"SQL");
+CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS \$f\$
+DECLARE r jsonb; BEGIN EXECUTE q INTO r; RETURN r::text; END \$f\$;
+PREPARE p AS $sql;
+SET plan_cache_mode = $mode;
+$calls
+SQL
+	return map { JSON::PP->new->decode($_->[0])->[0] } @$out;
+}
+
+# Statements::nodes($plan) - the plan node and every node below it.
+sub nodes ($plan) {
+	my @all = ($plan);
+	push @all, nodes($_) for @{ $plan->{Plans} // [] };
+	return @all;
 }
 
 1;

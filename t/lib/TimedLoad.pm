@@ -80,4 +80,12 @@ sub summary (@rows) {
 	return join(', ', map { "$_ x $n{$_}" } sort keys %n) || 'none';
 }
 
+# The rows a database fault may not produce (SPEC 3: a request either ran,
+# 200, or changed nothing, 503 with Retry-After: 1), as "status what: body"
+# lines; empty when every row is one of those.
+sub unexpected (@rows) {
+	return map { "$_->{status} $_->{what}: $_->{body}" }
+		grep { !($_->{status} == 200 || ($_->{status} == 503 && ($_->{retry_after} // '') eq '1')) } @rows;
+}
+
 1;
