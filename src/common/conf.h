@@ -27,6 +27,11 @@
  *   database_batch_timeout_ms
  *                   statement_timeout of a cancel naming a batch, ms
  *                   (default 280000), capped below request_timeout.
+ *   idempotency_ttl seconds an Idempotency-Key and its answer are kept
+ *                   (1..2592000, default 86400; SPEC 8), then pruned.
+ *   idempotency_wait
+ *                   ms a repeat of a key still running waits for it before
+ *                   409 (0..60000, default 1000; SPEC 8).
  *   key_cache_ms    how long a worker trusts a cached API-key lookup, ms
  *                   (1..1000, default 1000: a revoked key stops working
  *                   within 1 s, SPEC section 2).
@@ -99,6 +104,8 @@ struct conf {
 	int database_keepalives_interval; /* seconds */
 	int database_statement_timeout_ms;
 	int database_tcp_user_timeout_ms;
+	int idempotency_ttl;  /* s a stored Idempotency-Key is kept (SPEC 8) */
+	int idempotency_wait; /* ms a repeat waits for the first request of its key */
 	int key_cache_ms;
 	char *listen; /* unix path or host:port (owned) */
 	int listen_backlog;

@@ -32,6 +32,8 @@ static const struct conf_key conf_table[] = {
 	KEY("callstopd", database_keepalives_interval, CONF_INT, "5", 0, 86400, 0),
 	KEY("callstopd", database_statement_timeout_ms, CONF_INT, "5000", 100, 3600000, 0),
 	KEY("callstopd", database_tcp_user_timeout_ms, CONF_INT, "10000", 0, 3600000, 0),
+	KEY("callstopd", idempotency_ttl, CONF_INT, "86400", 1, 2592000, 0),
+	KEY("callstopd", idempotency_wait, CONF_INT, "1000", 0, 60000, 0),
 	KEY("callstopd", key_cache_ms, CONF_INT, "1000", 1, 1000, 0),
 	KEY("callstopd", listen, CONF_STR, "/run/callstop/callstopd.sock", 0, 0, CONF_F_RESTART),
 	KEY("callstopd", listen_backlog, CONF_INT, "511", 1, 65535, CONF_F_RESTART),

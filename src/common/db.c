@@ -52,6 +52,9 @@ struct db {
 	 * in the background (db_connect_down); a connection lost on a server
 	 * that answers is reopened at once, blocking, as it would be at start */
 	int down;
+	/* DB_TX_BEGIN .. DB_TX_COMMIT/ROLLBACK (SPEC 8): 1 open, 2 its
+	 * connection was lost (every statement fails until the ROLLBACK) */
+	int tx;
 };
 
 struct db *db_new(const char *conninfo)
@@ -104,6 +107,8 @@ void db_configure(struct db *db, const struct conf *cfg)
 
 static void db_disconnect(struct db *db)
 {
+	if (db->tx)
+		db->tx = 2;
 	if (db->conn != NULL) {
 		PQfinish(db->conn);
 		db->conn = NULL;
@@ -421,8 +426,15 @@ static void db_timed_out(struct db *db, enum db_stmt stmt, int64_t since)
 static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int nparams,
 			const char *const *params)
 {
-	int conn_retry = 1, conflict_retries = 5;
+	/* inside a transaction, a retry would run the statement alone */
+	int conn_retry = db->tx ? 0 : 1, conflict_retries = db->tx ? 0 : 5;
 
+	if (db->tx == 2) {
+		if (stmt == DB_TX_COMMIT || stmt == DB_TX_ROLLBACK)
+			db->tx = 0;
+		db->last_error = DB_UNAVAILABLE;
+		return NULL;
+	}
 	for (;;) {
 		PGresult *res = NULL;
 		const char *state;
@@ -442,7 +454,13 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 			db_timed_out(db, stmt, sent);
 			return NULL;
 		}
+		if (stmt == DB_TX_COMMIT || stmt == DB_TX_ROLLBACK) {
+			/* ended either way; a rollback undoes a SET made in it */
+			db->tx = 0;
+			db->session_timeout_ms = stmt == DB_TX_ROLLBACK ? -1 : db->session_timeout_ms;
+		}
 		if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
+			db->tx = stmt == DB_TX_BEGIN ? 1 : db->tx;
 			db->last_error = DB_OK;
 			return res;
 		}

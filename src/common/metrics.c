@@ -41,6 +41,17 @@ void metrics_outbox(const char *provider, const char *state)
 				metrics_lookup(state, metrics_states, SCOREBOARD_OUTBOX_RESULTS));
 }
 
+void metrics_idempotency_stored(void)
+{
+	scoreboard_count_idempotency(0, 1);
+}
+
+void metrics_idempotency_pruned(int n)
+{
+	if (n > 0)
+		scoreboard_count_idempotency(1, (uint64_t)n);
+}
+
 /* ---- exposition ---- */
 
 struct metrics_buf {
@@ -153,6 +164,13 @@ static void metrics_cancels(struct metrics_buf *b)
 				"callstop_outbox_terminations_total{provider=\"%s\",result=\"%s\"} %" PRIu64
 				"\n",
 				metrics_providers[t], metrics_results[o], scoreboard_outbox(t, o));
+
+	metrics_header(b, "callstop_idempotency_keys_stored_total", "counter",
+		       "Idempotency-Keys stored with the answer of the request that ran (SPEC 8).");
+	metrics_printf(b, "callstop_idempotency_keys_stored_total %" PRIu64 "\n", scoreboard_idempotency(0));
+	metrics_header(b, "callstop_idempotency_keys_pruned_total", "counter",
+		       "Expired Idempotency-Keys deleted by the retry child.");
+	metrics_printf(b, "callstop_idempotency_keys_pruned_total %" PRIu64 "\n", scoreboard_idempotency(1));
 }
 
 static void metrics_outbox_depth(struct metrics_buf *b, struct db *db)

@@ -22,6 +22,11 @@ void metrics_cancel(const char *resource_type, const char *outcome);
  * dead-lettered). */
 void metrics_outbox(const char *provider, const char *state);
 
+/* Idempotency-Keys (SPEC 8): one stored with its answer; n expired ones
+ * pruned. */
+void metrics_idempotency_stored(void);
+void metrics_idempotency_pruned(int n);
+
 /*
  * The whole exposition as a malloc'ed string (the caller frees it), or NULL
  * if out of memory.  listen_queue: connections waiting in the listen queue

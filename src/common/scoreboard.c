@@ -58,6 +58,7 @@ struct scoreboard {
 	uint64_t ms_sum[SCOREBOARD_ROUTES_MAX];
 	uint64_t cancels[SCOREBOARD_CANCEL_TYPES][SCOREBOARD_CANCEL_OUTCOMES];
 	uint64_t outbox[SCOREBOARD_PROVIDERS][SCOREBOARD_OUTBOX_RESULTS];
+	uint64_t idempotency[2]; /* SPEC 8: keys stored, keys pruned */
 	struct scoreboard_entry entries[];
 };
 
@@ -324,6 +325,12 @@ void scoreboard_count_outbox(int provider, int result)
 		scoreboard_add(&scoreboard->outbox[provider][result], 1);
 }
 
+void scoreboard_count_idempotency(int pruned, uint64_t n)
+{
+	if (scoreboard != NULL)
+		scoreboard_add(&scoreboard->idempotency[pruned != 0], n);
+}
+
 /* ---- readers ---- */
 
 int scoreboard_enabled(void)
@@ -449,4 +456,9 @@ uint64_t scoreboard_outbox(int provider, int result)
 	    result >= SCOREBOARD_OUTBOX_RESULTS)
 		return 0;
 	return scoreboard_load(&scoreboard->outbox[provider][result]);
+}
+
+uint64_t scoreboard_idempotency(int pruned)
+{
+	return scoreboard != NULL ? scoreboard_load(&scoreboard->idempotency[pruned != 0]) : 0;
 }

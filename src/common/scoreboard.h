@@ -152,6 +152,9 @@ void scoreboard_count_cancel(int type, int outcome);
  * 1 retry (still pending), 2 failed (dead-lettered). */
 void scoreboard_count_outbox(int provider, int result);
 
+/* n Idempotency-Keys stored (pruned 0) or pruned (1) (SPEC 8). */
+void scoreboard_count_idempotency(int pruned, uint64_t n);
+
 /* ---- readers ---- */
 
 /* 1 if a scoreboard exists in this process. */
@@ -178,5 +181,6 @@ uint64_t scoreboard_route_ms_sum(size_t i);
 
 uint64_t scoreboard_cancels(int type, int outcome);
 uint64_t scoreboard_outbox(int provider, int result);
+uint64_t scoreboard_idempotency(int pruned);
 
 #endif

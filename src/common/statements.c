@@ -160,5 +160,17 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
 				     "SELECT id, provider FROM termination_outbox"
 				     " WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
+	[DB_TX_BEGIN] = { "tx_begin", 0, "BEGIN" },
+	[DB_TX_COMMIT] = { "tx_commit", 0, "COMMIT" },
+	[DB_TX_ROLLBACK] = { "tx_rollback", 0, "ROLLBACK" },
+	[DB_IDEM_CLAIM] = { "idem_claim", IDEM_CLAIM_NCOLS,
+			    "SELECT verdict, status, body FROM callstop_idempotency_claim($1, $2, $3, $4::integer)" },
+	[DB_IDEM_STORE] = { "idem_store", 0,
+			    "SELECT FROM callstop_idempotency_store($1, $2, $3, $4::integer, $5, $6::integer,"
+			    " $7::boolean)" },
+	[DB_IDEM_FINISH] = { "idem_finish", 0,
+			     "SELECT FROM callstop_idempotency_finish($1, $2, $3::integer, $4)" },
+	[DB_IDEM_PRUNE] = { "idem_prune", IDEM_PRUNE_NCOLS,
+			    "SELECT callstop_idempotency_prune($1::integer)" },
 };
 /* clang-format on */

@@ -36,6 +36,15 @@ enum db_stmt {
 	DB_OUTBOX_RESULT, /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims -> no rows */
 	DB_OUTBOX_PULL_FORWARD, /* $1 provider -> enum outbox_pull_forward_col (sql/007_outbox.sql) */
 	DB_OUTBOX_OF_PROVIDERS, /* $1 ids (bigint[] literal) -> enum outbox_of_providers_col, never tried */
+	/* SPEC 8, sql/008_idempotency.sql: a keyed request's transaction (db.c
+	 * neither retries nor reconnects inside it) and its key */
+	DB_TX_BEGIN,    /* -> no rows */
+	DB_TX_COMMIT,   /* -> no rows */
+	DB_TX_ROLLBACK, /* -> no rows */
+	DB_IDEM_CLAIM,  /* $1 scope, $2 key, $3 fingerprint, $4 wait ms -> enum idem_claim_col */
+	DB_IDEM_STORE, /* $1 scope, $2 key, $3 fingerprint, $4 status, $5 body, $6 ttl s, $7 hold -> no rows */
+	DB_IDEM_FINISH, /* $1 scope, $2 key, $3 status, $4 body; lets the key go -> no rows */
+	DB_IDEM_PRUNE,  /* $1 limit -> enum idem_prune_col */
 	DB_N_STMTS
 };
 
@@ -181,6 +190,18 @@ enum outbox_depth_col {                     /* DB_OUTBOX_DEPTH */
 			OUTBOX_DEPTH_STATE, /* "pending" | "failed" */
 			OUTBOX_DEPTH_COUNT,
 			OUTBOX_DEPTH_NCOLS
+};
+
+enum idem_claim_col {                     /* DB_IDEM_CLAIM */
+		      IDEM_CLAIM_VERDICT, /* "run" | "replay" | "reused" | "in_flight" */
+		      IDEM_CLAIM_STATUS,  /* replay: the stored HTTP status */
+		      IDEM_CLAIM_BODY,    /* replay: the stored body */
+		      IDEM_CLAIM_NCOLS
+};
+
+enum idem_prune_col {                   /* DB_IDEM_PRUNE */
+		      IDEM_PRUNE_COUNT, /* keys deleted */
+		      IDEM_PRUNE_NCOLS
 };
 
 struct db_statement {

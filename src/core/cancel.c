@@ -297,35 +297,65 @@ static PGresult *cancel_exec(struct worker_ctx *ctx, const struct cancel_request
 	return res;
 }
 
+/* Fill req's items from res and collect the outbox rows they wrote into ob
+ * (first[i], count[i]: item i's).  0, or -1: the rows are left to the retry
+ * child. */
+static int cancel_read(struct cancel_request *req, const PGresult *res, struct cancel_outbox *ob,
+		       size_t *first, size_t *count)
+{
+	int rows_ok = first != NULL && count != NULL;
+	size_t i;
+
+	for (i = 0; i < req->n; i++) {
+		cancel_read_row(&req->items[i], res, (int)i);
+		if (rows_ok) {
+			first[i] = ob->n;
+			if (cancel_collect_rows(PQgetvalue(res, (int)i, CANCEL_ROW_OUTBOX), ob) < 0)
+				rows_ok = 0;
+			count[i] = ob->n - first[i];
+		}
+	}
+	return rows_ok ? 0 : -1;
+}
+
 int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 {
 	struct cancel_outbox ob = { 0 };
-	PGresult *res = cancel_exec(ctx, req);
-	size_t *first = NULL, *count = NULL, i;
-	int rc = -1, rows_ok = 1;
+	struct ctx_tx *tx = ctx->tx;
+	PGresult *res;
+	size_t *first = NULL, *count = NULL;
+	int rc = -1, rows_ok;
 
+	if (tx != NULL && (rc = tx->begin(ctx, tx, req->tenant_id, req->tenant_id ? 0 : req->key_id)) != 0)
+		return rc < 0 ? -1 : 0;
+	res = cancel_exec(ctx, req);
+	rc = -1;
 	if (res != NULL && (size_t)PQntuples(res) == req->n) {
 		first = calloc(req->n ? req->n : 1, sizeof(*first));
 		count = calloc(req->n ? req->n : 1, sizeof(*count));
-		for (i = 0; i < req->n; i++) {
-			cancel_read_row(&req->items[i], res, (int)i);
-			if (first != NULL && count != NULL && rows_ok) {
-				first[i] = ob.n;
-				if (cancel_collect_rows(PQgetvalue(res, (int)i, CANCEL_ROW_OUTBOX), &ob) < 0)
-					rows_ok = 0;
-				count[i] = ob.n - first[i];
-			}
+		rows_ok = cancel_read(req, res, &ob, first, count) == 0;
+		if (tx != NULL) {
+			/* the answer stored with the effects: what is sent after
+			 * the commit is queued until then (a true statement, also
+			 * if this process dies before sending) */
+			cancel_unsent(ctx, req);
+			req->answer(req, req->answer_arg);
+			if (tx->commit(ctx, tx, rows_ok && ob.n > 0) < 0)
+				goto out;
 		}
-		/* The statement has committed: nothing below can undo the cancel.
-		 * Rows that could not be read are left to the retry child. */
+		/* Committed: nothing below can undo the cancel.  Rows that
+		 * could not be read are left to the retry child. */
 		rc = 0;
-		if (first != NULL && count != NULL && rows_ok)
+		if (rows_ok)
 			cancel_terminate(ctx, req, &ob, first, count);
 		else
 			cancel_unsent(ctx, req);
+		if (tx == NULL || (rows_ok && ob.n > 0))
+			req->answer(req, req->answer_arg);
 	} else if (res != NULL) {
 		log_error("cancel: callstop_cancel returned %d rows for %zu ids", PQntuples(res), req->n);
 	}
+out:
 	PQclear(res);
 	free(ob.ids);
 	free(ob.provider);

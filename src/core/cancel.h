@@ -67,6 +67,10 @@ struct cancel_request {
 	struct cancel_item *items;
 	size_t n;   /* items used */
 	size_t cap; /* items allocated */
+	/* The route's answer from the filled items (SPEC 3.1, 4), in its own
+	 * shape; called by cancel_run() */
+	void (*answer)(const struct cancel_request *req, void *arg);
+	void *answer_arg;
 };
 
 /*
@@ -87,9 +91,16 @@ void cancel_request_init(struct cancel_request *req, const char *route, const ch
 int cancel_add(struct cancel_request *req, enum cancel_type type, const char *id) MUST_CHECK;
 
 /*
- * Run the whole request as one transaction and fill every item's result.
- * Returns 0, or -1 if the database was unreachable or refused the statement
- * (logged): then nothing was changed.
+ * Run the whole request as one transaction, fill every item's result and
+ * have req->answer() answer it.  With a key (ctx->tx, SPEC 8) the
+ * transaction also claims the key, and the answer is given first with every
+ * configured termination worded as queued - the answer stored with the
+ * effects - then, if termination requests were sent after the commit,
+ * again as they ended.  Returns 0 once answered (a key's replay, 409 or 422
+ * included), or -1 if the database was unreachable or refused a statement
+ * (logged): then the caller answers the error, and nothing was changed
+ * (with a key, a commit that failed on a lost connection is "probably": see
+ * db.h).
  */
 int cancel_run(struct worker_ctx *ctx, struct cancel_request *req) MUST_CHECK;
 

@@ -13,6 +13,25 @@
 #include "common/db.h"
 
 struct outbox;
+struct worker_ctx;
+
+/*
+ * The transaction of a request whose answer is stored with its effects
+ * (SPEC 8, Idempotency-Key): set by the request layer (http/idempotency.c)
+ * for the length of one request, called by the core around its effects.
+ */
+struct ctx_tx {
+	/* Before the effects, for the caller tenant_id (0: the admin token
+	 * admin_id, SPEC 4.3): BEGIN and claim the key.  0: run the effects in
+	 * the transaction; 1: the request is answered (a replay, 409, 422) and
+	 * nothing is to be done; -1: the database failed (nothing changed). */
+	int (*begin)(struct worker_ctx *ctx, struct ctx_tx *tx, long long tenant_id, long long admin_id);
+	/* After the effects, with the answer as the client would get it now:
+	 * store it with them and COMMIT.  sending: requests still go out after
+	 * the commit, and the answer is set again once they are answered.
+	 * 0, or -1: the database failed (whether the commit happened unknown). */
+	int (*commit)(struct worker_ctx *ctx, struct ctx_tx *tx, int sending);
+};
 
 /* One per worker process. */
 struct worker_ctx {
@@ -21,6 +40,7 @@ struct worker_ctx {
 	struct cursor_key cursor_key; /* loaded on first use: ctx_cursor_key() */
 	struct outbox *outbox;        /* NULL if no provider is configured */
 	int listen_fd;                /* the FastCGI socket (status page: its queue) */
+	struct ctx_tx *tx;            /* SPEC 8: this request's key, or NULL */
 };
 
 /* Load the cursor HMAC key (sql/001_schema.sql, callstop_secrets) unless

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http/idempotency.h"
 #include "http/routes/api_v1_admin.h"
 #include "http/routes/api_v1_calls.h"
 #include "http/routes/batch.h"
@@ -24,6 +25,8 @@
 /* Only for requests nginx marked CALLSTOP_INTERNAL=1; to the others the
  * route does not exist (404, never 405). */
 #define ROUTE_INTERNAL 0x1
+/* Changes state: takes an Idempotency-Key (SPEC 8, http/idempotency.h). */
+#define ROUTE_IDEMPOTENT 0x2
 
 struct route {
 	const char *method;
@@ -34,20 +37,20 @@ struct route {
 };
 
 static const struct route router_routes[] = {
-	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel", 0 },
+	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel", ROUTE_IDEMPOTENT },
 	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status", 0 },
-	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel", 0 },
+	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel", ROUTE_IDEMPOTENT },
 	/* SPEC 4.1, Heppu-style */
-	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel", 0 },
+	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel", ROUTE_IDEMPOTENT },
 	{ "GET", "/api/v1/calls/{id}", api_heppu_get, "heppu.get", 0 },
 	{ "GET", "/api/v1/calls", api_heppu_list, "heppu.list", 0 },
 	/* SPEC 4.2, Trillet-style */
-	{ "DELETE", "/v1/api/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", 0 },
+	{ "DELETE", "/v1/api/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", ROUTE_IDEMPOTENT },
 	{ "GET", "/v1/api/batch-calls/{id}", api_trillet_get, "trillet.get", 0 },
-	{ "DELETE", "/v1/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", 0 },
+	{ "DELETE", "/v1/batch-calls/{id}", api_trillet_cancel, "trillet.cancel", ROUTE_IDEMPOTENT },
 	{ "GET", "/v1/batch-calls/{id}", api_trillet_get, "trillet.get", 0 },
 	/* SPEC 4.3, admin */
-	{ "POST", "/api/v1/admin/cancel/{id}", api_admin_cancel, "admin.cancel", 0 },
+	{ "POST", "/api/v1/admin/cancel/{id}", api_admin_cancel, "admin.cancel", ROUTE_IDEMPOTENT },
 	/* internal: status and metrics (nginx allows them from 127.0.0.1) */
 	{ "GET", "/callstop-status", api_internal_status, "internal.status", ROUTE_INTERNAL },
 	{ "GET", "/callstop-metrics", api_internal_metrics, "internal.metrics", ROUTE_INTERNAL },
@@ -135,7 +138,11 @@ void router_dispatch(struct request *r, struct worker_ctx *ctx)
 				return;
 			}
 			fault_route(ctx->cfg, rt->name, r->request_id);
-			rt->handler(r, ctx, id[0] ? id : NULL);
+			if (rt->flags & ROUTE_IDEMPOTENT)
+				idem_dispatch(r, ctx, router_family(r->path), rt->name, rt->handler,
+					      id[0] ? id : NULL);
+			else
+				rt->handler(r, ctx, id[0] ? id : NULL);
 			return;
 		}
 		if (strstr(allow, rt->method) == NULL) {

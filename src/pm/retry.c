@@ -12,6 +12,7 @@
 #include "common/db.h"
 #include "common/log.h"
 #include "core/outbox.h"
+#include "http/idempotency.h"
 
 static volatile sig_atomic_t retry_quit;
 
@@ -68,6 +69,7 @@ void retry_main(const struct conf *cfg)
 
 		log_reopen_if_asked();
 		n = outbox_drain(ob, db, RETRY_BATCH);
+		(void)idem_prune(db, 10); /* SPEC 8: expired Idempotency-Keys, once a second */
 		if (n > 0)
 			continue; /* a backlog, or rows pulled forward meanwhile: no sleep */
 		if (n < 0 || db_wait_notify(db, cfg->outbox_poll_ms) < 0)

@@ -39,35 +39,28 @@ static void heppu_not_visible(struct request *r, struct worker_ctx *ctx, const c
 	PQclear(res);
 }
 
-void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
+struct heppu_answer_arg {
+	struct request *r;
+	struct worker_ctx *ctx;
+};
+
+/* SPEC 4.1's answers to DELETE. */
+static void heppu_answer(const struct cancel_request *req, void *arg)
 {
-	struct auth_identity who;
-	struct cancel_item item;
-	struct cancel_request req;
+	const struct heppu_answer_arg *a = arg;
+	const struct cancel_item *item = &req->items[0];
 	char msg[96];
 	cJSON *body, *data;
 
-	if (api_auth_key(r, ctx, API_HEPPU, &who) < 0)
-		return;
-	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, 0,
-			    "cancelled");
-	if (cancel_add(&req, CANCEL_CALL, id) < 0) {
-		heppu_error(r, 404, "Call not found");
-		return;
-	}
-	if (cancel_run(ctx, &req) < 0) {
-		api_db_error(r, ctx, API_HEPPU);
-		return;
-	}
-	switch (item.outcome) {
+	switch (item->outcome) {
 	case CANCEL_NOT_FOUND:
-		heppu_not_visible(r, ctx, item.ref);
+		heppu_not_visible(a->r, a->ctx, item->ref);
 		return;
 	case CANCEL_TERMINAL:
 	case CANCEL_ALREADY_CANCELLED:
 		snprintf(msg, sizeof(msg), "Cannot cancel call with status: %s",
-			 states_heppu_name(item.status));
-		heppu_error(r, 400, msg);
+			 states_heppu_name(item->status));
+		heppu_error(a->r, 400, msg);
 		return;
 	case CANCEL_CANCELLED:
 	default:
@@ -75,10 +68,31 @@ void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 	}
 	body = cJSON_CreateObject();
 	data = cJSON_AddObjectToObject(body, "data");
-	cJSON_AddStringToObject(data, "id", item.uuid);
+	cJSON_AddStringToObject(data, "id", item->uuid);
 	cJSON_AddStringToObject(data, "status", "cancelled");
 	cJSON_AddStringToObject(body, "message", "Call cancelled successfully");
-	request_reply(r, 200, body);
+	request_reply(a->r, 200, body);
+}
+
+void api_heppu_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
+{
+	struct heppu_answer_arg arg = { r, ctx };
+	struct auth_identity who;
+	struct cancel_item item;
+	struct cancel_request req;
+
+	if (api_auth_key(r, ctx, API_HEPPU, &who) < 0)
+		return;
+	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, 0,
+			    "cancelled");
+	req.answer = heppu_answer;
+	req.answer_arg = &arg;
+	if (cancel_add(&req, CANCEL_CALL, id) < 0) {
+		heppu_error(r, 404, "Call not found");
+		return;
+	}
+	if (cancel_run(ctx, &req) < 0)
+		api_db_error(r, ctx, API_HEPPU);
 }
 
 /* One call row of DB_HEPPU_CALL / DB_HEPPU_LIST* in Heppu's field names. */

@@ -43,15 +43,44 @@ static cJSON *calls_result(const struct cancel_item *it, int force)
 	return o;
 }
 
+struct calls_answer_arg {
+	struct request *r;
+	int force, single;
+};
+
+/* SPEC 3.1's answer: results[], total_cancelled and, for one id, the flat
+ * fields beside them. */
+static void calls_answer(const struct cancel_request *req, void *arg)
+{
+	const struct calls_answer_arg *a = arg;
+	cJSON *body = cJSON_CreateObject(), *results = cJSON_AddArrayToObject(body, "results");
+	int total = 0;
+	size_t i;
+
+	for (i = 0; i < req->n; i++) {
+		cJSON_AddItemToArray(results, calls_result(&req->items[i], a->force));
+		total += req->items[i].cancelled_count;
+	}
+	cJSON_AddNumberToObject(body, "total_cancelled", total);
+	if (a->single) {
+		/* the flat v2 answer, beside results (SPEC 3.1) */
+		cJSON *one = calls_result(&req->items[0], a->force), *f;
+		cJSON_ArrayForEach(f, one)
+			cJSON_AddItemToObject(body, f->string, cJSON_Duplicate(f, 1));
+		cJSON_Delete(one);
+	}
+	request_reply(a->r, 200, body);
+}
+
 void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unused)
 {
+	struct calls_answer_arg arg = { r, 0, 0 };
 	struct auth_identity who;
 	struct cancel_request req = { 0 };
 	struct cancel_item *items = NULL;
 	const cJSON *rid, *item;
-	cJSON *root = NULL, *body, *results;
-	int force, single, n, total = 0;
-	size_t i;
+	cJSON *root = NULL;
+	int force, single, n;
 
 	if (api_auth_unified(r, ctx, &who) < 0 || unified_body(r, ctx, 0, &root) < 0)
 		return;
@@ -86,6 +115,10 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 	}
 	cancel_request_init(&req, r->route, r->request_id, items, (size_t)n, who.tenant_id, who.key_id, force,
 			    "cancelled");
+	arg.force = force;
+	arg.single = single;
+	req.answer = calls_answer;
+	req.answer_arg = &arg;
 	if (single) {
 		item = rid;
 		if (calls_id(item) == NULL) {
@@ -107,26 +140,8 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 				goto full;
 		}
 	}
-	if (cancel_run(ctx, &req) < 0) {
+	if (cancel_run(ctx, &req) < 0)
 		api_db_error(r, ctx, API_UNIFIED);
-		goto out;
-	}
-
-	body = cJSON_CreateObject();
-	results = cJSON_AddArrayToObject(body, "results");
-	for (i = 0; i < req.n; i++) {
-		cJSON_AddItemToArray(results, calls_result(&req.items[i], force));
-		total += req.items[i].cancelled_count;
-	}
-	cJSON_AddNumberToObject(body, "total_cancelled", total);
-	if (single) {
-		/* the flat v2 answer, beside results (SPEC 3.1) */
-		cJSON *one = calls_result(&req.items[0], force), *f;
-		cJSON_ArrayForEach(f, one)
-			cJSON_AddItemToObject(body, f->string, cJSON_Duplicate(f, 1));
-		cJSON_Delete(one);
-	}
-	request_reply(r, 200, body);
 	goto out;
 full:
 	/* cannot happen: items has room for every id sent, each checked shorter

@@ -78,8 +78,30 @@ static void trillet_answer(struct request *r, struct worker_ctx *ctx, long long 
 	request_reply(r, 200, body);
 }
 
+struct trillet_answer_arg {
+	struct request *r;
+	struct worker_ctx *ctx;
+	long long tenant_id;
+	const char *id;
+};
+
+/* SPEC 4.2's answers to DELETE. */
+static void trillet_cancel_answer(const struct cancel_request *req, void *arg)
+{
+	const struct trillet_answer_arg *a = arg;
+	const struct cancel_item *item = &req->items[0];
+
+	if (item->outcome == CANCEL_NOT_FOUND) {
+		trillet_not_found(a->r, a->id);
+		return;
+	}
+	trillet_answer(a->r, a->ctx, a->tenant_id, a->id, item->uuid,
+		       item->outcome == CANCEL_CANCELLED ? "Batch cancelled successfully" : NULL);
+}
+
 void api_trillet_cancel(struct request *r, struct worker_ctx *ctx, const char *id)
 {
+	struct trillet_answer_arg arg = { r, ctx, 0, id };
 	struct auth_identity who;
 	struct cancel_item item;
 	struct cancel_request req;
@@ -89,20 +111,15 @@ void api_trillet_cancel(struct request *r, struct worker_ctx *ctx, const char *i
 	/* graceful (force 0): active calls finish */
 	cancel_request_init(&req, r->route, r->request_id, &item, 1, who.tenant_id, who.key_id, 0,
 			    "cancelled");
+	arg.tenant_id = who.tenant_id;
+	req.answer = trillet_cancel_answer;
+	req.answer_arg = &arg;
 	if (cancel_add(&req, CANCEL_BATCH, id) < 0) {
 		trillet_not_found(r, id);
 		return;
 	}
-	if (cancel_run(ctx, &req) < 0) {
+	if (cancel_run(ctx, &req) < 0)
 		api_db_error(r, ctx, API_TRILLET);
-		return;
-	}
-	if (item.outcome == CANCEL_NOT_FOUND) {
-		trillet_not_found(r, id);
-		return;
-	}
-	trillet_answer(r, ctx, who.tenant_id, id, item.uuid,
-		       item.outcome == CANCEL_CANCELLED ? "Batch cancelled successfully" : NULL);
 }
 
 void api_trillet_get(struct request *r, struct worker_ctx *ctx, const char *id)
