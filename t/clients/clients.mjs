@@ -12,7 +12,8 @@
 //   batch          BATCH_ID, EXPECT_DETAILS
 //   admin          OPENAI_CALL_ID
 // plus CALLSTOP_BASE_URL, CALLSTOP_API_KEY, CALLSTOP_WORKSPACE_ID,
-// CALLSTOP_ADMIN_TOKEN; TLS is verified against NODE_EXTRA_CA_CERTS.
+// CALLSTOP_ADMIN_TOKEN; TLS is verified against NODE_EXTRA_CA_CERTS;
+// IDEMPOTENCY_KEY, if set, goes with every Heppu-style request (SPEC 8).
 // Exits 1 on the first mismatch.
 
 import assert from 'node:assert/strict';
@@ -26,7 +27,11 @@ const ACTIVE = ['initiated', 'connecting', 'ringing', 'active'];
 
 // ---- Heppu-style calls API ----------------------------------------------------
 
-const heppuHeaders = () => ({ 'x-api-key': API_KEY, 'Content-Type': 'application/json' });
+const heppuHeaders = () => ({
+  'x-api-key': API_KEY,
+  'Content-Type': 'application/json',
+  ...(process.env.IDEMPOTENCY_KEY ? { 'Idempotency-Key': process.env.IDEMPOTENCY_KEY } : {}),
+});
 
 async function getCall(callId) {
   const response = await fetch(`${BASE_URL}/api/v1/calls/${callId}`, { headers: heppuHeaders() });
@@ -75,7 +80,9 @@ async function statusCancel() {
 // cancelled means an attempt that timed out went through.
 async function cancelWithRetry(callId, timeoutsMs, backoffMs = 200) {
   const attempts = [];
-  for (const [attempt, timeoutMs] of timeoutsMs.entries()) {
+  let inFlight = 0;
+  for (let attempt = 0; attempt < timeoutsMs.length; attempt++) {
+    const timeoutMs = timeoutsMs[attempt];
     let response;
     try {
       response = await cancelCall(callId, timeoutMs);
@@ -89,6 +96,15 @@ async function cancelWithRetry(callId, timeoutsMs, backoffMs = 200) {
     }
     const body = await response.json();
     attempts.push({ status: response.status });
+    if (response.headers.get('Idempotent-Replayed') === 'true') attempts.at(-1).replayed = true;
+    if (response.status === 409 && response.headers.has('Retry-After') && inFlight < 20) {
+      // Idempotency-Key (SPEC 8): an earlier attempt is still running; its
+      // answer is coming - ask again, without using up an attempt
+      inFlight++;
+      attempt--;
+      await sleep(Number(response.headers.get('Retry-After')) * 1000);
+      continue;
+    }
     if (response.status === 200) {
       assert.deepEqual(body, cancelledBody(callId), 'DELETE body');
       return attempts;

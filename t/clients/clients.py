@@ -15,7 +15,8 @@ its last stdout line is a JSON summary for t/83-clients.t):
     admin           admin-cancel by OpenAI call id                  OPENAI_CALL_ID
 
 Environment: CALLSTOP_BASE_URL, CALLSTOP_CA (the certificate that signs
-nginx's), CALLSTOP_API_KEY, CALLSTOP_WORKSPACE_ID, CALLSTOP_ADMIN_TOKEN.
+nginx's), CALLSTOP_API_KEY, CALLSTOP_WORKSPACE_ID, CALLSTOP_ADMIN_TOKEN;
+IDEMPOTENCY_KEY, if set, goes with every Heppu-style request (SPEC 8).
 """
 
 import json
@@ -46,7 +47,10 @@ def expect(got, want, what):
 # ---- Heppu-style calls API ----------------------------------------------------
 
 def heppu_headers():
-    return {"x-api-key": API_KEY, "Content-Type": "application/json"}
+    headers = {"x-api-key": API_KEY, "Content-Type": "application/json"}
+    if os.environ.get("IDEMPOTENCY_KEY"):
+        headers["Idempotency-Key"] = os.environ["IDEMPOTENCY_KEY"]
+    return headers
 
 
 def get_call(call_id):
@@ -92,20 +96,32 @@ def scenario_status_cancel():
 def cancel_with_retry(call_id, timeouts, backoff=0.2):
     """DELETE the call; on a timeout, retry.  A retry that finds the call
     already cancelled means an attempt that timed out went through."""
-    attempts = []
-    for attempt, timeout in enumerate(timeouts):
+    attempts, in_flight = [], 0
+    attempt = 0
+    while attempt < len(timeouts):
+        timeout = timeouts[attempt]
+        attempt += 1
         try:
             response = cancel_call(call_id, timeout=timeout)
         except requests.exceptions.Timeout as e:
             attempts.append({"timeout": type(e).__name__})
-            time.sleep(backoff * (2 ** attempt))
+            time.sleep(backoff * (2 ** (attempt - 1)))
             continue
         body = response.json()
         attempts.append({"status": response.status_code})
+        if response.headers.get("Idempotent-Replayed") == "true":
+            attempts[-1]["replayed"] = True
+        if response.status_code == 409 and "Retry-After" in response.headers and in_flight < 20:
+            # Idempotency-Key (SPEC 8): an earlier attempt is still running;
+            # its answer is coming - ask again, without using up an attempt
+            in_flight += 1
+            attempt -= 1
+            time.sleep(float(response.headers["Retry-After"]))
+            continue
         if response.status_code == 200:
             expect(body, cancelled_body(call_id), "DELETE body")
             return attempts
-        if attempt > 0 and response.status_code == 400:
+        if attempt > 1 and response.status_code == 400:
             expect(body, {"error": {"message": "Cannot cancel call with status: cancelled", "code": 400}},
                    "retry after a timeout: the earlier attempt cancelled it")
             return attempts
