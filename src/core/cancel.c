@@ -318,13 +318,27 @@ static int cancel_read(struct cancel_request *req, const PGresult *res, struct c
 	return rows_ok ? 0 : -1;
 }
 
+/* 1 if a row of ob goes to a provider after the commit (a row of a provider
+ * not configured was written as failed and is not sent), else 0. */
+static int cancel_sends(const struct worker_ctx *ctx, const struct cancel_outbox *ob)
+{
+	size_t j;
+
+	for (j = 0; j < ob->n; j++)
+		if (ob->provider[j] == CANCEL_PROVIDER_OTHER ||
+		    (ob->provider[j] == CANCEL_PROVIDER_LIVEKIT && conf_livekit_enabled(ctx->cfg)) ||
+		    (ob->provider[j] == CANCEL_PROVIDER_OPENAI && conf_openai_enabled(ctx->cfg)))
+			return 1;
+	return 0;
+}
+
 int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 {
 	struct cancel_outbox ob = { 0 };
 	struct ctx_tx *tx = ctx->tx;
 	PGresult *res;
 	size_t *first = NULL, *count = NULL;
-	int rc = -1, rows_ok;
+	int rc = -1, rows_ok, sends;
 
 	if (tx != NULL && (rc = tx->begin(ctx, tx, req->tenant_id, req->tenant_id ? 0 : req->key_id)) != 0)
 		return rc < 0 ? -1 : 0;
@@ -334,13 +348,14 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 		first = calloc(req->n ? req->n : 1, sizeof(*first));
 		count = calloc(req->n ? req->n : 1, sizeof(*count));
 		rows_ok = cancel_read(req, res, &ob, first, count) == 0;
+		sends = rows_ok && cancel_sends(ctx, &ob);
 		if (tx != NULL) {
 			/* the answer stored with the effects: what is sent after
 			 * the commit is queued until then (a true statement, also
 			 * if this process dies before sending) */
 			cancel_unsent(ctx, req);
 			req->answer(req, req->answer_arg);
-			if (tx->commit(ctx, tx, rows_ok && ob.n > 0) < 0)
+			if (tx->commit(ctx, tx, sends) < 0)
 				goto out;
 		}
 		/* Committed: nothing below can undo the cancel.  Rows that
@@ -350,7 +365,7 @@ int cancel_run(struct worker_ctx *ctx, struct cancel_request *req)
 			cancel_terminate(ctx, req, &ob, first, count);
 		else
 			cancel_unsent(ctx, req);
-		if (tx == NULL || (rows_ok && ob.n > 0))
+		if (tx == NULL || sends)
 			req->answer(req, req->answer_arg);
 	} else if (res != NULL) {
 		log_error("cancel: callstop_cancel returned %d rows for %zu ids", PQntuples(res), req->n);

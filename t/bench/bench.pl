@@ -11,6 +11,9 @@
 #   3. wrk (-t2 -c16 -d10s --latency) on GET /calls/status/{call} and on a
 #      single-call POST /calls/cancel, callstopd and floor alternately (ABBA
 #      over the rounds), each cancel of a different running call;
+#   3b. the same single-call cancel on callstopd with and without an
+#      Idempotency-Key (SPEC 8, a new key each request: t/bench/cancel_key.lua),
+#      alternately (ABBA); the keyed one within 15 % of the other;
 #   4. a 1 000 000-entry pending batch cancelled through the API, next to the
 #      same callstop_cancel() on an identical batch in psql (\timing);
 #   5. callstopd restarted, then 200 000 requests (status and cancel
@@ -23,7 +26,7 @@
 # (1000000), BENCH_RSS_REQUESTS (200000), BENCH_RSS_FLAT_KIB (128: the most a
 # worker may grow between the two halves of the RSS run and still be "flat"),
 # BENCH_NGINX_WORKERS (the harness's 1 unless set), BENCH_SKIP (comma list of
-# phases to skip: throughput, batch, rss).  CALLSTOP_BUILDDIR / CALLSTOP_SRCDIR
+# phases to skip: throughput, idempotency, batch, rss).  CALLSTOP_BUILDDIR / CALLSTOP_SRCDIR
 # as for the tests; CALLSTOP_TEST_KEEP keeps the temporary directory.
 
 use v5.36;
@@ -70,6 +73,7 @@ my %SKIP = map { $_ => 1 } split /,/, $ENV{BENCH_SKIP} // '';
 my $RPS_RATIO_MIN = 0.80;
 my $BATCH_RATIO_MAX = 1.5;
 my $RSS_MAX_KIB = 16 * 1024;
+my $KEY_RATIO_MIN = 0.85;    # SPEC 8: a keyed cancel within 15 % of one without
 
 my $JSON = JSON::PP->new->utf8->canonical;
 my (%CHILD, $t);    # pids we started (floor, wrk): stopped in END
@@ -375,6 +379,31 @@ unless ($SKIP{throughput}) {
 	}
 }
 
+# ---- 1b. the cancel with and without an Idempotency-Key ----------------------------------------
+
+my %IK;    # {plain|key} = [ wrk results per round ]
+unless ($SKIP{idempotency}) {
+	for my $round (1 .. $K{rounds}) {
+		for my $how ($round % 2 ? qw(plain key) : qw(key plain)) {
+			$t->psql('CHECKPOINT');
+			my @done = map { $_->{rps} } map { @$_ } values %IK, values %{ $TP{cancel} // {} };
+			my $n = min(1_000_000, max(5000, ceil((@done ? 1.5 * max(@done) : 2000) * $K{duration} * 1.3)));
+			my $name = "ik-$how-$round";
+			my $file = make_pool($name, $n);
+			my $r = wrk("$BASE{callstopd}/", args => [ '-s', "$BENCHDIR/" . ($how eq 'key' ? 'cancel_key' : 'cancel') . '.lua' ],
+				env => { BENCH_KEY => $key, BENCH_FRONTEND => 'web', BENCH_IDS => $file, BENCH_KEY_PREFIX => $name });
+			$r->{cancelled} = pool_cancelled($name);
+			$r->{pool} = $n;
+			push @{ $IK{$how} }, $r;
+			note(sprintf('cancel %-5s round %d: %8.1f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d requests%s, %d calls cancelled)',
+				$how eq 'key' ? 'key' : 'plain', $round, @{$r}{qw(rps p50 p99 requests)},
+				$r->{non2xx} ? ", $r->{non2xx} non-2xx" : '', $r->{cancelled}));
+			sleep 1;
+		}
+	}
+	note('keys stored: ', $t->psql_value('SELECT count(*) FROM callstop_idempotency'));
+}
+
 # ---- 2. the 1 M batch: API next to psql ---------------------------------------------------------
 
 my %B;
@@ -500,6 +529,14 @@ for my $route (qw(status cancel)) {
 		sprintf('%.2f', $ratio), sprintf('>= %.2f', $RPS_RATIO_MIN),
 		verdict($ratio >= $RPS_RATIO_MIN, "$route requests/s at " . sprintf('%.0f%%', 100 * $ratio) . ' of the floor');
 }
+if (%IK) {
+	my ($p, $k) = map { median_run($IK{$_}) } qw(plain key);
+	my $ratio = $p->{rps} ? $k->{rps} / $p->{rps} : 0;
+	printf "%-30s %-27s %-27s %-9s %-10s %s\n", 'cancel with Idempotency-Key',
+		sprintf('%7.0f %8.2f %8.2f', @{$k}{qw(rps p50 p99)}), sprintf('%7.0f %8.2f %8.2f  (no key)', @{$p}{qw(rps p50 p99)}),
+		sprintf('%.2f', $ratio), sprintf('>= %.2f', $KEY_RATIO_MIN),
+		verdict($ratio >= $KEY_RATIO_MIN, 'keyed cancel at ' . sprintf('%.0f%%', 100 * $ratio) . ' of the plain one');
+}
 if (%B) {
 	my $api = $B{api_commit} // $B{api};
 	my $ratio = $B{psql} ? $api / $B{psql} : 0;
@@ -537,9 +574,9 @@ print "$line\n";
 
 # What would make a number meaningless.
 my @warn;
-for my $route (keys %TP) {
-	for my $who (keys %{ $TP{$route} }) {
-		for my $r (@{ $TP{$route}{$who} }) {
+for my $route (keys %TP, map { "idempotency-$_" } keys %IK) {
+	for my $who ($route =~ /^idempotency-/ ? ('callstopd') : keys %{ $TP{$route} }) {
+		for my $r ($route =~ /^idempotency-(.*)/ ? @{ $IK{$1} } : @{ $TP{$route}{$who} }) {
 			push @warn, "$route/$who: $r->{non2xx} non-2xx answers" if $r->{non2xx};
 			push @warn, "$route/$who: $r->{sockerr} socket errors" if $r->{sockerr};
 			push @warn, "$route/$who: the id list wrapped ($r->{wrapped}x): some cancels found terminal calls"
