@@ -31,7 +31,8 @@
  *                   (1..2592000, default 86400; SPEC 8), then pruned.
  *   idempotency_wait
  *                   ms a repeat of a key still running waits for it before
- *                   409 (0..60000, default 1000; SPEC 8).
+ *                   409 (0..60000, default 1000; SPEC 8), capped at half
+ *                   of database_statement_timeout_ms.
  *   key_cache_ms    how long a worker trusts a cached API-key lookup, ms
  *                   (1..1000, default 1000: a revoked key stops working
  *                   within 1 s, SPEC section 2).

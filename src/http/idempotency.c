@@ -133,7 +133,12 @@ static int idem_begin(struct worker_ctx *ctx, struct ctx_tx *tx, long long tenan
 		snprintf(k->scope, sizeof(k->scope), "tenant:%lld", tenant_id);
 	else
 		snprintf(k->scope, sizeof(k->scope), "admin:%lld", admin_id);
-	snprintf(wait, sizeof(wait), "%d", ctx->cfg->idempotency_wait);
+	/* the claim is one statement: its wait must end well inside its
+	 * statement_timeout, or the wait would be a 503 */
+	snprintf(wait, sizeof(wait), "%d",
+		 ctx->cfg->idempotency_wait < ctx->cfg->database_statement_timeout_ms / 2
+			 ? ctx->cfg->idempotency_wait
+			 : ctx->cfg->database_statement_timeout_ms / 2);
 	if (idem_exec(ctx, DB_TX_BEGIN, 0, NULL) < 0)
 		return -1;
 	k->state = IDEM_OPEN;
