@@ -17,7 +17,7 @@ use JSON::PP ();
 use POSIX qw(_exit);
 use Time::HiRes qw(time);
 
-my $WAIT_MS = 3000;
+my $WAIT_MS = 2000;    # below half of database_statement_timeout_ms (5 s), the cap
 my $t = CallstopTest->new(workers => 3, conf => { idempotency_wait => $WAIT_MS });
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
