@@ -22,6 +22,13 @@ void metrics_cancel(const char *resource_type, const char *outcome);
  * dead-lettered). */
 void metrics_outbox(const char *provider, const char *state);
 
+/* Verified termination (SPEC 11), provider "livekit" or "openai": the rows
+ * of a DB_OUTBOX_RESULT or DB_VERIFY_RESULT (enum outbox_result_col; res may
+ * be NULL) counted into the seconds-to-silence histogram (done) and the
+ * unknown counter; one escalation round. */
+void metrics_silence_of(const PGresult *res);
+void metrics_escalation(const char *provider);
+
 /*
  * The whole exposition as a malloc'ed string (the caller frees it), or NULL
  * if out of memory.  listen_queue: connections waiting in the listen queue
