@@ -133,11 +133,12 @@ struct conf {
 	int outbox_backoff_max_ms;  /* cap of the exponential backoff */
 	int outbox_concurrency;     /* HTTP requests in flight per provider and process */
 	int outbox_connect_timeout_ms;
-	int outbox_max_age;         /* s: a row older than this is dead-lettered at its next failure */
-	int outbox_max_attempts;    /* then dead-lettered (state failed), whatever its age */
-	int outbox_poll_ms;         /* retry child's timer besides LISTEN */
-	int outbox_timeout_ms;      /* whole request */
-	int outbox_verify_deadline; /* s after sent: a target still there is unknown (SPEC 11) */
+	int outbox_max_age;      /* s: a row older than this is dead-lettered at its next failure */
+	int outbox_max_attempts; /* then dead-lettered (state failed), whatever its age */
+	int outbox_poll_ms;      /* retry child's timer besides LISTEN */
+	int outbox_timeout_ms;   /* whole request */
+	/* s after sent: a target still there is unknown (SPEC 11) */
+	int outbox_verify_deadline;
 
 	/* Read from the *_file keys at load; never logged (owned, NULL if unset). */
 	char *livekit_api_secret;
