@@ -255,6 +255,16 @@ static void verify_finish(struct verify_job *j, const char *state)
 	}
 }
 
+/* j's next request after pause number i (0-based; the last one repeats),
+ * but not after the deadline: the last read-back is at the deadline, not up
+ * to a pause later. */
+static void verify_pause(struct verify_job *j, long long now, int i)
+{
+	j->wake = now + verify_backoff_ms[i < VERIFY_NBACKOFF ? i : VERIFY_NBACKOFF - 1];
+	if (j->wake > j->deadline)
+		j->wake = j->deadline > now ? j->deadline : now;
+}
+
 /* A read-back that found participants, or could not be read: escalate, try
  * again after a pause, or give up at the deadline. */
 static void verify_not_gone(struct verify_job *j, int present, long long now)
@@ -267,8 +277,7 @@ static void verify_not_gone(struct verify_job *j, int present, long long now)
 		return;
 	}
 	if (!present) { /* the read-back failed: read again after a pause */
-		j->wake = now +
-			  verify_backoff_ms[j->rounds < VERIFY_NBACKOFF ? j->rounds : VERIFY_NBACKOFF - 1];
+		verify_pause(j, now, j->rounds);
 		j->call = VERIFY_LIST;
 		return;
 	}
@@ -331,9 +340,7 @@ static void verify_on_answer(struct verify *v, struct verify_job *j, CURLcode co
 		break;
 	case VERIFY_DELETE:
 		j->call = VERIFY_LIST;
-		j->wake =
-			now +
-			verify_backoff_ms[j->rounds <= VERIFY_NBACKOFF ? j->rounds - 1 : VERIFY_NBACKOFF - 1];
+		verify_pause(j, now, j->rounds - 1);
 		break;
 	}
 	verify_request_end(v, j);
