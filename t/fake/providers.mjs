@@ -34,7 +34,8 @@
 //        seen, 200 after).  A list is used one mode per request, its last
 //        mode then sticks.  Unnamed providers keep their mode.  latency_ms
 //        delays every answer of a provider (default 0; livekit's also
-//        delays ListParticipants and RemoveParticipant).
+//        delays ListParticipants and RemoveParticipant, unless
+//        "livekit_admin" is given for those).
 //        "rooms": ROOM_MODE for the rooms deleted from now on, "room_modes":
 //        {room: ROOM_MODE} for named ones.  ROOM_MODE (what a DeleteRoom that
 //        answers 200/404 leaves): "gone" (default: nothing), "survive" (the
@@ -84,7 +85,8 @@ function roomDeleted(name) {
 		rooms.set(name, r);
 }
 const seen = { livekit: new Set(), openai: new Set() };
-const state = { livekit: ['200'], openai: ['200'], delay_ms: 0, latency_ms: { livekit: 0, openai: 0 } };
+const state = { livekit: ['200'], openai: ['200'], delay_ms: 0,
+	latency_ms: { livekit: 0, openai: 0, livekit_admin: null } };
 let requests = [];
 let seq = 0;
 const hanging = new Set();
@@ -227,8 +229,9 @@ async function livekitAdmin(req, res, rec, method) {
 			r.parts.splice(i, 1);
 		return send(res, rec, 200, {});
 	};
-	if (state.latency_ms.livekit > 0)
-		setTimeout(reply, state.latency_ms.livekit);
+	const latency = state.latency_ms.livekit_admin ?? state.latency_ms.livekit;
+	if (latency > 0)
+		setTimeout(reply, latency);
 	else
 		reply();
 }
@@ -281,6 +284,8 @@ function control(res, body) {
 		for (const p of ['livekit', 'openai'])
 			if (l[p] !== undefined)
 				state.latency_ms[p] = Number(l[p]) || 0;
+		if (l.livekit_admin !== undefined)
+			state.latency_ms.livekit_admin = l.livekit_admin === null ? null : Number(l.livekit_admin) || 0;
 	}
 	return send(res, null, 200, state);
 }
@@ -307,7 +312,7 @@ const server = http.createServer((req, res) => {
 			seen.livekit.clear();
 			seen.openai.clear();
 			Object.assign(state, { livekit: ['200'], openai: ['200'], delay_ms: 0,
-				latency_ms: { livekit: 0, openai: 0 } });
+				latency_ms: { livekit: 0, openai: 0, livekit_admin: null } });
 			return send(res, null, 200, { ok: true });
 		}
 		if (path === '/_stats' && req.method === 'GET') {
