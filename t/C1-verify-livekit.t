@@ -56,7 +56,7 @@ subtest 'normal cancel: DeleteRoom, one ListParticipants, done with verified_at'
 	ok(grants_ok($_, 'room-C1-a'), "$_->{path}: token verified, grants right") for @del, @adm;
 	ok($adm[0]{time} >= $del[0]{time}, 'the read-back after the DeleteRoom');
 	sleep 1;
-	is(scalar(() = $fake->requests), 2, 'nothing more afterwards');
+	is(scalar(() = $fake->requests('all')), 2, 'nothing more afterwards');
 };
 
 for my $mode (qw(survive sip)) {
@@ -70,7 +70,7 @@ for my $mode (qw(survive sip)) {
 		my $term = target_final($id);
 		is($term->{state}, 'done', 'termination.state done');
 		ok($term->{targets}[0]{verified_at}, 'verified_at set');
-		my @all = grep { $_->{provider} =~ /^livekit/ } $fake->requests;
+		my @all = grep { $_->{provider} =~ /^livekit/ } $fake->requests('all');
 		my @seq = map { ($_->{path} =~ m{/(\w+)$})[0] . ($_->{identity} ? "($_->{identity})" : '') } @all;
 		note("@seq");
 		my @want = $mode eq 'survive'
@@ -85,6 +85,28 @@ for my $mode (qw(survive sip)) {
 		is($m1->{$k} - $m0->{$k}, 1, 'one escalation counted');
 	};
 }
+
+subtest 'termination.state (SPEC 11): pending while sent, failed if unknown' => sub {
+	my %cases = (
+		'sent'              => [ [qw(livekit sent)] ],
+		'done+unknown'      => [ [qw(openai done)], [qw(livekit unknown)] ],
+		'done+sent+unknown' => [ [qw(openai done)], [qw(livekit sent)], [qw(livekit unknown)] ],
+		'done+done'         => [ [qw(openai done)], [qw(livekit done)] ],
+	);
+	my %want = ('sent' => 'pending', 'done+unknown' => 'failed', 'done+sent+unknown' => 'pending',
+		'done+done' => 'done');
+	for my $name (sort keys %cases) {
+		my $c = fx_call($t, $tid, status => 'cancelled');
+		my $i = 0;
+		for my $row (@{ $cases{$name} }) {
+			$i++;
+			# far in the future: the retry child leaves these rows alone
+			$t->psql(qq{INSERT INTO termination_outbox (tenant_id, call_id, provider, target, state, attempts,
+				next_attempt_at) VALUES ($tid, '$c', '$row->[0]', 'x$i', '$row->[1]', 1, now() + interval '1 day')});
+		}
+		is(termination($c)->{state}, $want{$name}, "$name: $want{$name}");
+	}
+};
 
 subtest 'metrics: seconds to silence' => sub {
 	my $m = $t->metrics;

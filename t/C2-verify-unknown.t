@@ -68,8 +68,8 @@ like($out, qr/room-C2\s+unknown/, 'lists it');
 is($rc, 0, '--state sent accepted');
 
 sleep 1;
-my $n = scalar(() = $fake->requests);
+my $n = scalar(() = $fake->requests('all'));
 sleep 1;
-is(scalar(() = $fake->requests), $n, 'nothing more is sent once unknown');
+is(scalar(() = $fake->requests('all')), $n, 'nothing more is sent once unknown');
 
 done_testing();

@@ -53,7 +53,7 @@ ok($t->wait_until(sub { $term = termination($id); $term->{state} ne 'pending' },
 	'verification ended');
 is($term->{state}, 'done', 'termination.state done');
 ok($term->{targets}[0]{verified_at}, 'verified_at set');
-my @seq = map { ($_->{path} =~ m{/(\w+)$})[0] } grep { $_->{provider} =~ /^livekit/ } $fake->requests;
+my @seq = map { ($_->{path} =~ m{/(\w+)$})[0] } grep { $_->{provider} =~ /^livekit/ } $fake->requests('all');
 is_deeply(\@seq, [qw(DeleteRoom ListParticipants RemoveParticipant DeleteRoom ListParticipants)],
 	'the retry child read back, escalated and read back again');
 is(scalar(() = $fake->requests('livekit')), 2, 'two DeleteRooms: the worker\'s and the escalation\'s (no resend)');

@@ -526,6 +526,13 @@ int db_wait_notify(struct db *db, int timeout_ms)
 
 	if (db_connect(db) < 0)
 		return -1;
+	/* received while a statement ran: already read, poll would not see it */
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	if (got)
+		return 1;
 	pfd.fd = PQsocket(db->conn);
 	pfd.events = POLLIN;
 	pfd.revents = 0;

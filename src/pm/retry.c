@@ -84,6 +84,8 @@ static void retry_loop(const struct conf *cfg, struct db *db, struct outbox *ob,
 			n = outbox_drain(ob, db, RETRY_BATCH);
 			/* a backlog, or rows pulled forward meanwhile: no pause */
 			next_drain = n > 0 ? 0 : now + cfg->outbox_poll_ms;
+			if (n > 0)
+				verify_kick(vf); /* some may be sent now */
 		}
 		busy = verify_step(vf, db);
 		if (n < 0 || busy < 0) {

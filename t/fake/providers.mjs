@@ -43,7 +43,8 @@
 //        the next one deletes it), "sip" (a SIP participant stays until
 //        RemoveParticipant removes it; the room then lists no one until the
 //        next DeleteRoom), "never" (participants never go).
-//   GET  /_requests[?provider=livekit|openai]   the recorded requests, oldest
+//   GET  /_requests[?provider=livekit|openai|livekit_admin|all]   the
+//        recorded requests (without provider: all but livekit_admin), oldest
 //        first: {seq, provider, method, path, headers, body, time (ms since
 //        the epoch), auth, mode, status (null until answered), room/call_id,
 //        claims (LiveKit, when verified), closed (a "hang" request: ms since
@@ -302,8 +303,11 @@ const server = http.createServer((req, res) => {
 		if (path === '/_control' && req.method === 'POST')
 			return control(res, body);
 		if (path === '/_requests' && req.method === 'GET') {
+			// the read-backs only when asked for (provider=livekit_admin or
+			// all): the older tests count termination requests
 			const p = params.get('provider');
-			return send(res, null, 200, p ? requests.filter((r) => r.provider === p) : requests);
+			return send(res, null, 200, p === 'all' ? requests : p ? requests.filter((r) => r.provider === p)
+				: requests.filter((r) => r.provider !== 'livekit_admin'));
 		}
 		if (path === '/_reset' && req.method === 'POST') {
 			requests = [];
