@@ -80,7 +80,8 @@ subtest 'call status: full shape, before and after a cancel' => sub {
 	is_deeply(fx_types($r->{body}), { resource_id => 'string', resource_type => 'string', status => 'string',
 		call => { %$ts, ended_at => 'string', end_reason => 'string', termination => { state => 'string',
 			targets => [ { provider => 'string', target => 'string', state => 'string', attempts => 'number',
-				last_error => 'string' } ] } } }, 'JSON types after the cancel');
+				last_error => 'string', verified_at => 'null', seconds_to_silence => 'null' } ] } } },
+		'JSON types after the cancel');
 	$j = $r->{json};
 	is_deeply([ @$j{qw(resource_id resource_type status)} ], [ $c, 'call', 'cancelled' ], 'status cancelled');
 	$call = $j->{call};
@@ -95,7 +96,9 @@ subtest 'call status: full shape, before and after a cancel' => sub {
 	is($term->{state}, 'failed', 'termination.state failed (LiveKit not configured)');
 	is(scalar @{ $term->{targets} }, 1, 'one target');
 	my $tg = $term->{targets}[0];
-	is_deeply([ sort keys %$tg ], [ sort qw(provider target state attempts last_error) ], 'target fields');
+	# SPEC 11: a target item gains verified_at and seconds_to_silence
+	is_deeply([ sort keys %$tg ], [ sort qw(provider target state attempts last_error verified_at seconds_to_silence) ],
+		'target fields');
 	is_deeply([ @$tg{qw(provider target state)} ], [qw(livekit room-s1 failed)], 'target values');
 	like($tg->{attempts}, qr/^\d+$/, 'attempts is a number');
 	like($tg->{last_error} // '', qr/LiveKit.*not configured/i, 'last_error says LiveKit is not configured');

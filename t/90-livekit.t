@@ -43,6 +43,7 @@ subtest 'LiveKit room deleted once, token verified with roomCreate' => sub {
 	is_deeply(JSON::PP->new->decode($q->{body}), { room => 'room-90-a' }, 'body {"room": name}');
 	like($q->{headers}{authorization}, qr/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/, 'Bearer JWT');
 
+	FakeProviders::settled($t);    # done means verified (SPEC 11)
 	my $s = status_of($id);
 	is($s->{call}{termination}{state}, 'done', 'termination.state done');
 	is_deeply([ map { [ @$_{qw(provider target state attempts)} ] } @{ $s->{call}{termination}{targets} } ],
@@ -71,6 +72,7 @@ subtest 'LiveKit room and OpenAI call: both in parallel' => sub {
 	is($oa->{path}, '/v1/realtime/calls/rtc_90_b/hangup', 'hangup path');
 	is($oa->{auth}, 'ok', 'Bearer key and Idempotency-Key accepted');
 	like($oa->{headers}{'idempotency-key'}, qr/^[0-9a-f-]{36}$/, 'Idempotency-Key: a UUID');
+	FakeProviders::settled($t);
 	is(status_of($id)->{call}{termination}{state}, 'done', 'termination.state done');
 	$fake->control(delay_ms => 0, livekit => '200', openai => '200');
 };

@@ -42,6 +42,7 @@ is(scalar(grep { $_->{auth} eq 'ok' && $_->{status} == 200 } @lk), $N, 'all veri
 my %rooms = map { $_->{room} => 1 } @lk;
 is(scalar keys %rooms, $N, "$N distinct rooms");
 is_deeply([ sort keys %rooms ], [ sort map { "r91-$_" } 1 .. $N ], 'exactly the batch\'s rooms');
+FakeProviders::settled($t);    # done means verified (SPEC 11)
 is($t->psql_value(qq{SELECT count(*) FROM termination_outbox o JOIN voice_call_logs c ON c.id = o.call_id
 	WHERE c.batch_id = '$batch' AND o.state = 'done' AND o.attempts = 1}), $N, "$N outbox rows done in 1 attempt");
 fx_counters_ok($t, $batch, 'counters equal entry counts');

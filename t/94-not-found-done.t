@@ -32,6 +32,7 @@ my ($oa) = $fake->requests('openai');
 is($lk->{status}, 404, 'LiveKit answered 404');
 is($oa->{status}, 404, 'OpenAI answered 404');
 
+FakeProviders::settled($t);    # done means verified (SPEC 11)
 my $s = status_of($id);
 is($s->{call}{termination}{state}, 'done', 'termination.state done');
 is_deeply([ map { [ @$_{qw(provider target state attempts)} ] } @{ $s->{call}{termination}{targets} } ],
@@ -47,6 +48,7 @@ my $heppu = $t->key(tenant => 'acme', frontend_id => 'fe2');
 my $id2 = fx_call($t, $tid, status => 'ringing', livekit_room => 'room-94-b');
 my $d = $t->request(DELETE => "/api/v1/calls/$id2", headers => { 'x-api-key' => $heppu });
 is($d->{status}, 200, 'DELETE /api/v1/calls/{id}: 200') or diag($d->{body});
+FakeProviders::settled($t);
 is(status_of($id2)->{call}{termination}{state}, 'done', 'its room: done (not_found)');
 
 done_testing();

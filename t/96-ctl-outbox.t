@@ -37,6 +37,7 @@ my $c = fx_call($t, $tid, status => 'running', livekit_room => 'room-96-c');
 is(cancel($c)->{json}{message}, 'Call cancelled. LiveKit room terminated.', 'c: done');
 my ($ida, $idb, $idc) = map { $t->psql_value("SELECT id FROM termination_outbox WHERE call_id = '$_'") } $a, $b, $c;
 
+FakeProviders::settled($t);    # c: done means verified (SPEC 11)
 subtest 'outbox list' => sub {
 	my ($rc, $out, $err) = $t->ctl('outbox', 'list');
 	is($rc, 0, 'exit 0') or diag($err);

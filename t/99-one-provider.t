@@ -29,6 +29,7 @@ for my $name (sort keys %want) {
 		is($r->{json}{message}, $message, 'message');
 		is(scalar(() = $fake->requests('livekit')), $lk, "$lk DeleteRoom");
 		is(scalar(() = $fake->requests('openai')), $oa, "$oa hangup");
+		FakeProviders::settled($t);    # done means verified (SPEC 11)
 		my $term = $t->api(GET => "/calls/status/$id", key => $key, frontend => 'fe1')->{json}{call}{termination};
 		is($term->{state}, 'failed', 'termination.state failed (one target not configured)');
 		is_deeply([ map { "$_->{provider}:$_->{state}" } @{ $term->{targets} } ],

@@ -38,6 +38,7 @@ subtest 'both providers, OpenAI row first: LiveKit done, OpenAI 400' => sub {
 	is($r->{status}, 200, 'status 200') or diag($r->{body});
 	is(providers_by_id($t, $id), 'openai,livekit', 'the OpenAI row has the lower id');
 	is($r->{json}{message}, 'Call cancelled. LiveKit room terminated. OpenAI hangup failed.', 'message');
+	FakeProviders::settled($t);    # done means verified (SPEC 11)
 	my $term = $t->api(GET => "/calls/status/$id", key => $key, frontend => 'fe1')->{json}{call}{termination};
 	my %by = map { $_->{provider} => $_->{state} } @{ $term->{targets} };
 	is_deeply(\%by, { livekit => 'done', openai => 'failed' }, 'each row holds its own outcome');

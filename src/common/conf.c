@@ -257,6 +257,11 @@ static int conf_check(const struct conf *c, const char *path, const int *lines, 
 			path, line, c->listen);
 		return -1;
 	}
+	if (strcmp(c->openai_api, "realtime") != 0 && strcmp(c->openai_api, "live") != 0) {
+		conf_err(err, errlen, "%s:%d: api: expected realtime or live, got '%s'", path,
+			 lines[conf_find("openai", "api") - conf_table], c->openai_api);
+		return -1;
+	}
 	return 0;
 }
 

@@ -133,6 +133,7 @@ struct conf {
 	char *livekit_api_key;         /* the JWT's iss (owned) */
 	char *livekit_api_secret_file; /* path; its content -> livekit_api_secret */
 	/* [openai] (SPEC 6): both set, or none */
+	char *openai_api;          /* "realtime" | "live" (SPEC 11; owned) */
 	char *openai_base_url;     /* "https://api.openai.com" (owned) */
 	char *openai_api_key_file; /* path; its content -> openai_api_key */
 	/* [outbox] (SPEC 6) */
@@ -144,6 +145,8 @@ struct conf {
 	int outbox_max_attempts; /* then dead-lettered (state failed), whatever its age */
 	int outbox_poll_ms;      /* retry child's timer besides LISTEN */
 	int outbox_timeout_ms;   /* whole request */
+	/* s after sent: a target still there is unknown (SPEC 11) */
+	int outbox_verify_deadline;
 
 	/* Read from the *_file keys at load; never logged (owned, NULL if unset). */
 	char *livekit_api_secret;

@@ -58,6 +58,7 @@ static const struct conf_key conf_table[] = {
 	SKEY(livekit, api_key, CONF_STR_NULL, "", 0, 0, 0),
 	SKEY(livekit, api_secret_file, CONF_STR_NULL, "", 0, 0, 0),
 	SKEY(livekit, url, CONF_STR_NULL, "", 0, 0, 0),
+	SKEY(openai, api, CONF_STR, "realtime", 0, 0, 0),
 	SKEY(openai, api_key_file, CONF_STR_NULL, "", 0, 0, 0),
 	SKEY(openai, base_url, CONF_STR_NULL, "", 0, 0, 0),
 	SKEY(outbox, backoff_base_ms, CONF_INT, "1000", 1, 3600000, 0),
@@ -68,6 +69,7 @@ static const struct conf_key conf_table[] = {
 	SKEY(outbox, max_attempts, CONF_INT, "100", 1, 1000, 0),
 	SKEY(outbox, poll_ms, CONF_INT, "1000", 10, 60000, 0),
 	SKEY(outbox, timeout_ms, CONF_INT, "3000", 1, 120000, 0),
+	SKEY(outbox, verify_deadline, CONF_INT, "10", 1, 3600, 0),
 };
 /* clang-format on */
 

@@ -12,49 +12,15 @@
 
 #include "common/clock.h"
 #include "common/conf.h"
+#include "common/db_int.h"
 #include "common/log.h"
 #include "common/pgwait.h"
 #include "common/statements.h"
-
-/* libpq parameters added to the conninfo unless it sets them (db_configure). */
-enum {
-	DB_P_CONNECT_TIMEOUT,
-	DB_P_KA_IDLE,
-	DB_P_KA_INTERVAL,
-	DB_P_KA_COUNT,
-	DB_P_TCP_USER_TIMEOUT,
-	DB_N_PARAMS
-};
 
 static const char *const db_param_names[DB_N_PARAMS] = {
 	[DB_P_CONNECT_TIMEOUT] = "connect_timeout",   [DB_P_KA_IDLE] = "keepalives_idle",
 	[DB_P_KA_INTERVAL] = "keepalives_interval",   [DB_P_KA_COUNT] = "keepalives_count",
 	[DB_P_TCP_USER_TIMEOUT] = "tcp_user_timeout",
-};
-
-struct db {
-	const char *listen_channel; /* LISTENed on every (re)connection, or NULL */
-	char *conninfo;
-	PGconn *conn;
-	enum db_error last_error;
-	int down_logged;
-	unsigned long connects;
-	int params[DB_N_PARAMS]; /* 0 = libpq's default */
-	int stmt_timeout_ms;     /* 0 = none (not configured) */
-	int batch_timeout_ms;
-	int session_timeout_ms; /* the statement_timeout SET on conn, -1 = not set by us */
-	int64_t retry_at_ms;    /* no connection attempt before (clock_monotonic_ms) */
-	PGconn *pending;        /* an attempt in the background while down (db_connect_down) */
-	PostgresPollingStatusType pending_st;
-	int64_t pending_since;
-	int blocking_next; /* 1: the background attempt took too long, the next one blocks */
-	/* 1: the last connect failed or the server went silent, so connects run
-	 * in the background (db_connect_down); a connection lost on a server
-	 * that answers is reopened at once, blocking, as it would be at start */
-	int down;
-	/* DB_TX_BEGIN .. DB_TX_COMMIT/ROLLBACK (SPEC 8): 1 open, 2 its
-	 * connection was lost (every statement fails until the ROLLBACK) */
-	int tx;
 };
 
 struct db *db_new(const char *conninfo)
@@ -105,7 +71,7 @@ void db_configure(struct db *db, const struct conf *cfg)
 		db->batch_timeout_ms = db->stmt_timeout_ms;
 }
 
-static void db_disconnect(struct db *db)
+void db_disconnect(struct db *db)
 {
 	if (db->tx)
 		db->tx = 2;
@@ -528,37 +494,6 @@ enum db_error db_last_error(const struct db *db)
 unsigned long db_connects(const struct db *db)
 {
 	return db->connects;
-}
-
-void db_listen(struct db *db, const char *channel)
-{
-	db->listen_channel = channel;
-	db_disconnect(db);
-}
-
-int db_wait_notify(struct db *db, int timeout_ms)
-{
-	struct pollfd pfd;
-	PGnotify *n;
-	int got = 0, rc;
-
-	if (db_connect(db) < 0)
-		return -1;
-	pfd.fd = PQsocket(db->conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	rc = poll(&pfd, 1, timeout_ms);
-	if (rc < 0)
-		return errno == EINTR ? 0 : -1;
-	if (rc > 0 && PQconsumeInput(db->conn) == 0) {
-		db_disconnect(db);
-		return -1;
-	}
-	while ((n = PQnotifies(db->conn)) != NULL) {
-		got = 1;
-		PQfreemem(n);
-	}
-	return got;
 }
 
 /* ---- row contracts ------------------------------------------------------ */

@@ -41,4 +41,14 @@ void fault_after_commit(void)
 	}
 }
 
+void fault_after_send(void)
+{
+	const char *ms = getenv("CALLSTOP_TEST_PAUSE_AFTER_SEND_MS");
+
+	if (ms != NULL && atoi(ms) > 0) {
+		log_info("test hook: pausing %s ms after send", ms);
+		usleep((useconds_t)atoi(ms) * 1000);
+	}
+}
+
 #endif

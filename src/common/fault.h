@@ -13,7 +13,11 @@
  *   CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS (environment) a worker sleeps that
  *                                  long between a cancel's commit and its
  *                                  termination requests, so that a test can
- *                                  kill it there (t/93, t/A2).
+ *                                  kill it there (t/93, t/A2);
+ *   CALLSTOP_TEST_PAUSE_AFTER_SEND_MS (environment) a worker sleeps that
+ *                                  long after its termination requests were
+ *                                  answered and recorded (sent), before it
+ *                                  answers its client (t/C4).
  */
 #ifndef CALLSTOP_FAULT_H
 #define CALLSTOP_FAULT_H
@@ -33,6 +37,9 @@ void fault_route(const struct conf *cfg, const char *route, const char *request_
 /* Between a cancel's commit and its termination requests. */
 void fault_after_commit(void);
 
+/* After a cancel's termination requests were recorded. */
+void fault_after_send(void);
+
 #else
 
 static inline void fault_worker_start(const struct conf *cfg, int index)
@@ -49,6 +56,10 @@ static inline void fault_route(const struct conf *cfg, const char *route, const 
 }
 
 static inline void fault_after_commit(void)
+{
+}
+
+static inline void fault_after_send(void)
 {
 }
 

@@ -52,6 +52,29 @@ void metrics_idempotency_pruned(int n)
 		scoreboard_count_idempotency(1, (uint64_t)n);
 }
 
+void metrics_silence_of(const PGresult *res)
+{
+	int i;
+
+	for (i = 0; res != NULL && i < PQntuples(res); i++) {
+		int p = metrics_lookup(PQgetvalue(res, i, OUTBOX_RESULT_COL_PROVIDER), metrics_providers,
+				       SCOREBOARD_PROVIDERS);
+		const char *state = PQgetvalue(res, i, OUTBOX_RESULT_COL_STATE);
+
+		if (strcmp(state, "unknown") == 0)
+			scoreboard_count_unknown(p);
+		else if (strcmp(state, "done") == 0 && !PQgetisnull(res, i, OUTBOX_RESULT_COL_SILENCE))
+			scoreboard_count_silence(
+				p, (int64_t)(strtod(PQgetvalue(res, i, OUTBOX_RESULT_COL_SILENCE), NULL) *
+					     1000));
+	}
+}
+
+void metrics_escalation(const char *provider)
+{
+	scoreboard_count_escalation(metrics_lookup(provider, metrics_providers, SCOREBOARD_PROVIDERS));
+}
+
 /* ---- exposition ---- */
 
 struct metrics_buf {
@@ -173,6 +196,49 @@ static void metrics_cancels(struct metrics_buf *b)
 	metrics_printf(b, "callstop_idempotency_keys_pruned_total %" PRIu64 "\n", scoreboard_idempotency(1));
 }
 
+/* SPEC 11: seconds from a cancel's commit to verified silence; targets
+ * left unknown; escalation rounds. */
+static void metrics_verify(struct metrics_buf *b)
+{
+	int p, k;
+
+	metrics_header(b, "callstop_termination_seconds_to_silence", "histogram",
+		       "Seconds from a cancel to its target verified gone, by provider.");
+	for (p = 0; p < SCOREBOARD_PROVIDERS; p++) {
+		uint64_t cum = 0;
+
+		for (k = 0; k < SCOREBOARD_SILENCE_BUCKETS; k++) {
+			cum += scoreboard_silence_bucket(p, k);
+			metrics_printf(
+				b,
+				"callstop_termination_seconds_to_silence_bucket{provider=\"%s\",le=\"%g\"} "
+				"%" PRIu64 "\n",
+				metrics_providers[p], scoreboard_silence_ms[k] / 1000.0, cum);
+		}
+		cum += scoreboard_silence_bucket(p, SCOREBOARD_SILENCE_BUCKETS);
+		metrics_printf(
+			b,
+			"callstop_termination_seconds_to_silence_bucket{provider=\"%s\",le=\"+Inf\"} %" PRIu64
+			"\n",
+			metrics_providers[p], cum);
+		metrics_printf(b, "callstop_termination_seconds_to_silence_sum{provider=\"%s\"} %.3f\n",
+			       metrics_providers[p], scoreboard_silence_ms_sum(p) / 1000.0);
+		metrics_printf(b,
+			       "callstop_termination_seconds_to_silence_count{provider=\"%s\"} %" PRIu64 "\n",
+			       metrics_providers[p], cum);
+	}
+	metrics_header(b, "callstop_termination_unknown_total", "counter",
+		       "Targets still present after every escalation and verify_deadline, by provider.");
+	for (p = 0; p < SCOREBOARD_PROVIDERS; p++)
+		metrics_printf(b, "callstop_termination_unknown_total{provider=\"%s\"} %" PRIu64 "\n",
+			       metrics_providers[p], scoreboard_unknown(p));
+	metrics_header(b, "callstop_termination_escalations_total", "counter",
+		       "Escalation rounds (participants removed, room deleted again), by provider.");
+	for (p = 0; p < SCOREBOARD_PROVIDERS; p++)
+		metrics_printf(b, "callstop_termination_escalations_total{provider=\"%s\"} %" PRIu64 "\n",
+			       metrics_providers[p], scoreboard_escalations(p));
+}
+
 static void metrics_outbox_depth(struct metrics_buf *b, struct db *db)
 {
 	long long n[2] = { 0, 0 };
@@ -242,6 +308,7 @@ char *metrics_render(struct db *db, long listen_queue)
 	metrics_process_manager(&b, listen_queue);
 	metrics_requests(&b);
 	metrics_cancels(&b);
+	metrics_verify(&b);
 	metrics_outbox_depth(&b, db);
 	if (b.failed) {
 		free(b.s);

@@ -26,6 +26,12 @@ void metrics_outbox(const char *provider, const char *state);
  * pruned. */
 void metrics_idempotency_stored(void);
 void metrics_idempotency_pruned(int n);
+/* Verified termination (SPEC 11), provider "livekit" or "openai": the rows
+ * of a DB_OUTBOX_RESULT or DB_VERIFY_RESULT (enum outbox_result_col; res may
+ * be NULL) counted into the seconds-to-silence histogram (done) and the
+ * unknown counter; one escalation round. */
+void metrics_silence_of(const PGresult *res);
+void metrics_escalation(const char *provider);
 
 /*
  * The whole exposition as a malloc'ed string (the caller frees it), or NULL

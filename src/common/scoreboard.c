@@ -24,6 +24,9 @@
 const int scoreboard_bucket_ms[SCOREBOARD_BUCKETS] = { 5,   10,   25,   50,   100,   250,
 						       500, 1000, 2500, 5000, 10000, 30000 };
 
+const int scoreboard_silence_ms[SCOREBOARD_SILENCE_BUCKETS] = { 50,   100,  250,   500,   1000,
+								2500, 5000, 10000, 20000, 30000 };
+
 struct scoreboard_entry {
 	uint32_t seq;  /* odd while the owner writes */
 	int32_t state; /* enum scoreboard_state */
@@ -59,6 +62,11 @@ struct scoreboard {
 	uint64_t cancels[SCOREBOARD_CANCEL_TYPES][SCOREBOARD_CANCEL_OUTCOMES];
 	uint64_t outbox[SCOREBOARD_PROVIDERS][SCOREBOARD_OUTBOX_RESULTS];
 	uint64_t idempotency[2]; /* SPEC 8: keys stored, keys pruned */
+	/* SPEC 11: counted by workers and by the retry child alike */
+	uint64_t silence[SCOREBOARD_PROVIDERS][SCOREBOARD_SILENCE_BUCKETS + 1];
+	uint64_t silence_ms_sum[SCOREBOARD_PROVIDERS];
+	uint64_t unknown[SCOREBOARD_PROVIDERS];
+	uint64_t escalations[SCOREBOARD_PROVIDERS];
 	struct scoreboard_entry entries[];
 };
 
@@ -331,6 +339,37 @@ void scoreboard_count_idempotency(int pruned, uint64_t n)
 		scoreboard_add(&scoreboard->idempotency[pruned != 0], n);
 }
 
+static int scoreboard_provider_ok(int provider)
+{
+	return scoreboard != NULL && provider >= 0 && provider < SCOREBOARD_PROVIDERS;
+}
+
+void scoreboard_count_silence(int provider, int64_t ms)
+{
+	int b;
+
+	if (!scoreboard_provider_ok(provider))
+		return;
+	if (ms < 0)
+		ms = 0;
+	for (b = 0; b < SCOREBOARD_SILENCE_BUCKETS && ms > scoreboard_silence_ms[b]; b++)
+		;
+	scoreboard_add(&scoreboard->silence[provider][b], 1);
+	scoreboard_add(&scoreboard->silence_ms_sum[provider], (uint64_t)ms);
+}
+
+void scoreboard_count_unknown(int provider)
+{
+	if (scoreboard_provider_ok(provider))
+		scoreboard_add(&scoreboard->unknown[provider], 1);
+}
+
+void scoreboard_count_escalation(int provider)
+{
+	if (scoreboard_provider_ok(provider))
+		scoreboard_add(&scoreboard->escalations[provider], 1);
+}
+
 /* ---- readers ---- */
 
 int scoreboard_enabled(void)
@@ -461,4 +500,26 @@ uint64_t scoreboard_outbox(int provider, int result)
 uint64_t scoreboard_idempotency(int pruned)
 {
 	return scoreboard != NULL ? scoreboard_load(&scoreboard->idempotency[pruned != 0]) : 0;
+}
+
+uint64_t scoreboard_silence_bucket(int provider, int bucket)
+{
+	if (!scoreboard_provider_ok(provider) || bucket < 0 || bucket > SCOREBOARD_SILENCE_BUCKETS)
+		return 0;
+	return scoreboard_load(&scoreboard->silence[provider][bucket]);
+}
+
+uint64_t scoreboard_silence_ms_sum(int provider)
+{
+	return scoreboard_provider_ok(provider) ? scoreboard_load(&scoreboard->silence_ms_sum[provider]) : 0;
+}
+
+uint64_t scoreboard_unknown(int provider)
+{
+	return scoreboard_provider_ok(provider) ? scoreboard_load(&scoreboard->unknown[provider]) : 0;
+}
+
+uint64_t scoreboard_escalations(int provider)
+{
+	return scoreboard_provider_ok(provider) ? scoreboard_load(&scoreboard->escalations[provider]) : 0;
 }

@@ -51,6 +51,11 @@ enum { SCOREBOARD_CANCEL_TYPES = 2, SCOREBOARD_CANCEL_OUTCOMES = 4 };
 /* Outbox terminations by provider and result (SPEC 6). */
 enum { SCOREBOARD_PROVIDERS = 2, SCOREBOARD_OUTBOX_RESULTS = 3 };
 
+/* Seconds to silence (SPEC 11), histogram upper bounds in ms (le="0.05" ...
+ * "30"); one more bucket counts the rest (+Inf). */
+#define SCOREBOARD_SILENCE_BUCKETS 10
+extern const int scoreboard_silence_ms[SCOREBOARD_SILENCE_BUCKETS];
+
 /* A consistent copy of one entry (scoreboard_read). */
 struct scoreboard_proc {
 	int index; /* entry number */
@@ -155,6 +160,13 @@ void scoreboard_count_outbox(int provider, int result);
 /* n Idempotency-Keys stored (pruned 0) or pruned (1) (SPEC 8). */
 void scoreboard_count_idempotency(int pruned, uint64_t n);
 
+/* Verified termination (SPEC 11), provider 0 livekit, 1 openai: a target
+ * verified silent ms after its cancel; one found unknown; one escalation
+ * round (RemoveParticipant, DeleteRoom again). */
+void scoreboard_count_silence(int provider, int64_t ms);
+void scoreboard_count_unknown(int provider);
+void scoreboard_count_escalation(int provider);
+
 /* ---- readers ---- */
 
 /* 1 if a scoreboard exists in this process. */
@@ -182,5 +194,12 @@ uint64_t scoreboard_route_ms_sum(size_t i);
 uint64_t scoreboard_cancels(int type, int outcome);
 uint64_t scoreboard_outbox(int provider, int result);
 uint64_t scoreboard_idempotency(int pruned);
+
+/* Provider's silence bucket (SCOREBOARD_SILENCE_BUCKETS + 1, not
+ * cumulative), sum in ms, unknown and escalation counts. */
+uint64_t scoreboard_silence_bucket(int provider, int bucket);
+uint64_t scoreboard_silence_ms_sum(int provider);
+uint64_t scoreboard_unknown(int provider);
+uint64_t scoreboard_escalations(int provider);
 
 #endif

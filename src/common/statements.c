@@ -56,8 +56,9 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 			     " FROM voice_call_logs c LEFT JOIN voice_call_batches b ON b.id = c.batch_id"
 			     " WHERE c.tenant_id = $1::bigint AND c.id = callstop_uuid_or_null($2)" },
 	[DB_CALL_TARGETS] = { "call_targets", CALL_TARGETS_NCOLS,
-			      "SELECT provider, target, state, attempts, last_error FROM termination_outbox"
-			      " WHERE call_id = $1::uuid ORDER BY id" },
+			      "SELECT provider, target, state, attempts, last_error, callstop_rfc3339(verified_at),"
+			      " round(extract(epoch FROM verified_at - created_at)::numeric, 3)"
+			      " FROM termination_outbox WHERE call_id = $1::uuid ORDER BY id" },
 	[DB_BATCH_STATUS] = { "batch_status", BATCH_STATUS_NCOLS,
 			      "SELECT id, job_id, status, callstop_rfc3339(created_at), callstop_rfc3339(cancelled_at),"
 			      " total_count, pending_count + claimed_count, running_count, completed_count, failed_count,"
@@ -149,12 +150,18 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 				     "  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
 				     " RETURNING id, target, idempotency_key, attempts,"
 				     "  floor(extract(epoch FROM now() - created_at))::bigint, provider" },
-	[DB_OUTBOX_RESULT] = { "outbox_result", 0,
+	/* sent (SPEC 11): due for the verifier at once; done (a provider with
+	 * no read-back): verified now */
+	[DB_OUTBOX_RESULT] = { "outbox_result", OUTBOX_RESULT_COL_NCOLS,
 			       "UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
 			       " claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
-			       "  THEN now() + r.delay_ms * interval '1 millisecond' ELSE o.next_attempt_at END"
+			       "  THEN now() + r.delay_ms * interval '1 millisecond' WHEN r.state = 'sent' THEN now()"
+			       "  ELSE o.next_attempt_at END,"
+			       " sent_at = CASE WHEN r.state IN ('sent', 'done') THEN now() ELSE o.sent_at END,"
+			       " verified_at = CASE WHEN r.state = 'done' THEN now() ELSE o.verified_at END"
 			       " FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
-			       " WHERE o.id = r.id AND o.state = 'pending'" },
+			       " WHERE o.id = r.id AND o.state = 'pending'"
+			       " RETURNING o.provider, o.state, extract(epoch FROM o.verified_at - o.created_at)" },
 	[DB_OUTBOX_PULL_FORWARD] = { "outbox_pull_forward", OUTBOX_PULL_FORWARD_NCOLS,
 				     "SELECT callstop_outbox_pull_forward($1)" },
 	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
@@ -172,5 +179,28 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 			     "SELECT FROM callstop_idempotency_finish($1, $2, $3::integer, $4)" },
 	[DB_IDEM_PRUNE] = { "idem_prune", IDEM_PRUNE_NCOLS,
 			    "SELECT callstop_idempotency_prune($1::integer)" },
+	/* The verifier (SPEC 11): sent rows, oldest due first, claimed for the
+	 * whole verification (the lease outlasts verify_deadline); a verifier
+	 * that dies leaves them to be claimed again when the lease ends. */
+	[DB_VERIFY_CLAIM] = { "verify_claim", VERIFY_CLAIM_NCOLS,
+			      "UPDATE termination_outbox SET updated_at = now(),"
+			      " next_attempt_at = now() + make_interval(secs => $2::integer),"
+			      " claimed_until = now() + make_interval(secs => $2::integer)"
+			      " WHERE id IN (SELECT id FROM termination_outbox"
+			      "  WHERE state = 'sent' AND next_attempt_at <= now()"
+			      "  ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
+			      " RETURNING id, call_id, provider, target,"
+			      "  floor(extract(epoch FROM now() - coalesce(sent_at, now())) * 1000)::bigint" },
+	/* done: verified ago_ms before this statement; sent: released (due
+	 * again at once); unknown: final, last_error says what was there */
+	[DB_VERIFY_RESULT] = { "verify_result", OUTBOX_RESULT_COL_NCOLS,
+			       "UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
+			       " claimed_until = NULL,"
+			       " next_attempt_at = CASE WHEN r.state = 'sent' THEN now() ELSE o.next_attempt_at END,"
+			       " verified_at = CASE WHEN r.state = 'done'"
+			       "  THEN now() - r.ago_ms * interval '1 millisecond' ELSE o.verified_at END"
+			       " FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, ago_ms bigint)"
+			       " WHERE o.id = r.id AND o.state = 'sent'"
+			       " RETURNING o.provider, o.state, extract(epoch FROM o.verified_at - o.created_at)" },
 };
 /* clang-format on */

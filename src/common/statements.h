@@ -33,7 +33,8 @@ enum db_stmt {
 	DB_OUTBOX_CLAIM_NEW, /* $1 ids (bigint[] literal), $2 lease s: those never tried -> enum outbox_claim_col */
 	DB_OUTBOX_CLAIM_DUE_OF, /* $1 provider, $2 limit, $3 lease s: due rows, oldest due first
 				 * -> enum outbox_claim_col */
-	DB_OUTBOX_RESULT, /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims -> no rows */
+	DB_OUTBOX_RESULT,       /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims
+			   * -> enum outbox_result_col, one row per row written */
 	DB_OUTBOX_PULL_FORWARD, /* $1 provider -> enum outbox_pull_forward_col (sql/007_outbox.sql) */
 	DB_OUTBOX_OF_PROVIDERS, /* $1 ids (bigint[] literal) -> enum outbox_of_providers_col, never tried */
 	/* SPEC 8, sql/008_idempotency.sql: a keyed request's transaction (db.c
@@ -45,6 +46,9 @@ enum db_stmt {
 	DB_IDEM_STORE, /* $1 scope, $2 key, $3 fingerprint, $4 status, $5 body, $6 ttl s, $7 hold -> no rows */
 	DB_IDEM_FINISH, /* $1 scope, $2 key, $3 status, $4 body; lets the key go -> no rows */
 	DB_IDEM_PRUNE,  /* $1 limit -> enum idem_prune_col */
+	/* Verified termination (SPEC 11, sql/009_verify.sql) */
+	DB_VERIFY_CLAIM,  /* $1 limit, $2 lease s: due sent rows -> enum verify_claim_col */
+	DB_VERIFY_RESULT, /* $1 JSON [{id, state, last_error, ago_ms}] -> enum outbox_result_col */
 	DB_N_STMTS
 };
 
@@ -106,9 +110,11 @@ enum call_status_col { /* DB_CALL_STATUS */
 enum call_targets_col { /* DB_CALL_TARGETS */
 			CALL_TARGETS_PROVIDER,
 			CALL_TARGETS_TARGET,
-			CALL_TARGETS_STATE, /* pending | done | failed */
+			CALL_TARGETS_STATE, /* pending | sent | done | failed | unknown */
 			CALL_TARGETS_ATTEMPTS,
 			CALL_TARGETS_LAST_ERROR,
+			CALL_TARGETS_VERIFIED_AT,        /* RFC 3339, NULL until verified */
+			CALL_TARGETS_SECONDS_TO_SILENCE, /* verified_at - created_at, s (3 decimals) */
 			CALL_TARGETS_NCOLS
 };
 
@@ -184,6 +190,22 @@ enum outbox_of_providers_col { /* DB_OUTBOX_OF_PROVIDERS */
 			       OUTBOX_OF_PROVIDERS_ID,
 			       OUTBOX_OF_PROVIDERS_PROVIDER,
 			       OUTBOX_OF_PROVIDERS_NCOLS
+};
+
+enum outbox_result_col { /* DB_OUTBOX_RESULT, DB_VERIFY_RESULT */
+			 OUTBOX_RESULT_COL_PROVIDER,
+			 OUTBOX_RESULT_COL_STATE,   /* as written */
+			 OUTBOX_RESULT_COL_SILENCE, /* s from the cancel to verified_at; NULL if not done */
+			 OUTBOX_RESULT_COL_NCOLS
+};
+
+enum verify_claim_col { /* DB_VERIFY_CLAIM */
+			VERIFY_CLAIM_ID,
+			VERIFY_CLAIM_CALL_ID,
+			VERIFY_CLAIM_PROVIDER,
+			VERIFY_CLAIM_TARGET,
+			VERIFY_CLAIM_SENT_AGO_MS, /* since the provider accepted the request */
+			VERIFY_CLAIM_NCOLS
 };
 
 enum outbox_depth_col {                     /* DB_OUTBOX_DEPTH */

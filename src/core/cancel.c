@@ -189,6 +189,8 @@ static void cancel_terminate(struct worker_ctx *ctx, struct cancel_request *req,
 	if (ob->n > 0)
 		fault_after_commit();
 	outbox_send(ctx->outbox, ctx->db, ob->ids, ob->n, results);
+	if (ob->n > 0)
+		fault_after_send();
 	for (i = 0; i < req->n; i++) {
 		struct cancel_item *it = &req->items[i];
 

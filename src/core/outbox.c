@@ -41,6 +41,8 @@ struct outbox {
 	CURLM *multi; /* kept for the process: its connection cache */
 	size_t nslots;
 	struct outbox_slot *slots; /* one per provider_table[] entry */
+	void (*tick)(void *arg);   /* outbox_set_tick() */
+	void *tick_arg;
 };
 
 /* One call of outbox_send() or outbox_drain(). */
@@ -114,7 +116,7 @@ static const char *outbox_state_of(const struct outbox *ob, const struct transfe
 
 	*delay = 0;
 	if (x->verdict == PROVIDER_DONE)
-		return "done";
+		return x->p->verifies ? "sent" : "done"; /* SPEC 11: sent until verified */
 	if (x->verdict == PROVIDER_PERMANENT || x->attempts >= cfg->outbox_max_attempts ||
 	    x->age_s >= cfg->outbox_max_age) {
 		log_warn("outbox %lld: %s %s: %s; dead-lettered after %d attempt(s) in %lld s", x->id,
@@ -143,12 +145,13 @@ static void outbox_record(struct outbox *ob, struct db *db, struct outbox_run *r
 		long delay;
 		const char *state = outbox_state_of(ob, x, &delay);
 
-		metrics_outbox(x->p->name, state);
+		/* the provider accepted it: the cancel's message says so (SPEC 11) */
+		metrics_outbox(x->p->name, state[0] == 's' ? "done" : state);
 		for (i = 0; run->results != NULL && i < run->n; i++)
 			if (run->ids[i] == x->id)
-				run->results[i] = state[0] == 'd'   ? OUTBOX_RESULT_DONE
-						  : state[0] == 'f' ? OUTBOX_RESULT_FAILED
-								    : OUTBOX_RESULT_QUEUED;
+				run->results[i] = state[0] == 'd' || state[0] == 's' ? OUTBOX_RESULT_DONE
+						  : state[0] == 'f'                  ? OUTBOX_RESULT_FAILED
+										     : OUTBOX_RESULT_QUEUED;
 		cJSON_AddNumberToObject(o, "id", (double)x->id);
 		cJSON_AddStringToObject(o, "state", state);
 		json_add_string_or_null(o, "last_error", x->error[0] ? x->error : NULL);
@@ -164,6 +167,7 @@ static void outbox_record(struct outbox *ob, struct db *db, struct outbox_run *r
 		log_error(
 			"outbox: cannot record %zu result(s); the rows will be retried when their claim expires",
 			n);
+	metrics_silence_of(res);
 	PQclear(res);
 	free(json);
 	for (x = run->finished; x != NULL; x = next) {
@@ -416,7 +420,15 @@ static void outbox_go(struct outbox *ob, struct db *db, struct outbox_run *run)
 		}
 		if (running > 0 && wait_ms > 0)
 			curl_multi_poll(ob->multi, NULL, 0, wait_ms, NULL);
+		if (ob->tick != NULL)
+			ob->tick(ob->tick_arg);
 	}
+}
+
+void outbox_set_tick(struct outbox *ob, void (*tick)(void *arg), void *arg)
+{
+	ob->tick = tick;
+	ob->tick_arg = arg;
 }
 
 /* Share out ids[0..n) by provider (the slots' ids): the rows never tried.

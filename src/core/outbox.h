@@ -14,7 +14,8 @@
  * connections kept between calls.  Every provider (core/providers/provider.h)
  * has its own slots, at most outbox_concurrency transfers each, and its own
  * claims: a provider that hangs never holds back another's rows.  Each row is
- * recorded as its transfer ends.  After failures, the first success to a
+ * recorded as its transfer ends: done, or sent for a provider with a
+ * read-back (SPEC 11; core/verify.h then confirms it).  After failures, the first success to a
  * provider makes its rows waiting out their backoff due at once; a row that
  * fails once older than outbox_max_age is dead-lettered (issue 10).
  */
@@ -29,7 +30,7 @@
 
 /* What became of a row after outbox_send(). */
 enum outbox_result {
-	OUTBOX_RESULT_DONE,
+	OUTBOX_RESULT_DONE,   /* the provider accepted it: done, or sent (SPEC 11) */
 	OUTBOX_RESULT_QUEUED, /* pending: the retry child has it */
 	OUTBOX_RESULT_FAILED, /* dead-lettered */
 };
@@ -54,6 +55,12 @@ void outbox_send(struct outbox *ob, struct db *db, const long long *ids, size_t 
  * all and for at most outbox_timeout_ms, send them and record them.  Returns
  * the number of rows processed, or -1 if the database is unreachable. */
 int outbox_drain(struct outbox *ob, struct db *db, int limit) MUST_CHECK;
+
+/* Call tick(arg) once per turn of outbox_drain()'s and outbox_send()'s
+ * loop (at least every 100 ms while they wait on transfers): the retry child
+ * keeps its verifications (core/verify.h) moving during a long drain.  tick
+ * must not use the outbox; it may use the database connection. */
+void outbox_set_tick(struct outbox *ob, void (*tick)(void *arg), void *arg);
 
 /* Delay before attempt number attempts + 1, ms: base * 2^(attempts-1),
  * capped, with jitter in [50%, 100%]. */

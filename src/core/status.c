@@ -28,7 +28,7 @@ static void status_add_int(cJSON *obj, const char *name, const PGresult *res, in
 struct status_field {
 	const char *name;
 	int col;
-	enum { STATUS_TEXT, STATUS_INT, STATUS_BOOL } type; /* text, number, "t"/"f" */
+	enum { STATUS_TEXT, STATUS_INT, STATUS_BOOL, STATUS_NUM } type; /* text, integer, "t"/"f", decimal */
 };
 
 #define STATUS_NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
@@ -44,6 +44,10 @@ static void status_add_fields(cJSON *obj, const PGresult *res, int row, const st
 
 		if (f->type == STATUS_INT)
 			status_add_int(obj, f->name, res, row, f->col);
+		else if (f->type == STATUS_NUM && !PQgetisnull(res, row, f->col))
+			cJSON_AddNumberToObject(obj, f->name, strtod(PQgetvalue(res, row, f->col), NULL));
+		else if (f->type == STATUS_NUM)
+			cJSON_AddNullToObject(obj, f->name);
 		else if (f->type == STATUS_BOOL)
 			cJSON_AddBoolToObject(obj, f->name, strcmp(PQgetvalue(res, row, f->col), "t") == 0);
 		else
@@ -87,6 +91,8 @@ static const struct status_field status_target_fields[] = {
 	{ "state", CALL_TARGETS_STATE, STATUS_TEXT },
 	{ "attempts", CALL_TARGETS_ATTEMPTS, STATUS_INT },
 	{ "last_error", CALL_TARGETS_LAST_ERROR, STATUS_TEXT },
+	{ "verified_at", CALL_TARGETS_VERIFIED_AT, STATUS_TEXT },              /* SPEC 11 */
+	{ "seconds_to_silence", CALL_TARGETS_SECONDS_TO_SILENCE, STATUS_NUM }, /* SPEC 11 */
 };
 
 static const struct status_field status_batch_fields[] = {
@@ -121,17 +127,18 @@ static const struct status_field status_entry_fields[] = {
 	{ "updated_at", BATCH_ENTRIES_UPDATED_AT, STATUS_TEXT },
 };
 
-/* SPEC 3.2: pending if any target is pending, else failed if any failed,
- * else done if there is any target, else none. */
+/* SPEC 11 (after 3.2): pending while any target is pending or sent, else
+ * failed if any is failed or unknown, else done if there is any target,
+ * else none. */
 static const char *status_termination_state(const PGresult *targets)
 {
 	int i, n = PQntuples(targets), failed = 0;
 
 	for (i = 0; i < n; i++) {
 		const char *s = PQgetvalue(targets, i, CALL_TARGETS_STATE);
-		if (strcmp(s, "pending") == 0)
+		if (strcmp(s, "pending") == 0 || strcmp(s, "sent") == 0)
 			return "pending";
-		if (strcmp(s, "failed") == 0)
+		if (strcmp(s, "failed") == 0 || strcmp(s, "unknown") == 0)
 			failed = 1;
 	}
 	return failed ? "failed" : n > 0 ? "done" : "none";

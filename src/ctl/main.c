@@ -48,7 +48,7 @@ static void ctl_usage(FILE *f)
 		"                           prints it, once, on stdout\n"
 		"  admin-token list         list admin tokens (prefixes only)\n"
 		"  admin-token revoke ID    revoke an admin token\n"
-		"  outbox list [--state pending|done|failed] [--limit N]\n"
+		"  outbox list [--state pending|sent|done|failed|unknown] [--limit N]\n"
 		"                           list termination outbox rows, newest first\n"
 		"                           (default limit 100)\n"
 		"  outbox retry ID... | --all-failed\n"

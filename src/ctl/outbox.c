@@ -33,9 +33,14 @@ static int ctl_outbox_list(const struct ctl_global *g, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 's') {
 			state = optarg;
-			if (strcmp(state, "pending") != 0 && strcmp(state, "done") != 0 &&
-			    strcmp(state, "failed") != 0) {
-				ctl_error(cmd, "--state: expected pending, done or failed, got '%s'", state);
+			/* sent, unknown: SPEC 11 */
+			if (strcmp(state, "pending") != 0 && strcmp(state, "sent") != 0 &&
+			    strcmp(state, "done") != 0 && strcmp(state, "failed") != 0 &&
+			    strcmp(state, "unknown") != 0) {
+				ctl_error(
+					cmd,
+					"--state: expected pending, sent, done, failed or unknown, got '%s'",
+					state);
 				return CTL_EXIT_USAGE;
 			}
 		} else if (c == 'l') {

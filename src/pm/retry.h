@@ -5,6 +5,8 @@
  * rows with FOR UPDATE SKIP LOCKED (so the retry children of several hosts
  * can share one database), sends them through the same outbox code as the
  * workers, and sleeps until a NOTIFY on callstop_outbox or outbox.poll_ms.
+ * It also verifies the rows the workers and it left sent (SPEC 11,
+ * core/verify.h), many rooms at once, between and during its drains.
  */
 #ifndef CALLSTOP_RETRY_H
 #define CALLSTOP_RETRY_H

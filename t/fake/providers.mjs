@@ -13,8 +13,15 @@
 //   POST /twirp/livekit.RoomService/DeleteRoom   Bearer JWT checked with
 //        livekit-server-sdk's TokenVerifier (signature, iss, nbf/exp) and
 //        video.roomCreate === true; body {"room": "..."} as application/json.
+//   POST /twirp/livekit.RoomService/ListParticipants  {"room"}, and
+//   POST /twirp/livekit.RoomService/RemoveParticipant {"room", "identity"}
+//        (SPEC 11): recorded with provider "livekit_admin" (so that
+//        requests('livekit') stays the DeleteRooms); the token must carry
+//        video.roomAdmin === true and video.room === the room ("no_room_admin"
+//        otherwise, 403).  A room nobody made stubborn is gone: not_found.
 //   POST /v1/realtime/calls/{id}/hangup          Bearer OPENAI_API_KEY and an
-//        Idempotency-Key header.
+//   POST /v1/live/sessions/{id}/hangup           Idempotency-Key header
+//        (recorded with api "realtime" or "live").
 // A request that fails authentication is answered 401 whatever the mode
 // (LiveKit: Twirp {"code": "unauthenticated"}), recorded with auth
 // "verify_failed" (or "no_room_create", "bad_key", "no_idempotency_key").
@@ -26,8 +33,18 @@
 //        (never answers) "flaky" (500 the first time a room / call id is
 //        seen, 200 after).  A list is used one mode per request, its last
 //        mode then sticks.  Unnamed providers keep their mode.  latency_ms
-//        delays every answer of a provider (default 0).
-//   GET  /_requests[?provider=livekit|openai]   the recorded requests, oldest
+//        delays every answer of a provider (default 0; livekit's also
+//        delays ListParticipants and RemoveParticipant, unless
+//        "livekit_admin" is given for those).
+//        "rooms": ROOM_MODE for the rooms deleted from now on, "room_modes":
+//        {room: ROOM_MODE} for named ones.  ROOM_MODE (what a DeleteRoom that
+//        answers 200/404 leaves): "gone" (default: nothing), "survive" (the
+//        first DeleteRoom leaves the room with an agent and a SIP participant;
+//        the next one deletes it), "sip" (a SIP participant stays until
+//        RemoveParticipant removes it; the room then lists no one until the
+//        next DeleteRoom), "never" (participants never go).
+//   GET  /_requests[?provider=livekit|openai|livekit_admin|all]   the
+//        recorded requests (without provider: all but livekit_admin), oldest
 //        first: {seq, provider, method, path, headers, body, time (ms since
 //        the epoch), auth, mode, status (null until answered), room/call_id,
 //        claims (LiveKit, when verified), closed (a "hang" request: ms since
@@ -45,8 +62,32 @@ const LK_SECRET = process.env.LIVEKIT_API_SECRET ?? '';
 const OA_KEY = process.env.OPENAI_API_KEY ?? '';
 
 const MODES = new Set(['200', '404', '500', '400', '401', 'slow', 'hang', 'flaky']);
+const ROOM_MODES = new Set(['gone', 'survive', 'sip', 'never']);
+// room name -> {mode, deletes, parts: [{identity, kind}]}: rooms still there
+const rooms = new Map();
+const roomModes = { default: 'gone', named: {} };
+
+function roomDeleted(name) {
+	const r = rooms.get(name) ?? { mode: roomModes.named[name] ?? roomModes.default, deletes: 0, parts: null };
+	r.deletes++;
+	const sip = { identity: `sip_${name}`, kind: 'SIP' };
+	const agent = { identity: `agent-${name}`, kind: 'AGENT' };
+	if (r.mode === 'survive' && r.deletes === 1)
+		r.parts = [agent, sip];
+	else if (r.mode === 'sip')
+		r.parts = r.parts === null ? [sip] : r.parts.filter((p) => p.kind === 'SIP');
+	else if (r.mode === 'never')
+		r.parts = r.parts ?? [agent, sip];
+	else
+		r.parts = null;
+	if (r.parts === null || (r.mode === 'sip' && r.parts.length === 0 && r.deletes > 1))
+		rooms.delete(name);
+	else
+		rooms.set(name, r);
+}
 const seen = { livekit: new Set(), openai: new Set() };
-const state = { livekit: ['200'], openai: ['200'], delay_ms: 0, latency_ms: { livekit: 0, openai: 0 } };
+const state = { livekit: ['200'], openai: ['200'], delay_ms: 0,
+	latency_ms: { livekit: 0, openai: 0, livekit_admin: null } };
 let requests = [];
 let seq = 0;
 const hanging = new Set();
@@ -59,6 +100,8 @@ function nextMode(provider) {
 function send(res, rec, status, body) {
 	if (rec)
 		rec.status = status;
+	if (rec?.provider === 'livekit' && (status === 200 || status === 404) && rec.room !== undefined)
+		roomDeleted(rec.room);
 	const text = JSON.stringify(body);
 	res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
 	res.end(text);
@@ -141,6 +184,59 @@ async function livekit(req, res, rec) {
 	return answer(res, rec, 'livekit', nextMode('livekit'));
 }
 
+// ListParticipants, RemoveParticipant (SPEC 11): roomAdmin on the room.
+async function livekitAdmin(req, res, rec, method) {
+	const twirp = (status, code, msg) => send(res, rec, status, { code, msg });
+	let b;
+	try {
+		b = JSON.parse(rec.body);
+	} catch {
+		b = {};
+	}
+	rec.room = b.room;
+	rec.identity = b.identity;
+	rec.method_name = method;
+	const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+	try {
+		if (!m)
+			throw new Error('no bearer token');
+		rec.claims = await new TokenVerifier(LK_KEY, LK_SECRET).verify(m[1]);
+	} catch (e) {
+		rec.auth = 'verify_failed';
+		rec.auth_error = String(e.message ?? e);
+		return twirp(401, 'unauthenticated', 'invalid token');
+	}
+	if (rec.claims?.video?.roomAdmin !== true || rec.claims?.video?.room !== b.room) {
+		rec.auth = 'no_room_admin';
+		return twirp(403, 'permission_denied', 'permissions denied');
+	}
+	rec.auth = 'ok';
+	if (typeof b.room !== 'string' || (method === 'RemoveParticipant' && typeof b.identity !== 'string')) {
+		rec.auth = 'bad_request';
+		return twirp(400, 'malformed', 'expected {"room": "..."}');
+	}
+	const reply = () => {
+		const r = rooms.get(b.room);
+		if (method === 'ListParticipants') {
+			if (!r)
+				return twirp(404, 'not_found', 'requested room does not exist');
+			return send(res, rec, 200, { participants: r.parts.map((p, i) => ({ sid: `PA_${i}`,
+				identity: p.identity, kind: p.kind, state: 'ACTIVE' })) });
+		}
+		const i = r ? r.parts.findIndex((p) => p.identity === b.identity) : -1;
+		if (i < 0)
+			return twirp(404, 'not_found', 'participant not found');
+		if (r.mode !== 'never')
+			r.parts.splice(i, 1);
+		return send(res, rec, 200, {});
+	};
+	const latency = state.latency_ms.livekit_admin ?? state.latency_ms.livekit;
+	if (latency > 0)
+		setTimeout(reply, latency);
+	else
+		reply();
+}
+
 function openai(req, res, rec, callId) {
 	rec.call_id = callId;
 	if ((req.headers.authorization ?? '') !== `Bearer ${OA_KEY}` || OA_KEY === '') {
@@ -164,6 +260,15 @@ function control(res, body) {
 	} catch {
 		return send(res, null, 400, { error: 'invalid JSON' });
 	}
+	if (c.rooms !== undefined && !ROOM_MODES.has(c.rooms))
+		return send(res, null, 400, { error: `bad room mode: ${JSON.stringify(c.rooms)}` });
+	if (c.rooms !== undefined)
+		roomModes.default = c.rooms;
+	for (const [room, mode] of Object.entries(c.room_modes ?? {})) {
+		if (!ROOM_MODES.has(mode))
+			return send(res, null, 400, { error: `bad room mode: ${JSON.stringify(mode)}` });
+		roomModes.named[room] = mode;
+	}
 	for (const p of ['livekit', 'openai']) {
 		if (c[p] === undefined)
 			continue;
@@ -180,6 +285,8 @@ function control(res, body) {
 		for (const p of ['livekit', 'openai'])
 			if (l[p] !== undefined)
 				state.latency_ms[p] = Number(l[p]) || 0;
+		if (l.livekit_admin !== undefined)
+			state.latency_ms.livekit_admin = l.livekit_admin === null ? null : Number(l.livekit_admin) || 0;
 	}
 	return send(res, null, 200, state);
 }
@@ -196,19 +303,24 @@ const server = http.createServer((req, res) => {
 		if (path === '/_control' && req.method === 'POST')
 			return control(res, body);
 		if (path === '/_requests' && req.method === 'GET') {
+			// the read-backs only when asked for (provider=livekit_admin or
+			// all): the older tests count termination requests
 			const p = params.get('provider');
-			return send(res, null, 200, p ? requests.filter((r) => r.provider === p) : requests);
+			return send(res, null, 200, p === 'all' ? requests : p ? requests.filter((r) => r.provider === p)
+				: requests.filter((r) => r.provider !== 'livekit_admin'));
 		}
 		if (path === '/_reset' && req.method === 'POST') {
 			requests = [];
+			rooms.clear();
+			Object.assign(roomModes, { default: 'gone', named: {} });
 			seen.livekit.clear();
 			seen.openai.clear();
 			Object.assign(state, { livekit: ['200'], openai: ['200'], delay_ms: 0,
-				latency_ms: { livekit: 0, openai: 0 } });
+				latency_ms: { livekit: 0, openai: 0, livekit_admin: null } });
 			return send(res, null, 200, { ok: true });
 		}
 		if (path === '/_stats' && req.method === 'GET') {
-			const st = { requests: requests.length, livekit: {}, openai: {} };
+			const st = { requests: requests.length, livekit: {}, openai: {}, livekit_admin: {} };
 			for (const r of requests)
 				if (st[r.provider])
 					st[r.provider][r.status ?? 'none'] = (st[r.provider][r.status ?? 'none'] ?? 0) + 1;
@@ -220,13 +332,19 @@ const server = http.createServer((req, res) => {
 		const rec = { seq: ++seq, provider: null, method: req.method, path, headers: req.headers, body,
 			time: Date.now(), auth: null, mode: null, status: null };
 		requests.push(rec);
-		const oa = /^\/v1\/realtime\/calls\/([^/]+)\/hangup$/.exec(path);
+		const oa = /^\/v1\/(realtime\/calls|live\/sessions)\/([^/]+)\/hangup$/.exec(path);
+		const adm = /^\/twirp\/livekit\.RoomService\/(ListParticipants|RemoveParticipant)$/.exec(path);
 		if (req.method === 'POST' && path === '/twirp/livekit.RoomService/DeleteRoom') {
 			rec.provider = 'livekit';
 			livekit(req, res, rec).catch((e) => send(res, rec, 500, { code: 'internal', msg: String(e) }));
+		} else if (req.method === 'POST' && adm) {
+			rec.provider = 'livekit_admin';
+			livekitAdmin(req, res, rec, adm[1])
+				.catch((e) => send(res, rec, 500, { code: 'internal', msg: String(e) }));
 		} else if (req.method === 'POST' && oa) {
 			rec.provider = 'openai';
-			openai(req, res, rec, decodeURIComponent(oa[1]));
+			rec.api = oa[1] === 'live/sessions' ? 'live' : 'realtime';
+			openai(req, res, rec, decodeURIComponent(oa[2]));
 		} else {
 			send(res, rec, 404, { code: 'bad_route', msg: `no handler for ${req.method} ${path}` });
 		}

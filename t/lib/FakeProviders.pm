@@ -55,6 +55,9 @@ callstopd at this fake.
 =item control(%modes), reset, stats, requests($provider), wait_requests($provider, $n, timeout => $s)
 
 See F<t/fake/providers.mjs> for the modes and the recorded fields.
+C<requests()> without a provider lists the termination requests (DeleteRoom,
+hangups), not the read-backs of SPEC 11: C<requests('livekit_admin')> lists
+ListParticipants and RemoveParticipant, C<requests('all')> everything.
 
 =item FakeProviders::running_batch($t, $tenant_id, $job_id, $n, room => 'PREFIX', openai => 'PREFIX')
 
@@ -62,6 +65,13 @@ A batch of C<$n> entries whose calls were all claimed, started and reported
 C<running> through the dialer functions, set-based (one statement each).
 Call i gets the room C<PREFIX-i> (default C<$job_id-room>) and, with
 C<openai>, the OpenAI call id C<PREFIX-i>.  Returns the batch uuid.
+
+=item FakeProviders::settled($t, timeout => $s)
+
+Waits (up to C<$s>, default 10, scaled) until no termination_outbox row is
+C<sent> any more: the LiveKit rooms the retry child is reading back (SPEC 11)
+are verified.  A test that checks C<done> right after a cancel waits for
+this first, since C<done> now means verified.  Returns true if they are.
 
 =item stop, start
 
@@ -257,6 +267,12 @@ sub running_batch ($t, $tenant_id, $job_id, $n, %o) {
 		SELECT count(callstop_report_call(id, 'running')) FROM voice_call_logs WHERE batch_id = '$batch';
 		SQL
 	return $batch;
+}
+
+sub settled ($t, %o) {
+	return $t->wait_until(
+		sub { $t->psql_value(q{SELECT count(*) FROM termination_outbox WHERE state = 'sent'}) == 0 },
+		timeout => CallstopTest::scaled($o{timeout} // 10), interval => 0.05);
 }
 
 # Secret files in $dir and the harness conf keys pointing callstopd here.

@@ -20,7 +20,12 @@ static int openai_prepare(CURL *easy, const struct conf *c, const char *call_id,
 	 * as "already ended" */
 	while (len > 0 && c->openai_base_url[len - 1] == '/')
 		len--;
-	snprintf(url, sizeof(url), "%.*s/v1/realtime/calls/%s/hangup", (int)len, c->openai_base_url, escaped);
+	/* SPEC 11: [openai] api = realtime (the Realtime API's SIP calls) or
+	 * live (its Live API sessions); the same Idempotency-Key rules */
+	snprintf(url, sizeof(url), "%.*s/v1/%s/%s/hangup", (int)len, c->openai_base_url,
+		 c->openai_api != NULL && strcmp(c->openai_api, "live") == 0 ? "live/sessions"
+									     : "realtime/calls",
+		 escaped);
 	curl_free(escaped);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->openai_api_key);
 	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);

@@ -44,6 +44,11 @@ struct provider {
 	/* Classify a finished transfer from its HTTP status and the start of
 	 * its body (NUL-terminated, possibly cut). */
 	enum provider_verdict (*verdict)(long http_status, const char *response);
+
+	/* Non-zero if the provider offers a read-back (SPEC 11): an accepted
+	 * request makes the row sent, and core/verify.c confirms it; zero: an
+	 * accepted request is done (verified_at = now). */
+	int verifies;
 };
 
 /* Verdict from an HTTP status alone: 2xx done; 408, 429, 5xx retry; other
