@@ -10,8 +10,11 @@
 #include "http/routes/api_v1_admin.h"
 #include "http/routes/api_v1_calls.h"
 #include "http/routes/batch.h"
+#include "http/routes/batch_pause.h"
 #include "http/routes/calls.h"
+#include "http/routes/calls_cancel_matching.h"
 #include "http/routes/internal.h"
+#include "http/routes/suppressions.h"
 #include "http/routes/v1_batch_calls.h"
 #include "common/fault.h"
 #include "common/json.h"
@@ -37,6 +40,14 @@ static const struct route router_routes[] = {
 	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel", 0 },
 	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status", 0 },
 	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel", 0 },
+	/* SPEC 10, 12: campaign control */
+	{ "POST", "/batch/{id}/pause", api_batch_pause, "batch.pause", 0 },
+	{ "POST", "/batch/{id}/resume", api_batch_resume, "batch.resume", 0 },
+	{ "POST", "/calls/cancel-matching", api_calls_cancel_matching, "calls.cancel_matching", 0 },
+	{ "POST", "/suppressions", api_suppressions_add, "suppressions.add", 0 },
+	{ "GET", "/suppressions", api_suppressions_list, "suppressions.list", 0 },
+	{ "GET", "/suppressions/{id}", api_suppression_get, "suppressions.get", 0 },
+	{ "DELETE", "/suppressions/{id}", api_suppression_remove, "suppressions.remove", 0 },
 	/* SPEC 4.1, Heppu-style */
 	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel", 0 },
 	{ "GET", "/api/v1/calls/{id}", api_heppu_get, "heppu.get", 0 },
