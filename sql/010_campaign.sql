@@ -99,11 +99,15 @@ LANGUAGE sql STABLE AS $$
 	SELECT EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = p_tenant_id AND s.number = p_number)
 $$;
 
--- The advisory lock of (tenant, number); two int4 keys, a space of their own
--- beside callstopctl migrate's one bigint key.
+-- The advisory lock of (tenant, number): two int4 keys, a space of their own
+-- beside callstopctl migrate's one bigint key.  Numbers share 128 locks per
+-- tenant, so that a suppression of 100 000 numbers in one transaction takes
+-- at most 128 (the lock table holds max_locks_per_transaction x
+-- max_connections); a start only waits, at worst, for a suppression of
+-- another number of the same tenant to commit.
 CREATE FUNCTION callstop_number_lock_key(p_tenant_id bigint, p_number text) RETURNS integer[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-	SELECT ARRAY[(p_tenant_id % 2147483647)::integer, hashtext(p_number)]
+	SELECT ARRAY[(p_tenant_id % 2147483647)::integer, hashtext(p_number) & 127]
 $$;
 
 -- ---------------------------------------------------------------------------
@@ -555,7 +559,8 @@ BEGIN
 	END IF;
 	-- Last, each number's lock: a callstop_start_call() that read the list
 	-- before this commits waits here and reads it again.
-	FOR v_key IN SELECT callstop_number_lock_key(p_tenant_id, n) k FROM unnest(v_numbers) AS n ORDER BY 1 LOOP
+	FOR v_key IN SELECT DISTINCT callstop_number_lock_key(p_tenant_id, n) k FROM unnest(v_numbers) AS n ORDER BY 1
+	LOOP
 		PERFORM pg_advisory_xact_lock(v_key[1], v_key[2]);
 	END LOOP;
 
