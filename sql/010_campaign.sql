@@ -686,7 +686,6 @@ DECLARE
 	v_batches uuid[];
 	v_entry_batches uuid[];
 	v_cancelled uuid[] := '{}';
-	v_term record;
 	v_rows jsonb := '{}';
 BEGIN
 	PERFORM callstop_event_context(p_route, p_request_id);
@@ -737,13 +736,22 @@ BEGIN
 		' WHERE %s AND (c.batch_id IS NULL OR c.batch_id = ANY ($8)) ORDER BY c.id FOR UPDATE) m', v_cw)
 		INTO v_calls USING p_tenant_id, v_agent, v_number, v_job, v_status, v_after, v_before, v_batches;
 
-	FOR v_term IN SELECT * FROM callstop_terminate_calls(v_calls, 'cancelled', p_providers) LOOP
-		outbox_rows := outbox_rows || v_term.outbox_rows;
-		v_cancelled := v_cancelled || v_term.call_id;
-		v_rows := v_rows || jsonb_build_object(v_term.call_id::text, to_jsonb(v_term.outbox_rows));
-		PERFORM callstop_history_action(p_tenant_id, 'call', v_term.call_id, NULL, 'cancel_matching', true, 1,
-		                                p_route, p_key_id, p_request_id, p_filter);
-	END LOOP;
+	-- Set-based: one history row per call, the outbox rows of all, each
+	-- call's own by id (a loop appending to arrays and JSON would copy them
+	-- once per call).
+	WITH t AS (
+		SELECT * FROM callstop_terminate_calls(v_calls, 'cancelled', p_providers)
+	), h AS (
+		INSERT INTO cancel_history (tenant_id, resource_type, call_id, action, force, cancelled_count, route,
+		                            key_id, request_id, filter)
+		SELECT p_tenant_id, 'call', t.call_id, 'cancel_matching', true, 1, p_route, p_key_id, p_request_id,
+		       p_filter
+		FROM t
+	)
+	SELECT coalesce(array_agg(t.call_id ORDER BY t.call_id), '{}'),
+	       coalesce(jsonb_object_agg(t.call_id::text, to_jsonb(t.outbox_rows)), '{}'),
+	       ARRAY(SELECT o FROM t t2, unnest(t2.outbox_rows) AS o)
+	INTO v_cancelled, v_rows, outbox_rows FROM t;
 	matched_calls := cardinality(v_cancelled);
 	IF v_ew IS NOT NULL THEN
 		EXECUTE format('WITH u AS (UPDATE voice_call_batch_entries e SET status = ''cancelled'', updated_at = now()'
