@@ -202,5 +202,32 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 			       " FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, ago_ms bigint)"
 			       " WHERE o.id = r.id AND o.state = 'sent'"
 			       " RETURNING o.provider, o.state, extract(epoch FROM o.verified_at - o.created_at)" },
+	/* Campaign control (SPEC 10, 12): one function of sql/010_campaign.sql
+	 * each, one transaction each */
+	[DB_BATCH_PAUSE] = { "batch_pause", PAUSE_ROW_NCOLS,
+			     "SELECT outcome, batch_id, job_id, status, released_count, terminated_count, active_count,"
+			     " array_to_json(outbox_rows)"
+			     " FROM callstop_pause($1::bigint, $2, $3::boolean, $4, $5::bigint, $6, $7::text[])" },
+	[DB_BATCH_RESUME] = { "batch_resume", PAUSE_ROW_NCOLS,
+			      "SELECT outcome, batch_id, job_id, status, released_count, terminated_count, active_count,"
+			      " array_to_json(outbox_rows)"
+			      " FROM callstop_resume($1::bigint, $2, $3, $4::bigint, $5)" },
+	[DB_SUPPRESS] = { "suppress", SUPPRESS_ROW_NCOLS,
+			  "SELECT added, already_suppressed, entries_cancelled, calls_cancelled, array_to_json(outbox_rows)"
+			  " FROM callstop_suppress($1::bigint, $2::text[], $3, $4::boolean, $5, $6::bigint, $7, $8::text[])" },
+	[DB_UNSUPPRESS] = { "unsuppress", 1,
+			    "SELECT number FROM callstop_unsuppress($1::bigint, $2, $3, $4)" },
+	[DB_SUPPRESSION_GET] = { "suppression_get", SUPPRESSION_NCOLS,
+				 "SELECT number, reason, callstop_rfc3339(created_at), id FROM suppressions"
+				 " WHERE tenant_id = $1::bigint AND number = $2" },
+	/* keyset pages (suppressions_page_idx), never OFFSET */
+	[DB_SUPPRESSION_LIST] = { "suppression_list", SUPPRESSION_NCOLS,
+				  "SELECT number, reason, callstop_rfc3339(created_at), id FROM suppressions"
+				  " WHERE tenant_id = $1::bigint AND id > $2::bigint ORDER BY tenant_id, id LIMIT $3::integer" },
+	[DB_CANCEL_MATCHING] = { "cancel_matching", MATCH_ROW_NCOLS,
+				 "SELECT outcome, matched_calls, matched_entries, cancelled_count, calls,"
+				 " array_to_json(outbox_rows)"
+				 " FROM callstop_cancel_matching($1::bigint, $2::jsonb, $3::boolean, $4::boolean, $5::boolean,"
+				 "  $6::integer, $7, $8::bigint, $9, $10::text[])" },
 };
 /* clang-format on */

@@ -49,6 +49,19 @@ enum db_stmt {
 	/* Verified termination (SPEC 11, sql/009_verify.sql) */
 	DB_VERIFY_CLAIM,  /* $1 limit, $2 lease s: due sent rows -> enum verify_claim_col */
 	DB_VERIFY_RESULT, /* $1 JSON [{id, state, last_error, ago_ms}] -> enum outbox_result_col */
+	/* Campaign control (SPEC 10, 12; sql/010_campaign.sql) */
+	DB_BATCH_PAUSE,  /* $1 tenant, $2 job_id or uuid, $3 hangup, $4 route, $5 key id, $6 request id,
+			  * $7 providers text[] -> enum pause_row_col, one row */
+	DB_BATCH_RESUME, /* $1 tenant, $2 job_id or uuid, $3 route, $4 key id, $5 request id
+			  * -> enum pause_row_col, one row */
+	DB_SUPPRESS,     /* $1 tenant, $2 numbers text[], $3 reason, $4 hangup, $5 route, $6 key id,
+			  * $7 request id, $8 providers text[] -> enum suppress_row_col, one row */
+	DB_UNSUPPRESS, /* $1 tenant, $2 number, $3 route, $4 request id -> enum suppression_col (number only) */
+	DB_SUPPRESSION_GET,  /* $1 tenant, $2 number -> enum suppression_col */
+	DB_SUPPRESSION_LIST, /* $1 tenant, $2 after id, $3 limit -> enum suppression_col, by id */
+	DB_CANCEL_MATCHING,  /* $1 tenant, $2 filter jsonb, $3 all_active, $4 include entries, $5 dry run,
+			      * $6 max, $7 route, $8 key id, $9 request id, $10 providers text[]
+			      * -> enum match_row_col, one row */
 	DB_N_STMTS
 };
 
@@ -224,6 +237,45 @@ enum idem_claim_col {                     /* DB_IDEM_CLAIM */
 enum idem_prune_col {                   /* DB_IDEM_PRUNE */
 		      IDEM_PRUNE_COUNT, /* keys deleted */
 		      IDEM_PRUNE_NCOLS
+};
+
+enum pause_row_col {                    /* DB_BATCH_PAUSE, DB_BATCH_RESUME */
+		     PAUSE_ROW_OUTCOME, /* not_found terminal paused already_paused resumed not_paused */
+		     PAUSE_ROW_BATCH_ID,
+		     PAUSE_ROW_JOB_ID,
+		     PAUSE_ROW_STATUS, /* after the request */
+		     PAUSE_ROW_RELEASED,
+		     PAUSE_ROW_TERMINATED,
+		     PAUSE_ROW_ACTIVE, /* active calls before the request */
+		     PAUSE_ROW_OUTBOX, /* JSON [{"id": n, "provider": "livekit"}, ...]: rows written */
+		     PAUSE_ROW_NCOLS
+};
+
+enum suppress_row_col { /* DB_SUPPRESS */
+			SUPPRESS_ROW_ADDED,
+			SUPPRESS_ROW_ALREADY,
+			SUPPRESS_ROW_ENTRIES_CANCELLED,
+			SUPPRESS_ROW_CALLS_CANCELLED,
+			SUPPRESS_ROW_OUTBOX, /* as PAUSE_ROW_OUTBOX */
+			SUPPRESS_ROW_NCOLS
+};
+
+enum suppression_col { /* DB_SUPPRESSION_GET, DB_SUPPRESSION_LIST; DB_UNSUPPRESS has the first only */
+		       SUPPRESSION_NUMBER,
+		       SUPPRESSION_REASON, /* NULL if none */
+		       SUPPRESSION_CREATED_AT,
+		       SUPPRESSION_ID, /* the keyset of the list */
+		       SUPPRESSION_NCOLS
+};
+
+enum match_row_col {                    /* DB_CANCEL_MATCHING */
+		     MATCH_ROW_OUTCOME, /* ok | too_many */
+		     MATCH_ROW_CALLS_MATCHED,
+		     MATCH_ROW_ENTRIES_MATCHED,
+		     MATCH_ROW_CANCELLED,
+		     MATCH_ROW_CALLS,  /* JSON: the first 100 calls, see callstop_cancel_matching() */
+		     MATCH_ROW_OUTBOX, /* as PAUSE_ROW_OUTBOX */
+		     MATCH_ROW_NCOLS
 };
 
 struct db_statement {

@@ -235,5 +235,6 @@ int ctl_cmd_admin_token(const struct ctl_global *g, int argc, char **argv); /* k
 int ctl_cmd_outbox(const struct ctl_global *g, int argc, char **argv);      /* outbox.c */
 int ctl_cmd_check(const struct ctl_global *g, int argc, char **argv);       /* check.c */
 int ctl_demo(const struct ctl_global *g, int argc, char **argv);            /* demo.c */
+int ctl_cmd_suppression(const struct ctl_global *g, int argc, char **argv); /* suppression.c */
 
 #endif

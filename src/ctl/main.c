@@ -60,6 +60,14 @@ static void ctl_usage(FILE *f)
 		"                           ws_demo, 100000, 1000, 20); prints\n"
 		"                           \"call ID STATUS\" and \"batch JOB_ID ID ENTRIES STATUS\"\n"
 		"                           (for trying callstop; not for production)\n"
+		"  suppression add --tenant NAME [--reason TEXT] NUMBER...\n"
+		"                           add E.164 numbers to a tenant's do-not-call list,\n"
+		"                           cancelling their pending entries (SPEC 12)\n"
+		"  suppression remove --tenant NAME NUMBER\n"
+		"  suppression list --tenant NAME [--limit N]   (default limit 1000)\n"
+		"  suppression import --tenant NAME [--reason TEXT] FILE\n"
+		"                           add one number per line of FILE (- for stdin),\n"
+		"                           all in one transaction, progress on stderr\n"
 		"  check [--dir DIR]        check the config, the database and the schema\n"
 		"\n"
 		"Exit status: 0 success, 1 error, 2 usage error.\n",
@@ -95,7 +103,7 @@ static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 		{ "migrate", ctl_cmd_migrate }, { "tenant", ctl_cmd_tenant },
 		{ "key", ctl_cmd_key },         { "admin-token", ctl_cmd_admin_token },
 		{ "demo", ctl_demo },           { "outbox", ctl_cmd_outbox },
-		{ "check", ctl_cmd_check },
+		{ "check", ctl_cmd_check },     { "suppression", ctl_cmd_suppression },
 	};
 	size_t i;
 

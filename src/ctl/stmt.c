@@ -114,6 +114,17 @@ static const char *const ctl_stmts[CTL_N_STMTS] = {
 	[CTL_DEMO_REPORT] = "SELECT callstop_report_call($1, $2) AS status",
 	[CTL_DEMO_BATCH_SHOW] =
 		"SELECT job_id, id, total_count, status FROM voice_call_batches WHERE id = $1",
+
+	/* Suppression (SPEC 12): the same function as POST /suppressions, with
+	 * no hangup (callstopctl sends no termination itself) */
+	[CTL_SUPPRESS] =
+		"SELECT added, already_suppressed, entries_cancelled"
+		" FROM callstop_suppress($1::bigint, $2::text[], $3, false, 'callstopctl', NULL, NULL, '{}')",
+	[CTL_UNSUPPRESS] = "SELECT number FROM callstop_unsuppress($1::bigint, $2, 'callstopctl', NULL)",
+	[CTL_SUPPRESSION_LIST] = "SELECT number, reason, " CTL_RFC3339(
+		"created_at") " AS created_at"
+			      " FROM suppressions WHERE tenant_id = $1::bigint ORDER BY tenant_id, id"
+			      " LIMIT $2::bigint",
 };
 
 PGresult *ctl_stmt_run(PGconn *conn, enum ctl_stmt stmt, int nparams, const char *const *params,

@@ -72,6 +72,12 @@ enum ctl_stmt {
 	CTL_DEMO_REPORT,     /* $1 call id, $2 status -> status as accepted, or NULL */
 	CTL_DEMO_BATCH_SHOW, /* $1 batch id -> job_id, id, total_count, status */
 
+	/* Suppression (ctl/suppression.c, sql/010_campaign.sql). */
+	CTL_SUPPRESS,   /* $1 tenant id, $2 numbers text[], $3 reason or NULL -> added, already_suppressed,
+				    * entries_cancelled */
+	CTL_UNSUPPRESS, /* $1 tenant id, $2 number -> number, no row if it was not on the list */
+	CTL_SUPPRESSION_LIST, /* $1 tenant id, $2 limit -> listing: number, reason, created_at; oldest first */
+
 	CTL_N_STMTS
 };
 

@@ -11,8 +11,11 @@
 #include "http/routes/api_v1_admin.h"
 #include "http/routes/api_v1_calls.h"
 #include "http/routes/batch.h"
+#include "http/routes/batch_pause.h"
 #include "http/routes/calls.h"
+#include "http/routes/calls_cancel_matching.h"
 #include "http/routes/internal.h"
+#include "http/routes/suppressions.h"
 #include "http/routes/v1_batch_calls.h"
 #include "common/fault.h"
 #include "common/json.h"
@@ -40,6 +43,15 @@ static const struct route router_routes[] = {
 	{ "POST", "/calls/cancel", api_calls_cancel, "calls.cancel", ROUTE_IDEMPOTENT },
 	{ "GET", "/calls/status/{id}", api_calls_status, "calls.status", 0 },
 	{ "POST", "/batch/batch-cancel/{id}", api_batch_cancel, "batch.cancel", ROUTE_IDEMPOTENT },
+	/* SPEC 10, 12: campaign control */
+	{ "POST", "/batch/{id}/pause", api_batch_pause, "batch.pause", ROUTE_IDEMPOTENT },
+	{ "POST", "/batch/{id}/resume", api_batch_resume, "batch.resume", ROUTE_IDEMPOTENT },
+	{ "POST", "/calls/cancel-matching", api_calls_cancel_matching, "calls.cancel_matching",
+	  ROUTE_IDEMPOTENT },
+	{ "POST", "/suppressions", api_suppressions_add, "suppressions.add", ROUTE_IDEMPOTENT },
+	{ "GET", "/suppressions", api_suppressions_list, "suppressions.list", 0 },
+	{ "GET", "/suppressions/{id}", api_suppression_get, "suppressions.get", 0 },
+	{ "DELETE", "/suppressions/{id}", api_suppression_remove, "suppressions.remove", ROUTE_IDEMPOTENT },
 	/* SPEC 4.1, Heppu-style */
 	{ "DELETE", "/api/v1/calls/{id}", api_heppu_cancel, "heppu.cancel", ROUTE_IDEMPOTENT },
 	{ "GET", "/api/v1/calls/{id}", api_heppu_get, "heppu.get", 0 },
