@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/conf.h"
+#include "common/db_schema.h"
 #include "common/log.h"
 #include "common/pgwait.h"
 #include "common/statements.h"
@@ -52,6 +53,7 @@ struct db {
 	 * in the background (db_connect_down); a connection lost on a server
 	 * that answers is reopened at once, blocking, as it would be at start */
 	int down;
+	int schema_seen; /* the schema version the last connection found, -1: none (db_schema.h) */
 };
 
 struct db *db_new(const char *conninfo)
@@ -65,6 +67,7 @@ struct db *db_new(const char *conninfo)
 		free(db);
 		return NULL;
 	}
+	db->schema_seen = -1;
 	return db;
 }
 
@@ -258,12 +261,15 @@ static int db_prepare_all(struct db *db)
 	return 0;
 }
 
-/* Connected: prepare, LISTEN.  0, or -1 after logging. */
+/* Connected: the schema is current, prepare, LISTEN.  0, or -1 after logging. */
 static int db_setup(struct db *db)
 {
 	PQsetNoticeReceiver(db->conn, pgwait_notice, NULL);
 	db->session_timeout_ms = -1;
-	if (db_prepare_all(db) < 0)
+	if (db_schema_check(db->conn,
+			    clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms : 60000),
+			    &db->schema_seen) != 0 ||
+	    db_prepare_all(db) < 0)
 		return -1;
 	if (db->listen_channel != NULL) {
 		char sql[80];
@@ -350,6 +356,7 @@ int db_connect(struct db *db)
 		}
 		db_disconnect(db);
 		db->down = 1;
+		db->schema_seen = -1;
 		db->retry_at_ms = start + DB_RETRY_MS;
 		return -1;
 	}
@@ -505,6 +512,11 @@ PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char
 enum db_error db_last_error(const struct db *db)
 {
 	return db->last_error;
+}
+
+int db_schema_seen(const struct db *db)
+{
+	return db->schema_seen;
 }
 
 unsigned long db_connects(const struct db *db)

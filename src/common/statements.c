@@ -160,5 +160,12 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
 				     "SELECT id, provider FROM termination_outbox"
 				     " WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
+	/* prepared only once the schema is current (common/db_schema.h) */
+	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS,
+				"SELECT coalesce(max(version), 0) FROM schema_migrations" },
+	/* the pending rows are few (the partial index of due rows) */
+	[DB_OUTBOX_AGE] = { "outbox_age", OUTBOX_AGE_NCOLS,
+			    "SELECT coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)::bigint"
+			    " FROM termination_outbox WHERE state = 'pending'" },
 };
 /* clang-format on */

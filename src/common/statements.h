@@ -36,6 +36,9 @@ enum db_stmt {
 	DB_OUTBOX_RESULT, /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims -> no rows */
 	DB_OUTBOX_PULL_FORWARD, /* $1 provider -> enum outbox_pull_forward_col (sql/007_outbox.sql) */
 	DB_OUTBOX_OF_PROVIDERS, /* $1 ids (bigint[] literal) -> enum outbox_of_providers_col, never tried */
+	/* GET /callstop-ready, /callstop-metrics (issue 16) */
+	DB_SCHEMA_VERSION, /* -> enum schema_version_col, the newest applied migration (common/db_schema.h) */
+	DB_OUTBOX_AGE,     /* -> enum outbox_age_col, the oldest pending row's age (metrics) */
 	DB_N_STMTS
 };
 
@@ -181,6 +184,16 @@ enum outbox_depth_col {                     /* DB_OUTBOX_DEPTH */
 			OUTBOX_DEPTH_STATE, /* "pending" | "failed" */
 			OUTBOX_DEPTH_COUNT,
 			OUTBOX_DEPTH_NCOLS
+};
+
+enum schema_version_col {                         /* DB_SCHEMA_VERSION */
+			  SCHEMA_VERSION_VERSION, /* 0: none applied */
+			  SCHEMA_VERSION_NCOLS
+};
+
+enum outbox_age_col {                     /* DB_OUTBOX_AGE */
+		      OUTBOX_AGE_SECONDS, /* 0 when nothing is pending */
+		      OUTBOX_AGE_NCOLS
 };
 
 struct db_statement {
