@@ -262,7 +262,9 @@ static const char *ctl_default_config(void)
 
 	if (env != NULL && *env != '\0')
 		return env;
-	return access(CONF_DEFAULT_PATH, F_OK) == 0 ? CONF_DEFAULT_PATH : NULL;
+	/* only a file that is not there means "none": one this user may not
+	 * read (/etc/callstop is 0750 root:callstop) is reported as such */
+	return access(CONF_DEFAULT_PATH, F_OK) == 0 || errno != ENOENT ? CONF_DEFAULT_PATH : NULL;
 }
 
 int ctl_load_config(const char *cmd, const struct ctl_global *g, struct conf **conf)
@@ -274,6 +276,10 @@ int ctl_load_config(const char *cmd, const struct ctl_global *g, struct conf **c
 	if (path == NULL)
 		return 0;
 	*conf = conf_load(path, err, sizeof(err));
+	if (*conf == NULL && access(path, R_OK) < 0) {
+		ctl_error(cmd, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
 	if (*conf == NULL) {
 		ctl_error(cmd, "%s", err);
 		return -1;
