@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <libpq-fe.h>
 #include <openssl/rand.h>
 
@@ -337,6 +338,13 @@ PGconn *ctl_connect(const char *cmd, const struct ctl_global *g)
 /* ------------------------------------------------------------------------ */
 /* Output */
 
+static int ctl_json_output;
+
+void ctl_output_json(int on)
+{
+	ctl_json_output = on;
+}
+
 static int ctl_column_numeric(const PGresult *res, int col)
 {
 	Oid t = PQftype(res, col);
@@ -344,11 +352,46 @@ static int ctl_column_numeric(const PGresult *res, int col)
 	return t == CTL_OID_INT8 || t == CTL_OID_INT4 || t == CTL_OID_INT2;
 }
 
+/* --json: cJSON writes it, so names and values are escaped as RFC 8259 says. */
+static void ctl_print_json(const PGresult *res)
+{
+	int rows = PQntuples(res), cols = PQnfields(res), r, c;
+	cJSON *arr = cJSON_CreateArray(), *o;
+	char *text;
+
+	for (r = 0; arr != NULL && r < rows; r++) {
+		if ((o = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(arr, o))
+			break;
+		for (c = 0; c < cols; c++) {
+			const char *v = PQgetvalue(res, r, c);
+
+			if (PQgetisnull(res, r, c))
+				cJSON_AddNullToObject(o, PQfname(res, c));
+			else if (ctl_column_numeric(res, c))
+				cJSON_AddNumberToObject(o, PQfname(res, c), strtod(v, NULL));
+			else
+				cJSON_AddStringToObject(o, PQfname(res, c), v);
+		}
+	}
+	text = r == rows ? cJSON_PrintUnformatted(arr) : NULL;
+	if (text != NULL)
+		printf("%s\n", text);
+	else
+		ctl_error("output", "out of memory");
+	cJSON_free(text);
+	cJSON_Delete(arr);
+}
+
 void ctl_print_table(const PGresult *res)
 {
 	int rows = PQntuples(res), cols = PQnfields(res), r, c;
-	int *width = calloc((size_t)cols, sizeof(*width));
+	int *width;
 
+	if (ctl_json_output) {
+		ctl_print_json(res);
+		return;
+	}
+	width = calloc((size_t)cols, sizeof(*width));
 	if (width == NULL) {
 		ctl_error("output", "out of memory");
 		return;
