@@ -22,7 +22,7 @@ my %auth = ('X-API-Key' => $key, 'X-Frontend-ID' => 'fe1');
 like($t->instance_listen(0), qr/^127\.0\.0\.1:\d+$/, 'instance 0 on TCP');
 like($t->instance_listen(1), qr/^127\.0\.0\.1:\d+$/, 'instance 1 on TCP');
 isnt($t->instance_listen(0), $t->instance_listen(1), '... another port');
-like(CallstopTest::_slurp($t->tmpdir . '/nginx/nginx.conf'), qr/upstream callstop_backend \{\n\s+server 127\.0\.0\.1:\d+ [^\n]*\n\s+server 127\.0\.0\.1:\d+/,
+like(CallstopTest::_slurp($t->tmpdir . '/nginx/callstop.conf'), qr/upstream callstop \{\n\s+server 127\.0\.0\.1:\d+ [^\n]*\n\s+server 127\.0\.0\.1:\d+/,
 	'nginx: one upstream of both');
 like(CallstopTest::_slurp($t->tmpdir . '/nginx/callstop.conf'), qr/fastcgi_next_upstream error timeout non_idempotent;/,
 	'... with the site\'s fastcgi_next_upstream');

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/conf.h"
 #include "common/db_int.h"
+#include "common/db_schema.h"
 #include "common/log.h"
 #include "common/pgwait.h"
 #include "common/statements.h"
@@ -34,6 +35,7 @@ struct db *db_new(const char *conninfo)
 		free(db);
 		return NULL;
 	}
+	db->schema_seen = -1;
 	return db;
 }
 
@@ -229,12 +231,15 @@ static int db_prepare_all(struct db *db)
 	return 0;
 }
 
-/* Connected: prepare, LISTEN.  0, or -1 after logging. */
+/* Connected: the schema is current, prepare, LISTEN.  0, or -1 after logging. */
 static int db_setup(struct db *db)
 {
 	PQsetNoticeReceiver(db->conn, pgwait_notice, NULL);
 	db->session_timeout_ms = -1;
-	if (db_prepare_all(db) < 0)
+	if (db_schema_check(db->conn,
+			    clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms : 60000),
+			    &db->schema_seen) != 0 ||
+	    db_prepare_all(db) < 0)
 		return -1;
 	if (db->listen_channel != NULL) {
 		char sql[80];
@@ -321,6 +326,7 @@ int db_connect(struct db *db)
 		}
 		db_disconnect(db);
 		db->down = 1;
+		db->schema_seen = -1;
 		db->retry_at_ms = start + DB_RETRY_MS;
 		return -1;
 	}
@@ -489,6 +495,11 @@ PGresult *db_exec_long(struct db *db, enum db_stmt stmt, int nparams, const char
 enum db_error db_last_error(const struct db *db)
 {
 	return db->last_error;
+}
+
+int db_schema_seen(const struct db *db)
+{
+	return db->schema_seen;
 }
 
 unsigned long db_connects(const struct db *db)

@@ -106,6 +106,10 @@ void db_listen(struct db *db, const char *channel);
  */
 int db_wait_notify(struct db *db, int timeout_ms) MUST_CHECK;
 
+/* The schema version the last connection found (common/db_schema.h), -1 if
+ * none yet or the last attempt failed to connect. */
+int db_schema_seen(const struct db *db);
+
 /* Number of successful (re)connections since start, for metrics. */
 unsigned long db_connects(const struct db *db);
 

@@ -46,6 +46,7 @@ struct db {
 	/* DB_TX_BEGIN .. DB_TX_COMMIT/ROLLBACK (SPEC 8): 1 open, 2 its
 	 * connection was lost (every statement fails until the ROLLBACK) */
 	int tx;
+	int schema_seen; /* the schema version the last connection found, -1: none (db_schema.h) */
 };
 
 /* Close the connection (and any background attempt); the next statement

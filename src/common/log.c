@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,22 +36,51 @@ static const int log_syslog_prio[] = {
 	[LOG_LEVEL_DEBUG] = LOG_DEBUG,
 };
 
+/* sd-daemon(3)'s SD_ERR, SD_WARNING, SD_INFO, SD_DEBUG: journald reads the
+ * priority of a line of a stream from this prefix. */
+static const char *const log_journal_prio[] = {
+	[LOG_LEVEL_ERROR] = "<3>",
+	[LOG_LEVEL_WARN] = "<4>",
+	[LOG_LEVEL_INFO] = "<6>",
+	[LOG_LEVEL_DEBUG] = "<7>",
+};
+
 static struct {
+	int journal; /* 1: stderr is the journal's stream (log_journal_stream) */
 	char ident[32];
 	char *path; /* NULL = stderr */
 	int fd;
 	enum conf_log_level level;
 	int syslog;    /* 1: lines go to syslog(3) */
 	int defer_sig; /* log_reopen_on_pending(): checked before each line, 0 = none */
-} log_state = { "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO, 0, 0 };
+} log_state = { 0, "callstop", NULL, STDERR_FILENO, LOG_LEVEL_INFO, 0, 0 };
 
 /* set by a signal handler (log_reopen_later), taken before the next line */
 static volatile sig_atomic_t log_reopen_asked;
 
 static int log_open_file(const char *path)
 {
-	/* 0640: request lines carry tenant names and ids */
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY;
+	int fd = open(path, flags | O_CREAT | O_EXCL, 0640);
+
+	/* 0640: request lines carry tenant names and ids; logrotate's "create
+	 * 0640" makes the next one so, and a new one is made so here under the
+	 * unit's UMask=0077 too.  An existing file keeps the mode it has. */
+	if (fd >= 0)
+		return fchmod(fd, 0640) == 0 || errno == EPERM ? fd : (close(fd), -1);
+	return errno == EEXIST ? open(path, flags | O_CREAT, 0640) : -1;
+}
+
+/* Is stderr the journal's stream?  systemd sets JOURNAL_STREAM to its
+ * "device:inode" (systemd.exec(5)); stderr redirected elsewhere is not. */
+static int log_journal_stream(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return v != NULL && sscanf(v, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+	       (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 int log_open(const char *ident, const char *path, enum conf_log_level level)
@@ -76,6 +106,7 @@ int log_open(const char *ident, const char *path, enum conf_log_level level)
 	if (log_state.fd != STDERR_FILENO)
 		close(log_state.fd);
 	free(log_state.path);
+	log_state.journal = fd == STDERR_FILENO && log_journal_stream();
 	log_state.fd = fd;
 	log_state.path = copy;
 	return 0;
@@ -186,10 +217,14 @@ static void log_write(enum conf_log_level level, const char *fmt, va_list ap)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	w = snprintf(buf, sizeof(buf),
-		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s[%ld]: ", tm.tm_year + 1900, tm.tm_mon + 1,
-		     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		     log_level_names[level], log_state.ident, (long)getpid());
+	if (log_state.journal)
+		w = snprintf(buf, sizeof(buf), "%s[%s] %s[%ld]: ", log_journal_prio[level],
+			     log_level_names[level], log_state.ident, (long)getpid());
+	else
+		w = snprintf(buf, sizeof(buf),
+			     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s[%ld]: ", tm.tm_year + 1900,
+			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			     ts.tv_nsec / 1000000, log_level_names[level], log_state.ident, (long)getpid());
 	if (w < 0)
 		goto out;
 	msg = (size_t)w;

@@ -7,6 +7,11 @@
  * log_syslog they go to syslog(3) instead, facility daemon, at the priority
  * of their level (the time stamp and pid are then syslog's).
  * Format: "2026-11-21T04:58:19.123Z [info] callstopd[1234]: message".
+ * On a stderr that is the journal's stream (JOURNAL_STREAM names its device
+ * and inode, systemd.exec(5)) the time stamp is left to journald and the
+ * line starts with the priority of sd-daemon(3) instead ("<3>[error] ...":
+ * journalctl -p err finds it).  A log file is created 0640, logrotate's
+ * "create" mode (packaging/callstop.logrotate), whatever the umask.
  * Each line is written with a single write(2), so lines of concurrent
  * processes never interleave.
  */

@@ -1,6 +1,8 @@
 /*
  * metrics.c - see metrics.h.
  */
+#include "config.h"
+
 #include "common/metrics.h"
 
 #include <inttypes.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/db_schema.h"
+#include "common/ready.h"
 #include "common/scoreboard.h"
 
 static const char *const metrics_types[SCOREBOARD_CANCEL_TYPES] = { "call", "batch" };
@@ -265,6 +269,39 @@ static void metrics_outbox_depth(struct metrics_buf *b, struct db *db)
 	metrics_printf(b, "callstop_outbox_depth{state=\"failed\"} %lld\n", n[1]);
 }
 
+/* Up, the database, the schema and the build (issue 16): what an alert on
+ * "database down" and a dashboard's version panel read. */
+static void metrics_health(struct metrics_buf *b, struct db *db)
+{
+	int version = -1;
+	enum db_readiness ready = db != NULL ? db_readiness(db, &version) : DB_DOWN;
+	PGresult *res;
+
+	metrics_header(b, "callstop_up", "gauge", "1: a callstopd worker answered this scrape.");
+	metrics_printf(b, "callstop_up 1\n");
+	metrics_header(b, "callstop_database_up", "gauge",
+		       "1 if the worker's database connection answered a statement during this scrape.");
+	metrics_printf(b, "callstop_database_up %d\n", ready != DB_DOWN);
+	metrics_header(b, "callstop_schema_current", "gauge",
+		       "1 if the schema has every migration this callstopd needs (callstopctl migrate).");
+	metrics_printf(b, "callstop_schema_current %d\n", ready == DB_READY);
+	if (version >= 0) {
+		metrics_header(b, "callstop_schema_version", "gauge", "The newest migration applied.");
+		metrics_printf(b, "callstop_schema_version %d\n", version);
+	}
+	metrics_header(b, "callstop_build_info", "gauge", "The version of callstopd; always 1.");
+	metrics_printf(b, "callstop_build_info{version=\"%s\",schema=\"%d\"} 1\n", PACKAGE_VERSION,
+		       db_schema_needed());
+	res = ready == DB_READY ? db_exec(db, DB_OUTBOX_AGE, 0, NULL) : NULL;
+	if (res != NULL) {
+		metrics_header(b, "callstop_outbox_oldest_pending_seconds", "gauge",
+			       "Age of the oldest pending outbox row (0: none pending).");
+		metrics_printf(b, "callstop_outbox_oldest_pending_seconds %s\n",
+			       PQgetvalue(res, 0, OUTBOX_AGE_SECONDS));
+		PQclear(res);
+	}
+}
+
 static void metrics_process_manager(struct metrics_buf *b, long listen_queue)
 {
 	struct scoreboard_totals t;
@@ -305,6 +342,7 @@ char *metrics_render(struct db *db, long listen_queue)
 	if (b.s == NULL)
 		return NULL;
 	b.s[0] = '\0';
+	metrics_health(&b, db);
 	metrics_process_manager(&b, listen_queue);
 	metrics_requests(&b);
 	metrics_cancels(&b);

@@ -55,6 +55,7 @@ struct scoreboard {
 	uint64_t respawns;
 	uint64_t db_connects;
 	uint64_t max_listen_queue;
+	int32_t schema_noted; /* the schema version last logged + 1, 0: none (db_schema.c) */
 	char routes[SCOREBOARD_ROUTES_MAX][SCOREBOARD_ROUTE_NAME_MAX];
 	uint64_t requests[SCOREBOARD_ROUTES_MAX][SCOREBOARD_STATUS_N];
 	uint64_t buckets[SCOREBOARD_ROUTES_MAX][SCOREBOARD_BUCKETS + 1];
@@ -287,6 +288,13 @@ void scoreboard_add_db_connects(uint64_t n)
 {
 	if (scoreboard != NULL && n > 0)
 		scoreboard_add(&scoreboard->db_connects, n);
+}
+
+int scoreboard_note_schema(int version)
+{
+	if (scoreboard == NULL)
+		return 1;
+	return __atomic_exchange_n(&scoreboard->schema_noted, version + 1, __ATOMIC_RELAXED) != version + 1;
 }
 
 /* ---- metrics ---- */

@@ -143,6 +143,11 @@ uint64_t scoreboard_requests_served(void);
 /* Add n database connections this process opened since its last call. */
 void scoreboard_add_db_connects(uint64_t n);
 
+/* Note that a process found the database schema at version: 1 if it is the
+ * first to note this version since another (it logs it), else 0; always 1
+ * without a scoreboard (callstopctl, tests). */
+int scoreboard_note_schema(int version);
+
 /* ---- metrics (any process) ---- */
 
 /* One request of route (a registered name, else not counted) answered with

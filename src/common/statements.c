@@ -229,5 +229,12 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 				 " array_to_json(outbox_rows)"
 				 " FROM callstop_cancel_matching($1::bigint, $2::jsonb, $3::boolean, $4::boolean, $5::boolean,"
 				 "  $6::integer, $7, $8::bigint, $9, $10::text[])" },
+	/* prepared only once the schema is current (common/db_schema.h) */
+	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS,
+				"SELECT coalesce(max(version), 0) FROM schema_migrations" },
+	/* the pending rows are few (the partial index of due rows) */
+	[DB_OUTBOX_AGE] = { "outbox_age", OUTBOX_AGE_NCOLS,
+			    "SELECT coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)::bigint"
+			    " FROM termination_outbox WHERE state = 'pending'" },
 };
 /* clang-format on */

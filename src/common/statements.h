@@ -62,6 +62,9 @@ enum db_stmt {
 	DB_CANCEL_MATCHING,  /* $1 tenant, $2 filter jsonb, $3 all_active, $4 include entries, $5 dry run,
 			      * $6 max, $7 route, $8 key id, $9 request id, $10 providers text[]
 			      * -> enum match_row_col, one row */
+	/* GET /callstop-ready, /callstop-metrics (issue 16) */
+	DB_SCHEMA_VERSION, /* -> enum schema_version_col, the newest applied migration (common/db_schema.h) */
+	DB_OUTBOX_AGE,     /* -> enum outbox_age_col, the oldest pending row's age (metrics) */
 	DB_N_STMTS
 };
 
@@ -276,6 +279,16 @@ enum match_row_col {                    /* DB_CANCEL_MATCHING */
 		     MATCH_ROW_CALLS,  /* JSON: the first 100 calls, see callstop_cancel_matching() */
 		     MATCH_ROW_OUTBOX, /* as PAUSE_ROW_OUTBOX */
 		     MATCH_ROW_NCOLS
+};
+
+enum schema_version_col {                         /* DB_SCHEMA_VERSION */
+			  SCHEMA_VERSION_VERSION, /* 0: none applied */
+			  SCHEMA_VERSION_NCOLS
+};
+
+enum outbox_age_col {                     /* DB_OUTBOX_AGE */
+		      OUTBOX_AGE_SECONDS, /* 0 when nothing is pending */
+		      OUTBOX_AGE_NCOLS
 };
 
 struct db_statement {

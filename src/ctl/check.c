@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include "common/conf.h"
+#include "common/db_schema.h"
 #include "ctl/ctl.h"
 
 /* Compare the schema with the migrations of dir.  Returns 0 (up to date, or
@@ -27,8 +28,13 @@ static int ctl_check_schema(const char *cmd, PGconn *conn, const char *dir)
 	highest = m.v[m.n - 1].version;
 	if (ctl_schema_version(cmd, conn, &version) < 0)
 		goto out;
+	/* the words callstopd logs (common/db_schema.c) */
 	if (version < 0) {
-		ctl_error(cmd, "schema: not migrated (no schema_migrations table); run %s migrate", CTL_PROG);
+		ctl_error(
+			cmd,
+			"database schema is at 0 (no schema_migrations table), this callstopd needs %d: run `%s "
+			"migrate`",
+			db_schema_needed(), CTL_PROG);
 		goto out;
 	}
 	if (ctl_migrations_missing(cmd, conn, &m, &missing, &first) < 0)
@@ -36,8 +42,10 @@ static int ctl_check_schema(const char *cmd, PGconn *conn, const char *dir)
 	if (missing > 0) {
 		ctl_error(
 			cmd,
-			"schema: version %d, but %zu migration(s) of %s are not applied (first: %s); run %s migrate",
-			version, missing, dir, first, CTL_PROG);
+			"database schema is at %d, this callstopd needs %d: run `%s migrate` (%zu migration(s) "
+			"of %s not applied, first %s)",
+			version, version > db_schema_needed() ? highest : db_schema_needed(), CTL_PROG,
+			missing, dir, first);
 		goto out;
 	}
 	if (version > highest)

@@ -126,8 +126,11 @@ int ctl_column(const PGresult *res, const char *name);
 const char *ctl_value(const PGresult *res, int row, const char *name);
 
 /* Print res as aligned columns under its column names (numbers right-aligned,
- * NULL as "-") on stdout. */
+ * NULL as "-") on stdout; after ctl_output_json(1) (--json), as one JSON array
+ * of objects keyed by column name instead (integers as numbers, NULL as
+ * null, the rest as strings), for scripts. */
 void ctl_print_table(const PGresult *res);
+void ctl_output_json(int on);
 
 /* ---- util.c: options and subcommands ------------------------------------ */
 

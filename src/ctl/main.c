@@ -31,6 +31,7 @@ static void ctl_usage(FILE *f)
 		"                           else %s if it exists)\n"
 		"  -d, --database CONNINFO  libpq connection string; wins over the config file\n"
 		"                           (with neither, libpq's PGHOST, PGDATABASE, ... apply)\n"
+		"  -j, --json               list commands: print the rows as a JSON array\n"
 		"  -h, --help               print this help and exit\n"
 		"  -v, --version            print the version and exit\n"
 		"\n"
@@ -117,11 +118,9 @@ static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "database", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' }, { "database", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },         { "json", no_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 'v' },      { NULL, 0, NULL, 0 },
 	};
 	struct ctl_global g = { NULL, NULL };
 	const char *cmd;
@@ -129,7 +128,7 @@ int main(int argc, char **argv)
 
 	opterr = 0;
 	/* '+': stop at the command, whose options are its own. */
-	while ((c = getopt_long(argc, argv, "+:c:d:hv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:c:d:hjv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			g.config_path = optarg;
@@ -140,6 +139,9 @@ int main(int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			return CTL_EXIT_OK;
+		case 'j':
+			ctl_output_json(1);
+			break;
 		case 'v':
 			printf("%s (callstop) %s\n", CTL_PROG, PACKAGE_VERSION);
 			return CTL_EXIT_OK;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <libpq-fe.h>
 #include <openssl/rand.h>
 
@@ -262,7 +263,9 @@ static const char *ctl_default_config(void)
 
 	if (env != NULL && *env != '\0')
 		return env;
-	return access(CONF_DEFAULT_PATH, F_OK) == 0 ? CONF_DEFAULT_PATH : NULL;
+	/* only a file that is not there means "none": one this user may not
+	 * read (/etc/callstop is 0750 root:callstop) is reported as such */
+	return access(CONF_DEFAULT_PATH, F_OK) == 0 || errno != ENOENT ? CONF_DEFAULT_PATH : NULL;
 }
 
 int ctl_load_config(const char *cmd, const struct ctl_global *g, struct conf **conf)
@@ -274,6 +277,10 @@ int ctl_load_config(const char *cmd, const struct ctl_global *g, struct conf **c
 	if (path == NULL)
 		return 0;
 	*conf = conf_load(path, err, sizeof(err));
+	if (*conf == NULL && access(path, R_OK) < 0) {
+		ctl_error(cmd, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
 	if (*conf == NULL) {
 		ctl_error(cmd, "%s", err);
 		return -1;
@@ -331,6 +338,13 @@ PGconn *ctl_connect(const char *cmd, const struct ctl_global *g)
 /* ------------------------------------------------------------------------ */
 /* Output */
 
+static int ctl_json_output;
+
+void ctl_output_json(int on)
+{
+	ctl_json_output = on;
+}
+
 static int ctl_column_numeric(const PGresult *res, int col)
 {
 	Oid t = PQftype(res, col);
@@ -338,11 +352,46 @@ static int ctl_column_numeric(const PGresult *res, int col)
 	return t == CTL_OID_INT8 || t == CTL_OID_INT4 || t == CTL_OID_INT2;
 }
 
+/* --json: cJSON writes it, so names and values are escaped as RFC 8259 says. */
+static void ctl_print_json(const PGresult *res)
+{
+	int rows = PQntuples(res), cols = PQnfields(res), r, c;
+	cJSON *arr = cJSON_CreateArray(), *o;
+	char *text;
+
+	for (r = 0; arr != NULL && r < rows; r++) {
+		if ((o = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(arr, o))
+			break;
+		for (c = 0; c < cols; c++) {
+			const char *v = PQgetvalue(res, r, c);
+
+			if (PQgetisnull(res, r, c))
+				cJSON_AddNullToObject(o, PQfname(res, c));
+			else if (ctl_column_numeric(res, c))
+				cJSON_AddNumberToObject(o, PQfname(res, c), strtod(v, NULL));
+			else
+				cJSON_AddStringToObject(o, PQfname(res, c), v);
+		}
+	}
+	text = r == rows ? cJSON_PrintUnformatted(arr) : NULL;
+	if (text != NULL)
+		printf("%s\n", text);
+	else
+		ctl_error("output", "out of memory");
+	cJSON_free(text);
+	cJSON_Delete(arr);
+}
+
 void ctl_print_table(const PGresult *res)
 {
 	int rows = PQntuples(res), cols = PQnfields(res), r, c;
-	int *width = calloc((size_t)cols, sizeof(*width));
+	int *width;
 
+	if (ctl_json_output) {
+		ctl_print_json(res);
+		return;
+	}
+	width = calloc((size_t)cols, sizeof(*width));
 	if (width == NULL) {
 		ctl_error("output", "out of memory");
 		return;

@@ -66,6 +66,7 @@ static const struct route router_routes[] = {
 	/* internal: status and metrics (nginx allows them from 127.0.0.1) */
 	{ "GET", "/callstop-status", api_internal_status, "internal.status", ROUTE_INTERNAL },
 	{ "GET", "/callstop-metrics", api_internal_metrics, "internal.metrics", ROUTE_INTERNAL },
+	{ "GET", "/callstop-ready", api_internal_ready, "internal.ready", ROUTE_INTERNAL },
 };
 
 #define ROUTER_NROUTES (sizeof(router_routes) / sizeof(router_routes[0]))

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +18,28 @@
 #include "common/conf.h"
 #include "common/listen.h"
 #include "common/log.h"
+#include "pm/check.h"
 #include "pm/master.h"
 #include "pm/notify.h"
 
 static void callstopd_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: callstopd [-t] [-c file]\n"
-		"       callstopd -v | -h\n"
-		"  -c file  configuration file (default $CALLSTOP_CONF or %s)\n"
-		"  -t       check the configuration file and exit\n"
-		"  -v       print the version and exit\n"
-		"  -h       print this help and exit\n",
+		"usage: callstopd [-t | -T] [-c file]\n"
+		"       callstopd -V | -h\n"
+		"  -c, --config file  configuration file (default $CALLSTOP_CONF or %s)\n"
+		"  -t, --test         check the configuration file (as its user when run as root) and exit\n"
+		"  -T, --test-connect the same, and connect to the database and check its schema\n"
+		"  -V, -v, --version  print the version and exit\n"
+		"  -h, --help         print this help and exit\n",
 		CONF_DEFAULT_PATH);
 }
+
+static const struct option callstopd_options[] = {
+	{ "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+	{ "test-connect", no_argument, NULL, 'T' }, { "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+};
 
 int main(int argc, char **argv)
 {
@@ -42,15 +51,19 @@ int main(int argc, char **argv)
 
 	if (path == NULL || path[0] == '\0')
 		path = CONF_DEFAULT_PATH;
-	while ((opt = getopt(argc, argv, "c:thv")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tThvV", callstopd_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
-			test = 1;
+			test = test ? test : 1;
+			break;
+		case 'T':
+			test = 2;
 			break;
 		case 'v':
+		case 'V':
 			printf("callstopd %s\n", PACKAGE_VERSION);
 			return 0;
 		case 'h':
@@ -66,17 +79,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (test)
+		return check_config(path, test == 2);
 	cfg = conf_load(path, err, sizeof(err));
-	if (test) {
-		if (cfg == NULL) {
-			fprintf(stderr, "callstopd: %s\n", err);
-			fprintf(stderr, "callstopd: configuration file %s test failed\n", path);
-			return 1;
-		}
-		fprintf(stderr, "callstopd: configuration file %s test is successful\n", path);
-		conf_free(cfg);
-		return 0;
-	}
 	if (cfg == NULL) {
 		fprintf(stderr, "callstopd: %s\n", err);
 		return 1;

@@ -125,8 +125,8 @@ If C<conf> sets C<listen> to C<host:port>, nginx is pointed there over TCP.
 With C<instances> above 1, every instance listens on its own TCP port of
 127.0.0.1 (instance 0 on C<conf>'s C<listen> if it is set), shares the
 database and the rest of the configuration (each has its own log file,
-F<callstopd-N.log>, and no pid file), and nginx passes to an
-C<upstream callstop_backend> of all of them, as F<doc/several-hosts.md>
+F<callstopd-N.log>, and no pid file), and the site's C<upstream callstop>
+holds a server line for each of them, as F<doc/several-hosts.md>
 describes.  The methods without an instance number (C<callstopd_pid>,
 C<stop_callstopd>, C<log>, ...) are about instance 0.
 
@@ -874,12 +874,21 @@ sub _write_nginx_conf ($self) {
 		SERVER_NAME  => '127.0.0.1',
 		SSL_CERT     => $self->{cert},
 		SSL_KEY      => $self->{cert_key},
-		FASTCGI_PASS => ($self->{instances} > 1 ? 'callstop_backend'
-			: $listen =~ m{^[/.]} ? 'unix:' . File::Spec->rel2abs($listen) : $listen),
+		ACCESS_LOG   => "$d/access.log",
+		FASTCGI_PASS => ($listen =~ m{^[/.]} ? 'unix:' . File::Spec->rel2abs($listen) : $listen),
 		%{ $self->{nginx_var} },
 	);
 	$self->_run_ok([ "$self->{srcdir}/nginx/render", "$self->{srcdir}/nginx/callstop.conf.in",
 		"$d/callstop.conf", map { "$_=$var{$_}" } sort keys %var ], 'nginx/render');
+	# Several instances: one server line each in the site's upstream, as in
+	# doc/several-hosts.md.
+	if ($self->{instances} > 1) {
+		my $site = _slurp("$d/callstop.conf");
+		my $servers = join '', map { '    server ' . $self->_instance_listen($_) . " max_fails=1 fail_timeout=10s;\n" }
+			0 .. $self->{instances} - 1;
+		$site =~ s/^(upstream callstop \{\n)    server [^\n]*\n/$1$servers/m or croak 'no upstream callstop in the site';
+		_spew("$d/callstop.conf", $site);
+	}
 
 	# The site does "include fastcgi_params;", relative to this nginx.conf.
 	if (!-f '/etc/nginx/fastcgi_params' || !copy('/etc/nginx/fastcgi_params', "$d/fastcgi_params")) {
@@ -919,18 +928,10 @@ http {
     uwsgi_temp_path $d/uwsgi_temp;
     scgi_temp_path $d/scgi_temp;
 
-${\ $self->_nginx_upstream}    include $d/callstop.conf;
+    include $d/callstop.conf;
 }
 EOF
 	return;
-}
-
-# Several instances: one upstream, as in doc/several-hosts.md.
-sub _nginx_upstream ($self) {
-	return '' if $self->{instances} <= 1;
-	my $servers = join '', map { "        server " . $self->_instance_listen($_) . " max_fails=1 fail_timeout=10s;\n" }
-		0 .. $self->{instances} - 1;
-	return "    upstream callstop_backend {\n$servers    }\n\n";
 }
 
 sub _nginx_cmd ($self, @args) {

@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/db_schema.h"
+#include "common/ready.h"
 #include "common/json.h"
 #include "common/listen.h"
 #include "common/metrics.h"
@@ -115,4 +117,29 @@ void api_internal_metrics(struct request *r, struct worker_ctx *ctx, const char 
 	}
 	lq = listen_queue(ctx->listen_fd, &queue, &backlog) == 0 ? (long)queue : -1;
 	request_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_render(ctx->db, lq));
+}
+
+void api_internal_ready(struct request *r, struct worker_ctx *ctx, const char *id)
+{
+	int version;
+	enum db_readiness ready;
+	cJSON *body;
+
+	(void)id;
+	if (!api_internal_allowed(r)) {
+		api_error(r, API_UNIFIED, 404, "not_found", "Not found");
+		return;
+	}
+	ready = db_readiness(ctx->db, &version);
+	body = cJSON_CreateObject();
+	cJSON_AddBoolToObject(body, "ready", ready == DB_READY);
+	cJSON_AddStringToObject(body, "database", ready == DB_DOWN ? "down" : "up");
+	if (version >= 0)
+		cJSON_AddNumberToObject(body, "schema_version", version);
+	else
+		cJSON_AddNullToObject(body, "schema_version");
+	cJSON_AddNumberToObject(body, "schema_needed", db_schema_needed());
+	if (ready != DB_READY)
+		request_add_header(r, "Retry-After", "1");
+	request_reply(r, ready == DB_READY ? 200 : 503, body);
 }
