@@ -64,7 +64,8 @@ my @FAMILIES = (
 # What nginx answers before a request reaches callstopd (nginx/callstop.conf.in),
 # and callstopd's 404/405 of a route that does not exist.
 my %UNDOCUMENTED_OK = map { $_ => 1 } (400, 401, 404, 405, 413, 414, 429, 502, 503, 504);
-# nginx raises these before it has chosen a location: the unified body.
+# nginx raises these before it has chosen a location (a malformed request
+# line or header, a URI too long, TRACE): the unified body, on any path.
 my %SERVER_LEVEL = map { $_ => 1 } (400, 405, 414);
 
 sub enabled () { return !defined $ENV{CALLSTOP_OPENAPI_CHECK} || $ENV{CALLSTOP_OPENAPI_CHECK} ne '0' }
@@ -180,7 +181,8 @@ sub _check_operation ($method, $template, $res) {
 sub _check_undocumented ($method, $path, $res, $why) {
 	my $status = $res->{status};
 	return ("$why, and its status $status is not one the document promises for that")
-		unless $UNDOCUMENTED_OK{$status} && ($status != 404 || $why =~ /^no path/);
+		unless $UNDOCUMENTED_OK{$status} && ($status != 404 || $why =~ /^no path/)
+		&& ($why !~ /^nginx/ || $SERVER_LEVEL{$status});
 	return ("405 without an Allow header") if $status == 405 && !defined $res->{headers}{allow};
 	my ($value, $ct) = _body_value($res);
 	return () if !defined $value && uc $method eq 'HEAD';
@@ -224,6 +226,10 @@ sub errors ($method, $path, $res) {
 			@errors = _check_undocumented($method, $norm, $res, "no path of the document matches $norm");
 		} elsif (!$route->{methods}{$lc}) {
 			@errors = _check_undocumented($method, $norm, $res, "$route->{path} has no " . uc($method));
+		} elsif ($SERVER_LEVEL{ $res->{status} }
+			&& !$SCHEMA->parameters_for_response([ $lc, $route->{path}, $res->{status} ])) {
+			# nginx refused the request line before choosing a location
+			@errors = _check_undocumented($method, $norm, $res, "nginx answered before routing");
 		} else {
 			@errors = _check_operation($lc, $route->{path}, $res);
 		}
@@ -237,7 +243,8 @@ sub check ($method, $path, $res) {
 	return () if !defined $res->{status} || $res->{status} == 599;
 	_load() or return ();
 	my @errors = errors($method, $path, $res);
-	_record(uc($method) . " $path -> $res->{status}", @errors);
+	my $shown = length($path) > 100 ? substr($path, 0, 100) . '...' : $path;
+	_record(uc($method) . " $shown -> $res->{status}", @errors);
 	return @errors;
 }
 
