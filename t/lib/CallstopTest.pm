@@ -299,6 +299,7 @@ use JSON::PP;
 use POSIX qw(WNOHANG _exit setsid);
 use Scalar::Util qw(weaken);
 use Test::More ();
+use OpenAPICheck ();    # every answer of request() against doc/openapi.yaml
 use Time::HiRes qw(sleep time);
 use Exporter 'import';
 
@@ -1017,13 +1018,15 @@ sub request ($self, $method, $path, %o) {
 	if (defined $res->{content} && length $res->{content}) {
 		$json = eval { $JSON->decode($res->{content}) };
 	}
-	return {
+	my $out = {
 		status  => $res->{status},
 		reason  => $res->{reason},
 		headers => \%h,
 		body    => $res->{content} // '',
 		json    => $json,
 	};
+	OpenAPICheck::check($method, $path, $out);
+	return $out;
 }
 
 sub api ($self, $method, $path, %o) {
