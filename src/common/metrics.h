@@ -22,6 +22,11 @@ void metrics_cancel(const char *resource_type, const char *outcome);
  * dead-lettered). */
 void metrics_outbox(const char *provider, const char *state);
 
+/* One webhook delivery attempt recorded (SPEC 9): outcome "delivered",
+ * "retry", "failed" (given up after webhook.max_age) or "gone" (410: the
+ * endpoint is disabled). */
+void metrics_webhook(const char *outcome);
+
 /*
  * The whole exposition as a malloc'ed string (the caller frees it), or NULL
  * if out of memory.  listen_queue: connections waiting in the listen queue

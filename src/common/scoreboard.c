@@ -58,6 +58,7 @@ struct scoreboard {
 	uint64_t ms_sum[SCOREBOARD_ROUTES_MAX];
 	uint64_t cancels[SCOREBOARD_CANCEL_TYPES][SCOREBOARD_CANCEL_OUTCOMES];
 	uint64_t outbox[SCOREBOARD_PROVIDERS][SCOREBOARD_OUTBOX_RESULTS];
+	uint64_t webhook[SCOREBOARD_WEBHOOK_OUTCOMES];
 	struct scoreboard_entry entries[];
 };
 
@@ -324,6 +325,12 @@ void scoreboard_count_outbox(int provider, int result)
 		scoreboard_add(&scoreboard->outbox[provider][result], 1);
 }
 
+void scoreboard_count_webhook(int outcome)
+{
+	if (scoreboard != NULL && outcome >= 0 && outcome < SCOREBOARD_WEBHOOK_OUTCOMES)
+		scoreboard_add(&scoreboard->webhook[outcome], 1);
+}
+
 /* ---- readers ---- */
 
 int scoreboard_enabled(void)
@@ -449,4 +456,11 @@ uint64_t scoreboard_outbox(int provider, int result)
 	    result >= SCOREBOARD_OUTBOX_RESULTS)
 		return 0;
 	return scoreboard_load(&scoreboard->outbox[provider][result]);
+}
+
+uint64_t scoreboard_webhook(int outcome)
+{
+	if (scoreboard == NULL || outcome < 0 || outcome >= SCOREBOARD_WEBHOOK_OUTCOMES)
+		return 0;
+	return scoreboard_load(&scoreboard->webhook[outcome]);
 }

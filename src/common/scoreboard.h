@@ -43,13 +43,16 @@ enum scoreboard_state {
 
 enum scoreboard_kind {
 	SCOREBOARD_WORKER = 0,
-	SCOREBOARD_RETRY, /* the outbox retry child */
+	SCOREBOARD_RETRY,    /* the outbox retry child */
+	SCOREBOARD_DELIVERY, /* the webhook delivery child */
 };
 
 /* Cancels by resource type and outcome (SPEC 3.1). */
 enum { SCOREBOARD_CANCEL_TYPES = 2, SCOREBOARD_CANCEL_OUTCOMES = 4 };
 /* Outbox terminations by provider and result (SPEC 6). */
 enum { SCOREBOARD_PROVIDERS = 2, SCOREBOARD_OUTBOX_RESULTS = 3 };
+/* Webhook delivery attempts by outcome (SPEC 9). */
+enum { SCOREBOARD_WEBHOOK_OUTCOMES = 4 };
 
 /* A consistent copy of one entry (scoreboard_read). */
 struct scoreboard_proc {
@@ -152,6 +155,10 @@ void scoreboard_count_cancel(int type, int outcome);
  * 1 retry (still pending), 2 failed (dead-lettered). */
 void scoreboard_count_outbox(int provider, int result);
 
+/* A webhook delivery attempt: outcome 0 delivered, 1 retry, 2 failed (too
+ * old), 3 gone (410, endpoint disabled). */
+void scoreboard_count_webhook(int outcome);
+
 /* ---- readers ---- */
 
 /* 1 if a scoreboard exists in this process. */
@@ -178,5 +185,6 @@ uint64_t scoreboard_route_ms_sum(size_t i);
 
 uint64_t scoreboard_cancels(int type, int outcome);
 uint64_t scoreboard_outbox(int provider, int result);
+uint64_t scoreboard_webhook(int outcome);
 
 #endif

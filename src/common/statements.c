@@ -160,5 +160,41 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
 				     "SELECT id, provider FROM termination_outbox"
 				     " WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
+	/* SPEC 9: the due deliveries, oldest due first, none of a resource
+	 * while an earlier event of it to the same endpoint is pending (in
+	 * flight included: claimed_until); a claim counts the attempt and
+	 * holds the row past the request's timeout. */
+	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,
+			       "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, updated_at = now(),"
+			       " claimed_until = now() + make_interval(secs => $2::integer)"
+			       " FROM webhook_events e, webhook_endpoints p"
+			       " WHERE d.id IN (SELECT x.id FROM webhook_deliveries x"
+			       "  WHERE x.state = 'pending' AND x.next_attempt_at <= now()"
+			       "   AND (x.claimed_until IS NULL OR x.claimed_until <= now())"
+			       "   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries y WHERE y.endpoint_id = x.endpoint_id"
+			       "    AND y.resource_type = x.resource_type AND y.resource_id = x.resource_id"
+			       "    AND y.seq < x.seq AND y.state = 'pending')"
+			       "  ORDER BY x.next_attempt_at, x.id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
+			       "  AND e.id = d.event_id AND p.id = d.endpoint_id AND p.state = 'enabled'"
+			       " RETURNING d.id, d.endpoint_id, e.uid, e.body, p.url, p.secret,"
+			       "  CASE WHEN p.previous_secret_until > now() THEN p.previous_secret END, d.attempts,"
+			       "  floor(extract(epoch FROM now() - d.queued_at))::bigint" },
+	[DB_WEBHOOK_RESULT] = { "webhook_result", 0,
+				"UPDATE webhook_deliveries d SET state = r.state, last_status = r.status,"
+				" last_error = r.last_error, claimed_until = NULL, updated_at = now(),"
+				" delivered_at = CASE WHEN r.state = 'delivered' THEN now() END,"
+				" next_attempt_at = CASE WHEN r.state = 'pending'"
+				"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE d.next_attempt_at END"
+				" FROM jsonb_to_recordset($1::jsonb)"
+				"  AS r (id bigint, state text, status integer, last_error text, delay_ms bigint)"
+				" WHERE d.id = r.id AND d.state = 'pending'" },
+	[DB_WEBHOOK_GONE] = { "webhook_gone", WEBHOOK_GONE_NCOLS,
+			      "SELECT callstop_webhook_gone($1::bigint)" },
+	/* GET /callstop-metrics: the pending ones by their partial index */
+	[DB_WEBHOOK_DEPTH] = { "webhook_depth", WEBHOOK_DEPTH_NCOLS,
+			       "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM webhook_events_id_seq),"
+			       " count(*), coalesce(floor(extract(epoch FROM now() - min(queued_at))), 0)::bigint,"
+			       " (SELECT count(*) FROM webhook_deliveries WHERE state = 'failed')"
+			       " FROM webhook_deliveries WHERE state = 'pending'" },
 };
 /* clang-format on */

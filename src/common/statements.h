@@ -36,6 +36,11 @@ enum db_stmt {
 	DB_OUTBOX_RESULT, /* $1 JSON [{id, state, last_error, delay_ms}]; ends the rows' claims -> no rows */
 	DB_OUTBOX_PULL_FORWARD, /* $1 provider -> enum outbox_pull_forward_col (sql/007_outbox.sql) */
 	DB_OUTBOX_OF_PROVIDERS, /* $1 ids (bigint[] literal) -> enum outbox_of_providers_col, never tried */
+	/* Webhooks (SPEC 9, sql/011_webhooks.sql) */
+	DB_WEBHOOK_CLAIM, /* $1 limit, $2 lease s: due deliveries, per-resource order kept -> enum webhook_claim_col */
+	DB_WEBHOOK_RESULT, /* $1 JSON [{id, state, status, last_error, delay_ms}]; ends the claims -> no rows */
+	DB_WEBHOOK_GONE,   /* $1 delivery id: 410, its endpoint disabled -> enum webhook_gone_col */
+	DB_WEBHOOK_DEPTH, /* -> enum webhook_depth_col, one row (metrics) */
 	DB_N_STMTS
 };
 
@@ -181,6 +186,32 @@ enum outbox_depth_col {                     /* DB_OUTBOX_DEPTH */
 			OUTBOX_DEPTH_STATE, /* "pending" | "failed" */
 			OUTBOX_DEPTH_COUNT,
 			OUTBOX_DEPTH_NCOLS
+};
+
+enum webhook_claim_col { /* DB_WEBHOOK_CLAIM */
+			 WEBHOOK_CLAIM_ID,
+			 WEBHOOK_CLAIM_ENDPOINT_ID,
+			 WEBHOOK_CLAIM_UID, /* the webhook-id: the event's, the same on every attempt */
+			 WEBHOOK_CLAIM_BODY,
+			 WEBHOOK_CLAIM_URL,
+			 WEBHOOK_CLAIM_SECRET,          /* "whsec_...": never logged */
+			 WEBHOOK_CLAIM_PREVIOUS_SECRET, /* NULL unless a rotation's overlap is on */
+			 WEBHOOK_CLAIM_ATTEMPTS,        /* including this claim */
+			 WEBHOOK_CLAIM_AGE_S,           /* whole seconds since queued (or replayed) */
+			 WEBHOOK_CLAIM_NCOLS
+};
+
+enum webhook_gone_col {                        /* DB_WEBHOOK_GONE */
+			WEBHOOK_GONE_ENDPOINT, /* the endpoint disabled */
+			WEBHOOK_GONE_NCOLS
+};
+
+enum webhook_depth_col {                         /* DB_WEBHOOK_DEPTH */
+			 WEBHOOK_DEPTH_EVENTS,   /* events written since the migration */
+			 WEBHOOK_DEPTH_PENDING,  /* deliveries not delivered nor failed */
+			 WEBHOOK_DEPTH_OLDEST_S, /* age of the oldest of them, s (0 if none) */
+			 WEBHOOK_DEPTH_FAILED,   /* deliveries given up */
+			 WEBHOOK_DEPTH_NCOLS
 };
 
 struct db_statement {
