@@ -11,10 +11,14 @@
 //        timestamp, signature, body (parsed), raw, verified: {NAME: bool},
 //        status (null until answered), time}
 //   POST /_reset      forget the requests; answer 204, no delay
+//   $RECEIVER_CONTROL  the /_control body to start with
 import http from 'node:http';
 import { Webhook } from 'standardwebhooks';
 
 const state = { secrets: {}, status: [204], delay_ms: 0 };
+// a restarted receiver (FakeReceiver's stop/start) keeps its secrets and modes
+if (process.env.RECEIVER_CONTROL)
+	Object.assign(state, JSON.parse(process.env.RECEIVER_CONTROL));
 let requests = [];
 let seq = 0;
 const open = new Set();

@@ -66,6 +66,7 @@ sub start ($self) {
 		open(STDIN, '<', '/dev/null');
 		open(STDOUT, '>', $out);
 		open(STDERR, '>>', "$self->{dir}/stderr");
+		$ENV{RECEIVER_CONTROL} = $JSON->encode($self->{ctl} // {});
 		exec { $self->{node} } $self->{node}, $self->{script}, $self->{port};
 		_exit(127);
 	}
@@ -112,8 +113,16 @@ sub _call ($self, $method, $path, $body = undef) {
 	return $JSON->decode($res->{content});
 }
 
-sub control ($self, %c) { return $self->_call(POST => '/_control', \%c) }
-sub reset ($self)       { return $self->_call(POST => '/_reset', {}) }
+# What control() set is given again to a restarted receiver.
+sub control ($self, %c) {
+	$self->{ctl} = { %{ $self->{ctl} // {} }, %c };
+	return $self->_call(POST => '/_control', \%c);
+}
+
+sub reset ($self) {
+	delete @{ $self->{ctl} // {} }{qw(status delay_ms)};
+	return $self->_call(POST => '/_reset', {});
+}
 
 sub requests ($self) {
 	my $r = $self->_call(GET => '/_requests');
