@@ -88,6 +88,19 @@ ok((!grep { $_->{verified}{bad} } @got), '... and none with another secret');
 like($c->{id}, qr/^evt_[0-9a-f]{32}$/, 'webhook-id is the event id');
 like($c->{signature}, qr{^v1,[A-Za-z0-9+/]{43}=$}, 'one v1 signature');
 
+# ---- a target that fails: call.termination_failed ----
+$rcv->reset;
+my $call_f = fx_call($t, $tid, status => 'running', livekit_room => 'room-e0f', openai_call_id => 'oa-e0f');
+cancel($call_f);
+wait_events(2);
+my ($tf) = events('call.termination_failed');
+ok($tf, 'OpenAI not configured: call.termination_failed') or diag(explain([ $rcv->requests ]));
+is($tf->{body}{data}{call_log_id}, $call_f, '... its call_log_id');
+is_deeply([ map { [ $_->{provider}, $_->{state} ] } @{ $tf->{body}{data}{targets} } ],
+	[ [ 'livekit', 'done' ], [ 'openai', 'failed' ] ], '... its targets');
+cmp_ok((events('call.cancelled'))[0]{seq}, '<', $tf->{seq}, '... after its call.cancelled');
+is(scalar(events()), 2, '... and nothing else');
+
 # ---- no events for no-ops and unknown ids ----
 my $n0 = count_events();
 cancel($call);
