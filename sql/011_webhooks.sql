@@ -68,8 +68,9 @@ CREATE TABLE webhook_deliveries (
 	updated_at      timestamptz NOT NULL DEFAULT now(),
 	UNIQUE (event_id, endpoint_id)
 );
-CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
--- "an earlier event of this resource to this endpoint is still pending"
+-- The claim walks this in order and stops at its LIMIT.
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at, id) WHERE state = 'pending';
+-- "the earliest pending event of this resource to this endpoint"
 CREATE INDEX webhook_deliveries_order_idx ON webhook_deliveries (endpoint_id, resource_type, resource_id, seq)
 	WHERE state = 'pending';
 -- the given-up ones, counted by /callstop-metrics without reading the rest

@@ -155,7 +155,7 @@ static const char *const ctl_stmts[CTL_N_STMTS] = {
 		" queued_at = now(), claimed_until = NULL, last_error = NULL, delivered_at = NULL, updated_at = now()"
 		" FROM webhook_events ev, webhook_endpoints p"
 		" WHERE ev.id = d.event_id AND p.id = d.endpoint_id AND p.state = 'enabled'"
-		"  AND (ev.uid = $1 OR ev.id::text = $1) AND (d.state <> 'pending' OR d.claimed_until IS NULL)"
+		"  AND (ev.uid = $1 OR ev.id::text = $1) AND (d.state <> 'pending' OR d.claimed_until IS NULL OR d.claimed_until <= now())"
 		" RETURNING d.id",
 	[CTL_WEBHOOK_NOTIFY] = "SELECT pg_notify('callstop_webhook', 'replay')",
 	/* clang-format on */
