@@ -131,6 +131,42 @@ BEGIN
 END;
 $$;
 
+-- The delivery child's claim (SPEC 9): up to p_limit due deliveries, oldest
+-- due first, each the earliest pending event of its resource to its
+-- endpoint (one in flight is pending: its successors wait), FOR UPDATE SKIP
+-- LOCKED so that several hosts share them.  A claim counts the attempt and
+-- holds the row for p_lease seconds (next_attempt_at too, so that rows in
+-- flight leave the due range); one whose child died is due again then.
+--
+-- The walk of the due index must stop at the LIMIT: the per-row min(seq) is
+-- a subplan on the order index (not an anti-join), and sorts and bitmap
+-- scans are off for this function, because a queue that grew since the last
+-- ANALYZE (10 000 events written at once) is estimated at a few rows and
+-- was planned as a scan and sort of all of them, the subplan run for each:
+-- 20 ms a claim instead of 0.4 ms.
+CREATE FUNCTION callstop_webhook_claim(p_limit integer, p_lease integer)
+RETURNS TABLE (id bigint, endpoint_id bigint, uid text, body text, url text, secret text,
+               previous_secret text, attempts integer, age_s bigint)
+LANGUAGE sql
+SET enable_sort = off
+SET enable_bitmapscan = off
+AS $$
+	UPDATE webhook_deliveries d SET attempts = d.attempts + 1, updated_at = now(),
+		claimed_until = now() + make_interval(secs => p_lease),
+		next_attempt_at = now() + make_interval(secs => p_lease)
+	FROM webhook_events e, webhook_endpoints p
+	WHERE d.id IN (SELECT x.id FROM webhook_deliveries x
+	               WHERE x.state = 'pending' AND x.next_attempt_at <= now()
+	                 AND x.seq = (SELECT min(y.seq) FROM webhook_deliveries y
+	                              WHERE y.endpoint_id = x.endpoint_id AND y.resource_type = x.resource_type
+	                                AND y.resource_id = x.resource_id AND y.state = 'pending')
+	               ORDER BY x.next_attempt_at, x.id LIMIT p_limit FOR UPDATE SKIP LOCKED)
+	  AND e.id = d.event_id AND p.id = d.endpoint_id AND p.state = 'enabled'
+	RETURNING d.id, d.endpoint_id, e.uid, e.body, p.url, p.secret,
+		CASE WHEN p.previous_secret_until > now() THEN p.previous_secret END, d.attempts,
+		floor(extract(epoch FROM now() - d.queued_at))::bigint
+$$;
+
 -- callstopctl webhook test ID: a webhook.test event for that endpoint alone
 -- (whatever its --events), its resource the endpoint.  Returns the event uid,
 -- NULL if there is no such enabled endpoint.

@@ -68,7 +68,7 @@ static const struct conf_key conf_table[] = {
 	SKEY(outbox, timeout_ms, CONF_INT, "3000", 1, 120000, 0),
 	SKEY(webhook, backoff_base_ms, CONF_INT, "1000", 1, 3600000, 0),
 	SKEY(webhook, backoff_max_ms, CONF_INT, "3600000", 1, 86400000, 0),
-	SKEY(webhook, concurrency, CONF_INT, "32", 1, 1024, 0),
+	SKEY(webhook, concurrency, CONF_INT, "64", 1, 1024, 0),
 	SKEY(webhook, connect_timeout_ms, CONF_INT, "2000", 1, 60000, 0),
 	SKEY(webhook, enabled, CONF_BOOL, "yes", 0, 1, 0),
 	SKEY(webhook, max_age, CONF_INT, "86400", 1, 2592000, 0),

@@ -160,29 +160,10 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_OUTBOX_OF_PROVIDERS] = { "outbox_of_providers", OUTBOX_OF_PROVIDERS_NCOLS,
 				     "SELECT id, provider FROM termination_outbox"
 				     " WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0 ORDER BY id" },
-	/* SPEC 9: the due deliveries, oldest due first, each the earliest
-	 * pending event of its resource to its endpoint (one in flight is
-	 * pending: its successors wait).  The per-row min(seq) is a subplan on
-	 * the order index, not an anti-join, so that the walk of the due index
-	 * stops at the LIMIT however long the queue (4.9 ms instead of 57 ms
-	 * for 32 of 10 000).  A claim counts the attempt and holds the row past
-	 * the request's timeout (next_attempt_at too: rows in flight leave the
-	 * due range). */
+	/* SPEC 9: sql/011_webhooks.sql says how the claim keeps the order of
+	 * each resource's events and why it is a function */
 	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,
-			       "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, updated_at = now(),"
-			       " claimed_until = now() + make_interval(secs => $2::integer),"
-			       " next_attempt_at = now() + make_interval(secs => $2::integer)"
-			       " FROM webhook_events e, webhook_endpoints p"
-			       " WHERE d.id IN (SELECT x.id FROM webhook_deliveries x"
-			       "  WHERE x.state = 'pending' AND x.next_attempt_at <= now()"
-			       "   AND x.seq = (SELECT min(y.seq) FROM webhook_deliveries y WHERE y.endpoint_id = x.endpoint_id"
-			       "    AND y.resource_type = x.resource_type AND y.resource_id = x.resource_id"
-			       "    AND y.state = 'pending')"
-			       "  ORDER BY x.next_attempt_at, x.id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
-			       "  AND e.id = d.event_id AND p.id = d.endpoint_id AND p.state = 'enabled'"
-			       " RETURNING d.id, d.endpoint_id, e.uid, e.body, p.url, p.secret,"
-			       "  CASE WHEN p.previous_secret_until > now() THEN p.previous_secret END, d.attempts,"
-			       "  floor(extract(epoch FROM now() - d.queued_at))::bigint" },
+			       "SELECT * FROM callstop_webhook_claim($1::integer, $2::integer)" },
 	[DB_WEBHOOK_RESULT] = { "webhook_result", 0,
 				"UPDATE webhook_deliveries d SET state = r.state, last_status = r.status,"
 				" last_error = r.last_error, claimed_until = NULL, updated_at = now(),"

@@ -329,9 +329,10 @@ static int webhook_nfinished(const struct webhook_sender *ws)
 }
 
 /*
- * Keep up to webhook.concurrency transfers in flight, topped up once half of
- * them are free.  Answers are recorded together: when nothing else is in
- * flight, when half the slots wait for theirs, or WEBHOOK_RECORD_WINDOW_MS
+ * Keep up to webhook.concurrency transfers in flight, topped up once a
+ * quarter of them are free (so that a claim's round trip overlaps the other
+ * sends).  Answers are recorded together: when nothing else is in flight,
+ * when a quarter of the slots wait for theirs, or WEBHOOK_RECORD_WINDOW_MS
  * after the first.  A recorded delivery may make its resource's next event
  * due: claim again after each record until a claim comes back short and
  * nothing is in flight.
@@ -348,7 +349,7 @@ int webhook_drain(struct webhook_sender *ws, struct db *db, int limit)
 
 		if (room > limit - processed)
 			room = limit - processed;
-		if (!exhausted && room > 0 && (ws->in_flight == 0 || room >= (conc + 1) / 2)) {
+		if (!exhausted && room > 0 && (ws->in_flight == 0 || room >= (conc + 3) / 4)) {
 			int n = webhook_claim(ws, db, room);
 
 			if (n < 0 && ws->in_flight == 0 && ws->finished == NULL)
@@ -368,7 +369,7 @@ int webhook_drain(struct webhook_sender *ws, struct db *db, int limit)
 			if (first_done == 0)
 				first_done = now;
 			if (ws->in_flight == 0 || now - first_done >= WEBHOOK_RECORD_WINDOW_MS ||
-			    webhook_nfinished(ws) >= (conc + 1) / 2) {
+			    webhook_nfinished(ws) >= (conc + 3) / 4) {
 				webhook_record(ws, db);
 				first_done = 0;
 				exhausted = 0;

@@ -67,8 +67,7 @@ sub start ($self) {
 		open(STDOUT, '>', $out);
 		open(STDERR, '>>', "$self->{dir}/stderr");
 		$ENV{RECEIVER_CONTROL} = $JSON->encode($self->{ctl} // {});
-		exec { $self->{node} } $self->{node}, $self->{script}, $self->{port};
-		_exit(127);
+		exec { $self->{node} } $self->{node}, $self->{script}, $self->{port} or _exit(127);
 	}
 	$self->{pid} = $pid;
 	my $deadline = time + 20;
