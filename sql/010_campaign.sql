@@ -59,7 +59,7 @@ LANGUAGE sql AS $$
 $$;
 
 -- The request context the events of this transaction carry (SPEC 9).
-CREATE FUNCTION callstop_event_context(p_route text, p_request_id text) RETURNS void
+CREATE FUNCTION callstop_set_event_context(p_route text, p_request_id text) RETURNS void
 LANGUAGE sql AS $$
 	SELECT set_config('callstop.route', coalesce(p_route, ''), true),
 	       set_config('callstop.request_id', coalesce(p_request_id, ''), true);
@@ -407,7 +407,7 @@ DECLARE
 	v_batch voice_call_batches%ROWTYPE;
 	v_term record;
 BEGIN
-	PERFORM callstop_event_context(p_route, p_request_id);
+	PERFORM callstop_set_event_context(p_route, p_request_id);
 	released_count := 0; terminated_count := 0; active_count := 0; outbox_rows := '{}';
 	SELECT b.* INTO v_batch FROM voice_call_batches b
 	WHERE b.tenant_id = p_tenant_id AND (b.job_id = p_ref OR b.id = callstop_uuid_or_null(p_ref))
@@ -461,7 +461,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	v_batch voice_call_batches%ROWTYPE;
 BEGIN
-	PERFORM callstop_event_context(p_route, p_request_id);
+	PERFORM callstop_set_event_context(p_route, p_request_id);
 	released_count := 0; terminated_count := 0; active_count := 0; outbox_rows := '{}';
 	SELECT b.* INTO v_batch FROM voice_call_batches b
 	WHERE b.tenant_id = p_tenant_id AND (b.job_id = p_ref OR b.id = callstop_uuid_or_null(p_ref))
@@ -523,7 +523,7 @@ DECLARE
 	v_entry_numbers text[];
 	v_cancelled_calls uuid[];
 BEGIN
-	PERFORM callstop_event_context(p_route, p_request_id);
+	PERFORM callstop_set_event_context(p_route, p_request_id);
 	SELECT coalesce(array_agg(DISTINCT n ORDER BY n), '{}') INTO v_numbers FROM unnest(p_numbers) AS n;
 	outbox_rows := '{}'; entries_cancelled := 0; calls_cancelled := 0;
 
@@ -608,7 +608,7 @@ RETURNS TABLE (number text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM callstop_event_context(p_route, p_request_id);
+	PERFORM callstop_set_event_context(p_route, p_request_id);
 	RETURN QUERY DELETE FROM suppressions s WHERE s.tenant_id = p_tenant_id AND s.number = p_number
 		RETURNING s.number;
 END;
@@ -688,7 +688,7 @@ DECLARE
 	v_cancelled uuid[] := '{}';
 	v_rows jsonb := '{}';
 BEGIN
-	PERFORM callstop_event_context(p_route, p_request_id);
+	PERFORM callstop_set_event_context(p_route, p_request_id);
 	outbox_rows := '{}'; cancelled_count := 0; matched_entries := 0;
 
 	-- What matches now, up to p_max + 1 calls (more is too many anyway).

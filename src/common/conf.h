@@ -147,6 +147,15 @@ struct conf {
 	int outbox_timeout_ms;   /* whole request */
 	/* s after sent: a target still there is unknown (SPEC 11) */
 	int outbox_verify_deadline;
+	/* [webhook] (SPEC 9) */
+	int webhook_backoff_base_ms; /* first retry delay */
+	int webhook_backoff_max_ms;  /* cap of the exponential backoff */
+	int webhook_concurrency;     /* deliveries in flight per delivery child */
+	int webhook_connect_timeout_ms;
+	int webhook_enabled;    /* boolean: run the delivery child */
+	int webhook_max_age;    /* s: a delivery queued longer than this fails at its next failure */
+	int webhook_poll_ms;    /* delivery child's timer besides LISTEN */
+	int webhook_timeout_ms; /* whole request */
 
 	/* Read from the *_file keys at load; never logged (owned, NULL if unset). */
 	char *livekit_api_secret;

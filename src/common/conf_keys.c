@@ -70,6 +70,14 @@ static const struct conf_key conf_table[] = {
 	SKEY(outbox, poll_ms, CONF_INT, "1000", 10, 60000, 0),
 	SKEY(outbox, timeout_ms, CONF_INT, "3000", 1, 120000, 0),
 	SKEY(outbox, verify_deadline, CONF_INT, "10", 1, 3600, 0),
+	SKEY(webhook, backoff_base_ms, CONF_INT, "1000", 1, 3600000, 0),
+	SKEY(webhook, backoff_max_ms, CONF_INT, "3600000", 1, 86400000, 0),
+	SKEY(webhook, concurrency, CONF_INT, "64", 1, 1024, 0),
+	SKEY(webhook, connect_timeout_ms, CONF_INT, "2000", 1, 60000, 0),
+	SKEY(webhook, enabled, CONF_BOOL, "yes", 0, 1, 0),
+	SKEY(webhook, max_age, CONF_INT, "86400", 1, 2592000, 0),
+	SKEY(webhook, poll_ms, CONF_INT, "1000", 10, 60000, 0),
+	SKEY(webhook, timeout_ms, CONF_INT, "10000", 1, 120000, 0),
 };
 /* clang-format on */
 

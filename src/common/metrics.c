@@ -23,6 +23,9 @@ static const char *const metrics_providers[SCOREBOARD_PROVIDERS] = { "livekit", 
 static const char *const metrics_states[SCOREBOARD_OUTBOX_RESULTS] = { "done", "pending", "failed" };
 static const char *const metrics_results[SCOREBOARD_OUTBOX_RESULTS] = { "done", "retry", "failed" };
 
+static const char *const metrics_webhook_outcomes[SCOREBOARD_WEBHOOK_OUTCOMES] = { "delivered", "retry",
+										   "failed", "gone" };
+
 static int metrics_lookup(const char *s, const char *const *names, int n)
 {
 	int i;
@@ -77,6 +80,12 @@ void metrics_silence_of(const PGresult *res)
 void metrics_escalation(const char *provider)
 {
 	scoreboard_count_escalation(metrics_lookup(provider, metrics_providers, SCOREBOARD_PROVIDERS));
+}
+
+void metrics_webhook(const char *outcome)
+{
+	scoreboard_count_webhook(
+		metrics_lookup(outcome, metrics_webhook_outcomes, SCOREBOARD_WEBHOOK_OUTCOMES));
 }
 
 /* ---- exposition ---- */
@@ -302,6 +311,39 @@ static void metrics_health(struct metrics_buf *b, struct db *db)
 	}
 }
 
+/* SPEC 9: the delivery children count the attempts in the scoreboard; the
+ * events written and the queue are read from the database. */
+static void metrics_webhooks(struct metrics_buf *b, struct db *db)
+{
+	PGresult *res = db != NULL ? db_exec(db, DB_WEBHOOK_DEPTH, 0, NULL) : NULL;
+	int o;
+
+	metrics_header(b, "callstop_webhook_deliveries_total", "counter",
+		       "Webhook delivery attempts, by outcome (delivered, retry, failed, gone).");
+	for (o = 0; o < SCOREBOARD_WEBHOOK_OUTCOMES; o++)
+		metrics_printf(b, "callstop_webhook_deliveries_total{outcome=\"%s\"} %" PRIu64 "\n",
+			       metrics_webhook_outcomes[o], scoreboard_webhook(o));
+	metrics_header(b, "callstop_webhook_depth_up", "gauge", "1 if the webhook queue could be read.");
+	metrics_printf(b, "callstop_webhook_depth_up %d\n", res != NULL && PQntuples(res) == 1);
+	if (res == NULL || PQntuples(res) != 1) {
+		PQclear(res);
+		return;
+	}
+	metrics_header(b, "callstop_webhook_events_total", "counter", "Webhook events written.");
+	metrics_printf(b, "callstop_webhook_events_total %s\n", PQgetvalue(res, 0, WEBHOOK_DEPTH_EVENTS));
+	metrics_header(b, "callstop_webhook_queue_depth", "gauge",
+		       "Webhook deliveries by state: pending (not delivered yet) and failed (given up).");
+	metrics_printf(b, "callstop_webhook_queue_depth{state=\"pending\"} %s\n",
+		       PQgetvalue(res, 0, WEBHOOK_DEPTH_PENDING));
+	metrics_printf(b, "callstop_webhook_queue_depth{state=\"failed\"} %s\n",
+		       PQgetvalue(res, 0, WEBHOOK_DEPTH_FAILED));
+	metrics_header(b, "callstop_webhook_oldest_undelivered_seconds", "gauge",
+		       "Age of the oldest pending webhook delivery, 0 if none.");
+	metrics_printf(b, "callstop_webhook_oldest_undelivered_seconds %s\n",
+		       PQgetvalue(res, 0, WEBHOOK_DEPTH_OLDEST_S));
+	PQclear(res);
+}
+
 static void metrics_process_manager(struct metrics_buf *b, long listen_queue)
 {
 	struct scoreboard_totals t;
@@ -348,6 +390,7 @@ char *metrics_render(struct db *db, long listen_queue)
 	metrics_cancels(&b);
 	metrics_verify(&b);
 	metrics_outbox_depth(&b, db);
+	metrics_webhooks(&b, db);
 	if (b.failed) {
 		free(b.s);
 		return NULL;

@@ -32,6 +32,10 @@ void metrics_idempotency_pruned(int n);
  * unknown counter; one escalation round. */
 void metrics_silence_of(const PGresult *res);
 void metrics_escalation(const char *provider);
+/* One webhook delivery attempt recorded (SPEC 9): outcome "delivered",
+ * "retry", "failed" (given up after webhook.max_age) or "gone" (410: the
+ * endpoint is disabled). */
+void metrics_webhook(const char *outcome);
 
 /*
  * The whole exposition as a malloc'ed string (the caller frees it), or NULL

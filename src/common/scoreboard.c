@@ -68,6 +68,7 @@ struct scoreboard {
 	uint64_t silence_ms_sum[SCOREBOARD_PROVIDERS];
 	uint64_t unknown[SCOREBOARD_PROVIDERS];
 	uint64_t escalations[SCOREBOARD_PROVIDERS];
+	uint64_t webhook[SCOREBOARD_WEBHOOK_OUTCOMES];
 	struct scoreboard_entry entries[];
 };
 
@@ -378,6 +379,12 @@ void scoreboard_count_escalation(int provider)
 		scoreboard_add(&scoreboard->escalations[provider], 1);
 }
 
+void scoreboard_count_webhook(int outcome)
+{
+	if (scoreboard != NULL && outcome >= 0 && outcome < SCOREBOARD_WEBHOOK_OUTCOMES)
+		scoreboard_add(&scoreboard->webhook[outcome], 1);
+}
+
 /* ---- readers ---- */
 
 int scoreboard_enabled(void)
@@ -530,4 +537,11 @@ uint64_t scoreboard_unknown(int provider)
 uint64_t scoreboard_escalations(int provider)
 {
 	return scoreboard_provider_ok(provider) ? scoreboard_load(&scoreboard->escalations[provider]) : 0;
+}
+
+uint64_t scoreboard_webhook(int outcome)
+{
+	if (scoreboard == NULL || outcome < 0 || outcome >= SCOREBOARD_WEBHOOK_OUTCOMES)
+		return 0;
+	return scoreboard_load(&scoreboard->webhook[outcome]);
 }

@@ -43,13 +43,16 @@ enum scoreboard_state {
 
 enum scoreboard_kind {
 	SCOREBOARD_WORKER = 0,
-	SCOREBOARD_RETRY, /* the outbox retry child */
+	SCOREBOARD_RETRY,    /* the outbox retry child */
+	SCOREBOARD_DELIVERY, /* the webhook delivery child */
 };
 
 /* Cancels by resource type and outcome (SPEC 3.1). */
 enum { SCOREBOARD_CANCEL_TYPES = 2, SCOREBOARD_CANCEL_OUTCOMES = 4 };
 /* Outbox terminations by provider and result (SPEC 6). */
 enum { SCOREBOARD_PROVIDERS = 2, SCOREBOARD_OUTBOX_RESULTS = 3 };
+/* Webhook delivery attempts by outcome (SPEC 9). */
+enum { SCOREBOARD_WEBHOOK_OUTCOMES = 4 };
 
 /* Seconds to silence (SPEC 11), histogram upper bounds in ms (le="0.05" ...
  * "30"); one more bucket counts the rest (+Inf). */
@@ -171,6 +174,9 @@ void scoreboard_count_idempotency(int pruned, uint64_t n);
 void scoreboard_count_silence(int provider, int64_t ms);
 void scoreboard_count_unknown(int provider);
 void scoreboard_count_escalation(int provider);
+/* A webhook delivery attempt: outcome 0 delivered, 1 retry, 2 failed (too
+ * old), 3 gone (410, endpoint disabled). */
+void scoreboard_count_webhook(int outcome);
 
 /* ---- readers ---- */
 
@@ -206,5 +212,6 @@ uint64_t scoreboard_silence_bucket(int provider, int bucket);
 uint64_t scoreboard_silence_ms_sum(int provider);
 uint64_t scoreboard_unknown(int provider);
 uint64_t scoreboard_escalations(int provider);
+uint64_t scoreboard_webhook(int outcome);
 
 #endif

@@ -236,5 +236,26 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_OUTBOX_AGE] = { "outbox_age", OUTBOX_AGE_NCOLS,
 			    "SELECT coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)::bigint"
 			    " FROM termination_outbox WHERE state = 'pending'" },
+	/* SPEC 9: sql/011_webhooks.sql says how the claim keeps the order of
+	 * each resource's events and why it is a function */
+	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,
+			       "SELECT * FROM callstop_webhook_claim($1::integer, $2::integer)" },
+	[DB_WEBHOOK_RESULT] = { "webhook_result", 0,
+				"UPDATE webhook_deliveries d SET state = r.state, last_status = r.status,"
+				" last_error = r.last_error, claimed_until = NULL, updated_at = now(),"
+				" delivered_at = CASE WHEN r.state = 'delivered' THEN now() END,"
+				" next_attempt_at = CASE WHEN r.state = 'pending'"
+				"  THEN now() + r.delay_ms * interval '1 millisecond' ELSE d.next_attempt_at END"
+				" FROM jsonb_to_recordset($1::jsonb)"
+				"  AS r (id bigint, state text, status integer, last_error text, delay_ms bigint)"
+				" WHERE d.id = r.id AND d.state = 'pending'" },
+	[DB_WEBHOOK_GONE] = { "webhook_gone", WEBHOOK_GONE_NCOLS,
+			      "SELECT callstop_webhook_gone($1::bigint)" },
+	/* GET /callstop-metrics: the pending ones by their partial index */
+	[DB_WEBHOOK_DEPTH] = { "webhook_depth", WEBHOOK_DEPTH_NCOLS,
+			       "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM webhook_events_id_seq),"
+			       " count(*), coalesce(floor(extract(epoch FROM now() - min(queued_at))), 0)::bigint,"
+			       " (SELECT count(*) FROM webhook_deliveries WHERE state = 'failed')"
+			       " FROM webhook_deliveries WHERE state = 'pending'" },
 };
 /* clang-format on */

@@ -65,6 +65,11 @@ enum db_stmt {
 	/* GET /callstop-ready, /callstop-metrics (issue 16) */
 	DB_SCHEMA_VERSION, /* -> enum schema_version_col, the newest applied migration (common/db_schema.h) */
 	DB_OUTBOX_AGE,     /* -> enum outbox_age_col, the oldest pending row's age (metrics) */
+	/* Webhooks (SPEC 9, sql/011_webhooks.sql) */
+	DB_WEBHOOK_CLAIM, /* $1 limit, $2 lease s: due deliveries, per-resource order kept -> enum webhook_claim_col */
+	DB_WEBHOOK_RESULT, /* $1 JSON [{id, state, status, last_error, delay_ms}]; ends the claims -> no rows */
+	DB_WEBHOOK_GONE,   /* $1 delivery id: 410, its endpoint disabled -> enum webhook_gone_col */
+	DB_WEBHOOK_DEPTH, /* -> enum webhook_depth_col, one row (metrics) */
 	DB_N_STMTS
 };
 
@@ -289,6 +294,32 @@ enum schema_version_col {                         /* DB_SCHEMA_VERSION */
 enum outbox_age_col {                     /* DB_OUTBOX_AGE */
 		      OUTBOX_AGE_SECONDS, /* 0 when nothing is pending */
 		      OUTBOX_AGE_NCOLS
+};
+
+enum webhook_claim_col { /* DB_WEBHOOK_CLAIM */
+			 WEBHOOK_CLAIM_ID,
+			 WEBHOOK_CLAIM_ENDPOINT_ID,
+			 WEBHOOK_CLAIM_UID, /* the webhook-id: the event's, the same on every attempt */
+			 WEBHOOK_CLAIM_BODY,
+			 WEBHOOK_CLAIM_URL,
+			 WEBHOOK_CLAIM_SECRET,          /* "whsec_...": never logged */
+			 WEBHOOK_CLAIM_PREVIOUS_SECRET, /* NULL unless a rotation's overlap is on */
+			 WEBHOOK_CLAIM_ATTEMPTS,        /* including this claim */
+			 WEBHOOK_CLAIM_AGE_S,           /* whole seconds since queued (or replayed) */
+			 WEBHOOK_CLAIM_NCOLS
+};
+
+enum webhook_gone_col {                        /* DB_WEBHOOK_GONE */
+			WEBHOOK_GONE_ENDPOINT, /* the endpoint disabled */
+			WEBHOOK_GONE_NCOLS
+};
+
+enum webhook_depth_col {                         /* DB_WEBHOOK_DEPTH */
+			 WEBHOOK_DEPTH_EVENTS,   /* events written since the migration */
+			 WEBHOOK_DEPTH_PENDING,  /* deliveries not delivered nor failed */
+			 WEBHOOK_DEPTH_OLDEST_S, /* age of the oldest of them, s (0 if none) */
+			 WEBHOOK_DEPTH_FAILED,   /* deliveries given up */
+			 WEBHOOK_DEPTH_NCOLS
 };
 
 struct db_statement {

@@ -11,6 +11,7 @@
  *   tenant.c   tenant add|list
  *   key.c      key and admin-token create|list|revoke (one token code)
  *   outbox.c   outbox list|retry
+ *   webhook.c  webhook add|list|remove|rotate-secret|test|deliveries|replay
  *   check.c    check
  *   demo.c     demo (for trying callstop, not for production)
  *
@@ -237,6 +238,7 @@ int ctl_cmd_key(const struct ctl_global *g, int argc, char **argv);         /* k
 int ctl_cmd_admin_token(const struct ctl_global *g, int argc, char **argv); /* key.c */
 int ctl_cmd_outbox(const struct ctl_global *g, int argc, char **argv);      /* outbox.c */
 int ctl_cmd_check(const struct ctl_global *g, int argc, char **argv);       /* check.c */
+int ctl_cmd_webhook(const struct ctl_global *g, int argc, char **argv);     /* webhook.c */
 int ctl_demo(const struct ctl_global *g, int argc, char **argv);            /* demo.c */
 int ctl_cmd_suppression(const struct ctl_global *g, int argc, char **argv); /* suppression.c */
 

@@ -55,6 +55,19 @@ static void ctl_usage(FILE *f)
 		"  outbox retry ID... | --all-failed\n"
 		"                           re-queue dead-lettered (failed) rows: pending,\n"
 		"                           attempts 0, due now; wakes the retry child\n"
+		"  webhook add --tenant NAME --url URL [--events TYPE,...] [--allow-http]\n"
+		"                           add a webhook endpoint (https:// unless\n"
+		"                           --allow-http); prints its secret, once, on stdout\n"
+		"  webhook list             list webhook endpoints (never their secrets)\n"
+		"  webhook remove ID        remove an endpoint; its pending deliveries fail\n"
+		"  webhook rotate-secret ID [--overlap SECONDS]\n"
+		"                           new secret, printed once; the old one also signs\n"
+		"                           for SECONDS (default 86400)\n"
+		"  webhook test ID          send a webhook.test event to the endpoint\n"
+		"  webhook deliveries [--endpoint ID] [--state pending|delivered|failed] [--limit N]\n"
+		"                           list deliveries, newest first (default limit 100)\n"
+		"  webhook replay EVENT_ID  send an event again (same webhook-id) to its\n"
+		"                           enabled endpoints\n"
 		"  demo [--tenant NAME] [--workspace-id ID] [--batch-size N]\n"
 		"       [--small-batch-size N] [--running N]\n"
 		"                           create demo calls and batches (tenant demo,\n"
@@ -105,6 +118,7 @@ static int ctl_dispatch(const struct ctl_global *g, int argc, char **argv)
 		{ "key", ctl_cmd_key },         { "admin-token", ctl_cmd_admin_token },
 		{ "demo", ctl_demo },           { "outbox", ctl_cmd_outbox },
 		{ "check", ctl_cmd_check },     { "suppression", ctl_cmd_suppression },
+		{ "webhook", ctl_cmd_webhook },
 	};
 	size_t i;
 

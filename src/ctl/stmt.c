@@ -125,6 +125,50 @@ static const char *const ctl_stmts[CTL_N_STMTS] = {
 		"created_at") " AS created_at"
 			      " FROM suppressions WHERE tenant_id = $1::bigint ORDER BY tenant_id, id"
 			      " LIMIT $2::bigint",
+	/* clang-format off */
+	[CTL_WEBHOOK_ADD] =
+		"INSERT INTO webhook_endpoints (tenant_id, url, event_types, secret)"
+		" SELECT t.id, $2, $3::text[], $4 FROM tenants t WHERE t.name = $1 RETURNING id",
+	[CTL_WEBHOOK_LIST] =
+		"SELECT e.id, t.name AS tenant, e.url, coalesce(array_to_string(e.event_types, ','), '*') AS events,"
+		" e.state || coalesce(' (' || e.state_reason || ')', '') AS state,"
+		" CASE WHEN e.previous_secret_until > now() THEN " CTL_RFC3339("e.previous_secret_until") " END"
+		"  AS overlap_until,"
+		" " CTL_RFC3339("e.created_at") " AS created_at"
+		" FROM webhook_endpoints e JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id",
+	/* removed, not deleted: its deliveries keep their endpoint */
+	[CTL_WEBHOOK_REMOVE] =
+		"WITH e AS (UPDATE webhook_endpoints SET state = 'removed', state_reason = NULL, updated_at = now()"
+		"  WHERE id = $1::bigint AND state <> 'removed' RETURNING id),"
+		" d AS (UPDATE webhook_deliveries SET state = 'failed', last_error = 'endpoint removed',"
+		"  claimed_until = NULL, updated_at = now()"
+		"  WHERE endpoint_id IN (SELECT id FROM e) AND state = 'pending' RETURNING id)"
+		" SELECT id, (SELECT count(*) FROM d) AS failed FROM e",
+	[CTL_WEBHOOK_ROTATE] =
+		"UPDATE webhook_endpoints SET previous_secret = secret, secret = $2,"
+		" previous_secret_until = now() + make_interval(secs => $3::bigint), updated_at = now()"
+		" WHERE id = $1::bigint AND state <> 'removed'"
+		" RETURNING id, " CTL_RFC3339("previous_secret_until") " AS overlap_until",
+	[CTL_WEBHOOK_TEST] = "SELECT callstop_webhook_test($1::bigint) AS event",
+	[CTL_WEBHOOK_DELIVERIES] =
+		"SELECT d.id, d.endpoint_id AS endpoint, ev.uid AS event, ev.type,"
+		" d.resource_type || ':' || d.resource_id AS resource, d.seq, d.state, d.attempts, d.last_status,"
+		" " CTL_RFC3339("d.next_attempt_at") " AS next_attempt_at,"
+		" regexp_replace(d.last_error, '[[:cntrl:]]+', ' ', 'g') AS last_error"
+		" FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id"
+		" WHERE ($1::bigint IS NULL OR d.endpoint_id = $1::bigint) AND ($2::text IS NULL OR d.state = $2::text)"
+		" ORDER BY d.id DESC LIMIT $3::bigint",
+	/* the same event row, so the same webhook-id and body; its age
+	 * (webhook.max_age) starts again */
+	[CTL_WEBHOOK_REPLAY] =
+		"UPDATE webhook_deliveries d SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+		" queued_at = now(), claimed_until = NULL, last_error = NULL, delivered_at = NULL, updated_at = now()"
+		" FROM webhook_events ev, webhook_endpoints p"
+		" WHERE ev.id = d.event_id AND p.id = d.endpoint_id AND p.state = 'enabled'"
+		"  AND (ev.uid = $1 OR ev.id::text = $1) AND (d.state <> 'pending' OR d.claimed_until IS NULL OR d.claimed_until <= now())"
+		" RETURNING d.id",
+	[CTL_WEBHOOK_NOTIFY] = "SELECT pg_notify('callstop_webhook', 'replay')",
+	/* clang-format on */
 };
 
 PGresult *ctl_stmt_run(PGconn *conn, enum ctl_stmt stmt, int nparams, const char *const *params,

@@ -77,6 +77,20 @@ enum ctl_stmt {
 				    * entries_cancelled */
 	CTL_UNSUPPRESS, /* $1 tenant id, $2 number -> number, no row if it was not on the list */
 	CTL_SUPPRESSION_LIST, /* $1 tenant id, $2 limit -> listing: number, reason, created_at; oldest first */
+	/* Webhook endpoints and deliveries (ctl/webhook.c, SPEC 9). */
+	CTL_WEBHOOK_ADD,        /* $1 tenant name, $2 url, $3 event types (text[] literal) or NULL (all),
+				    * $4 secret -> id, no row if there is no such tenant */
+	CTL_WEBHOOK_LIST,       /* listing: id, tenant, url, events, state, overlap_until, created_at */
+	CTL_WEBHOOK_REMOVE,     /* $1 id -> id, failed (its pending deliveries, now failed); no row unless
+				    * it was removed now */
+	CTL_WEBHOOK_ROTATE,     /* $1 id, $2 new secret, $3 overlap s -> id, overlap_until; no row if
+				    * there is no such endpoint (or it was removed) */
+	CTL_WEBHOOK_TEST,       /* $1 id -> event (its webhook-id), NULL if no such enabled endpoint */
+	CTL_WEBHOOK_DELIVERIES, /* $1 endpoint id or NULL, $2 state or NULL, $3 limit -> listing: id,
+				    * endpoint, event, type, resource, seq, state, attempts, last_status,
+				    * next_attempt_at, last_error; newest first */
+	CTL_WEBHOOK_REPLAY,     /* $1 event uid ("evt_...") or id -> id, one row per delivery re-queued */
+	CTL_WEBHOOK_NOTIFY,     /* wake the delivery children (sql/011_webhooks.sql's channel) */
 
 	CTL_N_STMTS
 };

@@ -18,6 +18,7 @@
 #include "common/scoreboard.h"
 #include "http/worker.h"
 #include "pm/master_int.h"
+#include "pm/delivery.h"
 #include "pm/retry.h"
 
 static struct master_child *master_child_find(struct master *m, pid_t pid)
@@ -30,10 +31,13 @@ static struct master_child *master_child_find(struct master *m, pid_t pid)
 	return NULL;
 }
 
-/* The last slot is the retry child; the others are workers. */
+/* The slots after the workers' are the retry child, then the delivery
+ * child (when [webhook] enabled). */
 static void master_slot_name(const struct master *m, int index, char *buf, size_t len)
 {
-	if (index == m->nslots - 1)
+	if (index == m->cfg->workers + 1)
+		snprintf(buf, len, "delivery child");
+	else if (index == m->cfg->workers)
 		snprintf(buf, len, "retry child");
 	else
 		snprintf(buf, len, "worker %d", index);
@@ -63,7 +67,7 @@ static void master_slot_backoff(struct master *m, int index, int64_t lived_ms, i
 
 int master_spawn(struct master *m, int index, int64_t now)
 {
-	int retry = index == m->nslots - 1;
+	int retry = index == m->cfg->workers, delivery = index == m->cfg->workers + 1;
 	struct master_child *c;
 	sigset_t set, old;
 	pid_t pid;
@@ -82,7 +86,10 @@ int master_spawn(struct master *m, int index, int64_t now)
 		m->capchildren = cap;
 	}
 
-	sb = scoreboard_assign(retry ? SCOREBOARD_RETRY : SCOREBOARD_WORKER, index, m->gen);
+	sb = scoreboard_assign(retry      ? SCOREBOARD_RETRY
+			       : delivery ? SCOREBOARD_DELIVERY
+					  : SCOREBOARD_WORKER,
+			       index, m->gen);
 	if (sb < 0)
 		log_warn("slot %d: no free scoreboard entry (too many generations draining); "
 			 "it runs without request_timeout",
@@ -101,11 +108,13 @@ int master_spawn(struct master *m, int index, int64_t now)
 		 * it keep the socket, or a restarted callstopd finds the path in
 		 * use and nginx queues on a socket nobody accepts on (issue 10,
 		 * defect 4). */
-		master_child_init(m, retry ? SIGKILL : SIGTERM);
+		master_child_init(m, retry || delivery ? SIGKILL : SIGTERM);
 		scoreboard_attach(sb);
 		scoreboard_started();
-		if (retry) {
+		if (retry || delivery) {
 			close(m->listen_fd);
+			if (delivery) /* the same, for the webhooks (SPEC 9) */
+				delivery_main(m->cfg);
 			retry_main(m->cfg);
 		}
 		worker_main(m->cfg, m->listen_fd, index);

@@ -117,7 +117,7 @@ int master_run(struct conf *cfg, int listen_fd, int inherited)
 	m.pid = getpid();
 	m.sigpipe[0] = m.sigpipe[1] = -1;
 	m.state = MASTER_RUNNING;
-	m.nslots = cfg->workers + 1; /* + the retry child */
+	m.nslots = MASTER_NSLOTS(cfg); /* + the retry and delivery children */
 	m.slots = calloc((size_t)m.nslots, sizeof(*m.slots));
 	/* a socket systemd passed is systemd's to remove */
 	if (conf_listen_is_unix(cfg) && !inherited)

@@ -34,8 +34,13 @@
 #define MASTER_TICK_MS 1000
 
 /* Scoreboard entries: two generations of the most workers (the old one
- * draining after a reload), each with its retry child. */
-#define MASTER_SCOREBOARD_SIZE (2 * (CONF_WORKERS_MAX + 1))
+ * draining after a reload), each with its retry and delivery children. */
+#define MASTER_SCOREBOARD_SIZE (2 * (CONF_WORKERS_MAX + MASTER_AUX_CHILDREN))
+
+/* The slots after the workers': the retry child (SPEC 6), then the
+ * delivery child (SPEC 9) unless [webhook] enabled = no. */
+#define MASTER_AUX_CHILDREN 2
+#define MASTER_NSLOTS(cfg) ((cfg)->workers + 1 + ((cfg)->webhook_enabled ? 1 : 0))
 
 struct master_child {
 	pid_t pid;
@@ -103,7 +108,8 @@ int master_pending(unsigned pending, int sig);
 
 /* ---- children.c: fork, reap, respawn ---- */
 
-/* Fork the child of slot index (the last slot is the retry child).
+/* Fork the child of slot index (the last two slots are the retry child and
+ * the delivery child).
  * Returns 0, or -1 after logging and scheduling a retry. */
 int master_spawn(struct master *m, int index, int64_t now);
 

@@ -178,7 +178,7 @@ void master_reload(struct master *m, int64_t now)
 		return;
 	}
 	n = conf_keep_restart_keys(neu, m->cfg, changed, sizeof(changed));
-	slots = n < 0 ? NULL : calloc((size_t)neu->workers + 1, sizeof(*slots));
+	slots = n < 0 ? NULL : calloc((size_t)MASTER_NSLOTS(neu), sizeof(*slots));
 	if (slots == NULL) {
 		log_error("reload failed, keeping the running configuration: out of memory");
 		conf_free(neu);
@@ -204,15 +204,16 @@ void master_reload(struct master *m, int64_t now)
 	m->cfg = neu;
 	free(m->slots);
 	m->slots = slots;
-	m->nslots = neu->workers + 1;
+	m->nslots = MASTER_NSLOTS(neu);
 	m->gen++;
 	scoreboard_set_gen(m->gen);
 	for (i = 0; i < m->nslots; i++)
 		master_spawn(m, i, now);
 	/* the new generation accepts already; the old one finishes what it has */
 	master_stop_children(m, SIGQUIT, 0, now);
-	log_info("reload: generation %u, %d workers and the retry child; previous workers draining", m->gen,
-		 neu->workers);
+	log_info(
+		"reload: generation %u, %d workers, the retry and delivery children; previous workers draining",
+		m->gen, neu->workers);
 	notify_ready();
 }
 

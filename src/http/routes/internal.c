@@ -41,7 +41,10 @@ static cJSON *api_internal_workers(int64_t now)
 			continue;
 		w = cJSON_CreateObject();
 		cJSON_AddNumberToObject(w, "pid", (double)p.pid);
-		cJSON_AddStringToObject(w, "kind", p.kind == SCOREBOARD_RETRY ? "retry" : "worker");
+		cJSON_AddStringToObject(w, "kind",
+					p.kind == SCOREBOARD_RETRY      ? "retry"
+					: p.kind == SCOREBOARD_DELIVERY ? "delivery"
+									: "worker");
 		cJSON_AddNumberToObject(w, "slot", p.slot);
 		cJSON_AddNumberToObject(w, "generation", p.gen);
 		cJSON_AddStringToObject(w, "state", api_internal_states[p.state]);
