@@ -20,24 +20,6 @@ struct campaign_rows {
 	size_t n;
 };
 
-/* Providers callstopd can terminate with, as a text[] (as cancel.c): a
- * provider not in it gets its rows written as failed "not configured". */
-static char *campaign_providers(const struct worker_ctx *ctx)
-{
-	size_t i, n = 0, count = provider_count();
-	const char **v = calloc(count ? count : 1, sizeof(*v));
-	char *out;
-
-	if (v == NULL)
-		return NULL;
-	for (i = 0; i < count; i++)
-		if (provider_table[i]->enabled(ctx->cfg))
-			v[n++] = provider_table[i]->name;
-	out = db_text_array(v, n);
-	free(v);
-	return out;
-}
-
 /* Read the rows of json (the statement's outbox column) into rows. */
 static void campaign_rows_read(const char *json, struct campaign_rows *rows)
 {
@@ -163,7 +145,7 @@ static void campaign_batch_read(struct worker_ctx *ctx, const PGresult *res, con
 int campaign_pause(struct worker_ctx *ctx, const struct campaign_who *who, const char *ref, int hangup,
 		   struct campaign_batch *out)
 {
-	char tenant[24], key_id[24], *providers = campaign_providers(ctx);
+	char tenant[24], key_id[24], *providers = provider_enabled_array(ctx->cfg);
 	const char *params[7] = {
 		tenant,
 		ref,
@@ -252,7 +234,8 @@ static void campaign_suppress_read(struct worker_ctx *ctx, const PGresult *res,
 int campaign_suppress(struct worker_ctx *ctx, const struct campaign_who *who, const char *const *numbers,
 		      size_t n, const char *reason, int hangup, struct campaign_suppress *out)
 {
-	char tenant[24], key_id[24], *providers = campaign_providers(ctx), *list = db_text_array(numbers, n);
+	char tenant[24], key_id[24], *providers = provider_enabled_array(ctx->cfg),
+				     *list = db_text_array(numbers, n);
 	const char *params[8] = {
 		tenant,          list,
 		reason,          hangup ? "true" : "false",
@@ -360,7 +343,7 @@ static void campaign_match_read(struct worker_ctx *ctx, const PGresult *res, con
 int campaign_cancel_matching(struct worker_ctx *ctx, const struct campaign_who *who,
 			     const struct campaign_match_req *req, struct campaign_match *out)
 {
-	char tenant[24], key_id[24], max[16], *providers = campaign_providers(ctx);
+	char tenant[24], key_id[24], max[16], *providers = provider_enabled_array(ctx->cfg);
 	const char *params[10] = {
 		tenant,
 		req->filter_json,

@@ -80,24 +80,6 @@ static enum cancel_outcome cancel_outcome_parse(const char *s)
 	return CANCEL_NOT_FOUND;
 }
 
-/* Providers callstopd can terminate with, as a text[] for the SQL: a
- * provider not in it gets its rows written as failed "not configured". */
-static char *cancel_providers_array(const struct worker_ctx *ctx)
-{
-	size_t i, n = 0, count = provider_count();
-	const char **v = calloc(count ? count : 1, sizeof(*v));
-	char *out;
-
-	if (v == NULL)
-		return NULL;
-	for (i = 0; i < count; i++)
-		if (provider_table[i]->enabled(ctx->cfg))
-			v[n++] = provider_table[i]->name;
-	out = db_text_array(v, n);
-	free(v);
-	return out;
-}
-
 static enum cancel_target cancel_target_of(enum outbox_result r)
 {
 	switch (r) {
@@ -272,7 +254,7 @@ static PGresult *cancel_exec(struct worker_ctx *ctx, const struct cancel_request
 		types_s = db_text_array(types, req->n);
 		refs_s = db_text_array(refs, req->n);
 	}
-	providers_s = cancel_providers_array(ctx);
+	providers_s = provider_enabled_array(ctx->cfg);
 	snprintf(tenant, sizeof(tenant), "%lld", req->tenant_id);
 	snprintf(key_id, sizeof(key_id), "%lld", req->key_id);
 	if (types_s && refs_s && providers_s) {

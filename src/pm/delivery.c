@@ -11,42 +11,9 @@
 #include "common/db.h"
 #include "common/log.h"
 #include "core/webhook.h"
+#include "pm/child.h"
 
 static volatile sig_atomic_t delivery_quit;
-
-static void delivery_on_quit(int sig)
-{
-	(void)sig;
-	delivery_quit = 1;
-}
-
-static void delivery_on_usr1(int sig)
-{
-	(void)sig;
-	log_reopen_later();
-}
-
-static void delivery_signals(void)
-{
-	struct sigaction sa;
-	sigset_t none;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	/* TERM and QUIT finish the round in hand: a claimed delivery that is
-	 * not recorded would be sent again once its claim expires */
-	sa.sa_handler = delivery_on_quit;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGQUIT, &sa, NULL);
-	sa.sa_handler = delivery_on_usr1;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
 
 void delivery_main(const struct conf *cfg)
 {
@@ -54,7 +21,7 @@ void delivery_main(const struct conf *cfg)
 	struct webhook_sender *ws = webhook_sender_new(cfg);
 
 	db_configure(db, cfg);
-	delivery_signals();
+	child_signals(&delivery_quit);
 	if (db == NULL || ws == NULL) {
 		log_error("delivery child: cannot initialise");
 		exit(1);

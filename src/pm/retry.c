@@ -15,42 +15,9 @@
 #include "core/outbox.h"
 #include "core/verify.h"
 #include "http/idempotency.h"
+#include "pm/child.h"
 
 static volatile sig_atomic_t retry_quit;
-
-static void retry_on_quit(int sig)
-{
-	(void)sig;
-	retry_quit = 1;
-}
-
-static void retry_on_usr1(int sig)
-{
-	(void)sig;
-	log_reopen_later();
-}
-
-static void retry_signals(void)
-{
-	struct sigaction sa;
-	sigset_t none;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	/* TERM and QUIT both finish the round in hand: a claimed row that is
-	 * not recorded would only wait for its claim to expire. */
-	sa.sa_handler = retry_on_quit;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGQUIT, &sa, NULL);
-	sa.sa_handler = retry_on_usr1;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
 
 /* The outbox's tick (outbox_set_tick()): verifications go on while a drain
  * waits on slow transfers. */
@@ -125,7 +92,7 @@ void retry_main(const struct conf *cfg)
 	struct retry_tick tick = { vf, db };
 
 	db_configure(db, cfg);
-	retry_signals();
+	child_signals(&retry_quit);
 	if (db == NULL || ob == NULL || vf == NULL) {
 		log_error("retry child: cannot initialise");
 		exit(1);
