@@ -30,9 +30,9 @@ static void test_reference_vector(void **state)
 		webhook_sign(VEC_SECRET, VEC_ID, VEC_TS, VEC_BODY, strlen(VEC_BODY), sig, sizeof(sig)), 0);
 	assert_string_equal(sig, VEC_SIG);
 	/* the prefix is optional, as in the reference libraries */
-	assert_int_equal(
-		webhook_sign(VEC_SECRET + 6, VEC_ID, VEC_TS, VEC_BODY, strlen(VEC_BODY), sig, sizeof(sig)),
-		0);
+	assert_int_equal(webhook_sign(&VEC_SECRET[strlen("whsec_")], VEC_ID, VEC_TS, VEC_BODY,
+				      strlen(VEC_BODY), sig, sizeof(sig)),
+			 0);
 	assert_string_equal(sig, VEC_SIG);
 }
 
