@@ -10,7 +10,8 @@
 -- ran its query through EXECUTE, planned on every statement.  Here:
 --
 --   * those helpers become plpgsql, whose statements keep their plans for the
---     life of the backend;
+--     life of the backend, and the predicates callstop_uuid_or_null(),
+--     callstop_call_is_active(), callstop_batch_is_active() are inlined;
 --   * callstop_count_entries() runs static SQL (planned once per trigger);
 --   * callstop_cancel() of one call finds it with two index probes instead of
 --     the set-based lock queries, and cancels it with plain statements (plans
@@ -106,6 +107,30 @@ BEGIN
 	END IF;
 	RETURN NULL;
 END;
+$$;
+
+-- ---------------------------------------------------------------------------
+-- The predicates of 002 and 010, the same bodies, no longer STRICT: a STRICT
+-- SQL function is inlined only if the planner can prove its body strict,
+-- which it does not for these (a CASE; an IN list), so every call (the
+-- cancel's lookup and its "is it active", the status page's lookup) ran the
+-- SQL function executor, which parses and plans the body each time.
+-- Inlined, they are part of their caller's plan.  A NULL argument still
+-- gives NULL (a CASE of a NULL match; NULL IN (...)).
+CREATE OR REPLACE FUNCTION callstop_uuid_or_null(p text) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN p ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+		THEN p::uuid END
+$$;
+
+CREATE OR REPLACE FUNCTION callstop_call_is_active(p_status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT p_status IN ('initiated', 'connecting', 'ringing', 'running')
+$$;
+
+CREATE OR REPLACE FUNCTION callstop_batch_is_active(p_status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT p_status IN ('pending', 'processing', 'paused')
 $$;
 
 -- ---------------------------------------------------------------------------
