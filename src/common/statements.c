@@ -29,6 +29,15 @@
 	" WHERE c.tenant_id = $1::bigint AND c.created_at >= $2::timestamptz AND c.created_at < $3::timestamptz" filter \
 	" ORDER BY c.created_at DESC, c.id DESC LIMIT $4::integer OFFSET $5::integer"
 
+/* An outbox or verifier claim or result commits without waiting for its WAL
+ * flush (issue 11 item 3): losing one in a database crash only means the
+ * target is sent or read back once more (the same Idempotency-Key; a room
+ * already gone is not_found, which counts as done).  The setting is local to the statement's
+ * own implicit transaction: these statements never run inside BEGIN (the
+ * cancel has committed before outbox_send()).  MATERIALIZED, so that it is
+ * evaluated once and never folded away. */
+#define OUTBOX_ASYNC "WITH async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
+
 /* Every statement callstopd runs, in one place (STYLE.md 3).  Times are
  * formatted by callstop_rfc3339() (sql/004_api.sql). */
 const struct db_statement db_statements[DB_N_STMTS] = {
@@ -133,9 +142,11 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	 * it; claimed_until marks a row on its way out, which a pull-forward
 	 * leaves alone. */
 	[DB_OUTBOX_CLAIM_NEW] = { "outbox_claim_new", OUTBOX_CLAIM_NCOLS,
+				  OUTBOX_ASYNC
 				  "UPDATE termination_outbox SET attempts = attempts + 1, updated_at = now(),"
 				  " next_attempt_at = now() + make_interval(secs => $2::integer),"
 				  " claimed_until = now() + make_interval(secs => $2::integer)"
+				  " FROM async"
 				  " WHERE id IN (SELECT id FROM termination_outbox"
 				  "  WHERE id = ANY ($1::bigint[]) AND state = 'pending' AND attempts = 0"
 				  "  FOR UPDATE SKIP LOCKED)"
@@ -153,13 +164,15 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	/* sent (SPEC 11): due for the verifier at once; done (a provider with
 	 * no read-back): verified now */
 	[DB_OUTBOX_RESULT] = { "outbox_result", OUTBOX_RESULT_COL_NCOLS,
+			       OUTBOX_ASYNC
 			       "UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
 			       " claimed_until = NULL, next_attempt_at = CASE WHEN r.state = 'pending'"
 			       "  THEN now() + r.delay_ms * interval '1 millisecond' WHEN r.state = 'sent' THEN now()"
 			       "  ELSE o.next_attempt_at END,"
 			       " sent_at = CASE WHEN r.state IN ('sent', 'done') THEN now() ELSE o.sent_at END,"
 			       " verified_at = CASE WHEN r.state = 'done' THEN now() ELSE o.verified_at END"
-			       " FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, delay_ms bigint)"
+			       " FROM async, jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text,"
+			       "  delay_ms bigint)"
 			       " WHERE o.id = r.id AND o.state = 'pending'"
 			       " RETURNING o.provider, o.state, extract(epoch FROM o.verified_at - o.created_at)" },
 	[DB_OUTBOX_PULL_FORWARD] = { "outbox_pull_forward", OUTBOX_PULL_FORWARD_NCOLS,
@@ -183,9 +196,11 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	 * whole verification (the lease outlasts verify_deadline); a verifier
 	 * that dies leaves them to be claimed again when the lease ends. */
 	[DB_VERIFY_CLAIM] = { "verify_claim", VERIFY_CLAIM_NCOLS,
+			      OUTBOX_ASYNC
 			      "UPDATE termination_outbox SET updated_at = now(),"
 			      " next_attempt_at = now() + make_interval(secs => $2::integer),"
 			      " claimed_until = now() + make_interval(secs => $2::integer)"
+			      " FROM async"
 			      " WHERE id IN (SELECT id FROM termination_outbox"
 			      "  WHERE state = 'sent' AND next_attempt_at <= now()"
 			      "  ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
@@ -194,12 +209,14 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	/* done: verified ago_ms before this statement; sent: released (due
 	 * again at once); unknown: final, last_error says what was there */
 	[DB_VERIFY_RESULT] = { "verify_result", OUTBOX_RESULT_COL_NCOLS,
+			       OUTBOX_ASYNC
 			       "UPDATE termination_outbox o SET state = r.state, last_error = r.last_error, updated_at = now(),"
 			       " claimed_until = NULL,"
 			       " next_attempt_at = CASE WHEN r.state = 'sent' THEN now() ELSE o.next_attempt_at END,"
 			       " verified_at = CASE WHEN r.state = 'done'"
 			       "  THEN now() - r.ago_ms * interval '1 millisecond' ELSE o.verified_at END"
-			       " FROM jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text, ago_ms bigint)"
+			       " FROM async, jsonb_to_recordset($1::jsonb) AS r (id bigint, state text, last_error text,"
+			       "  ago_ms bigint)"
 			       " WHERE o.id = r.id AND o.state = 'sent'"
 			       " RETURNING o.provider, o.state, extract(epoch FROM o.verified_at - o.created_at)" },
 	/* Campaign control (SPEC 10, 12): one function of sql/010_campaign.sql

@@ -1,0 +1,143 @@
+#!/usr/bin/perl
+# The cancel core at the cost of its effects (issue 11 item 2,
+# sql/012_cancel_core.sql): the helpers keep their plans (plpgsql, no
+# EXECUTE in the counting trigger); a cancel of one call goes through none of
+# the set-based helpers; and whatever path cancels, the batch counters equal
+# the entries (invariant 3): a running or claimed entry's call, the batch's
+# pending and claimed entries, a force cancel, the last call settling its
+# batch, and a plain writer after a cancel in the same transaction (the
+# cancel's "counted myself" setting must not leak to it).  Outcomes of one
+# ref by id and by OpenAI call id, other tenants', unknown and terminal.
+
+use v5.36;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CallstopTest;
+use Fixtures qw(:all);
+use Api qw(api_setup cancel);
+
+my $t = CallstopTest->new(workers => 1);
+my $tid = $t->tenant('acme');
+my $other = $t->tenant('beta');
+my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
+api_setup($t, key => $key);
+
+# One ref through callstop_cancel() as callstopd calls it; the row as a hash.
+sub sql_cancel ($tenant, $type, $ref) {
+	return fx_row($t, sprintf(q{SELECT outcome, status, cancelled_count, resource_uuid, tenant_id,
+		array_length(outbox_ids, 1) AS outbox_n
+		FROM callstop_cancel(%d, '{%s}', ARRAY['%s'], false, 'test', NULL, 'req-g0', 'cancelled',
+		'{livekit,openai}')}, $tenant, $type, $ref));
+}
+
+sub entry_status ($e) { return $t->psql_value("SELECT status FROM voice_call_batch_entries WHERE id = $e") }
+sub batch_status ($b) { return $t->psql_value("SELECT status FROM voice_call_batches WHERE id = '$b'") }
+
+subtest 'the helpers keep their plans' => sub {
+	for my $f (qw(callstop_terminate_calls callstop_history callstop_history_action callstop_batch_settle
+		callstop_count_entries callstop_cancel callstop_cancel_call))
+	{
+		is($t->psql_value("SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+			WHERE p.proname = '$f'"), 'plpgsql', "$f is plpgsql (its statements' plans are cached)");
+	}
+	unlike($t->psql_value(q{SELECT prosrc FROM pg_proc WHERE proname = 'callstop_count_entries'}),
+		qr/\bEXECUTE\b/, 'the counting trigger runs no EXECUTE (planned once per trigger, not per statement)');
+};
+
+subtest 'one call: none of the set-based helpers' => sub {
+	my $b = fx_batch($t, $tid, 'batch-g0-fast', 3);
+	my ($e) = fx_claim($t, $b, 'd1', 1);
+	my $c = fx_start($t, $e, 'd1', room => 'room-g0-fast');
+	my $rows = $t->psql(<<~"SQL");
+		BEGIN;
+		SET LOCAL track_functions = 'all';
+		SELECT outcome FROM callstop_cancel($tid, '{call}', ARRAY['$c'], false, 'test', NULL, 'r', 'cancelled',
+		  '{livekit,openai}');
+		SELECT coalesce(pg_stat_get_xact_function_calls('callstop_find_calls'::regproc), 0),
+		       coalesce(pg_stat_get_xact_function_calls('callstop_terminate_calls'::regproc), 0),
+		       coalesce(pg_stat_get_xact_function_calls('callstop_history'::regproc), 0);
+		COMMIT;
+		SQL
+	is($rows->[0][0], 'cancelled', 'cancelled');
+	is_deeply($rows->[1], [ 0, 0, 0 ], 'no callstop_find_calls, callstop_terminate_calls, callstop_history');
+	is(entry_status($e), 'cancelled', 'its entry cancelled');
+	is(scalar @{ fx_outbox($t, $c) }, 1, 'one outbox row');
+	is(scalar @{ fx_history($t, call => $c) }, 1, 'one history row');
+	fx_counters_ok($t, $b, 'counters equal entries');
+};
+
+subtest 'a batch: running and claimed entries, pending, force, settle' => sub {
+	my $b = fx_batch($t, $tid, 'batch-g0', 8);
+	my @e = fx_claim($t, $b, 'd1', 4);
+	my @c = map { fx_start($t, $_, 'd1', room => "room-g0-$_") } @e[0 .. 2];
+	fx_report($t, $c[1], 'running');
+	fx_counters_ok($t, $b, 'counters before');
+
+	my $r = cancel($c[0]);    # through callstopd: entry running
+	is($r->{status}, 200, 'cancel of a call of the batch: 200') or diag($r->{body});
+	is(entry_status($e[0]), 'cancelled', 'its running entry cancelled');
+	fx_counters_ok($t, $b, 'counters after a running entry');
+
+	# a call whose entry is still claimed (written by hand)
+	my $hand = fx_call($t, $tid, status => 'ringing', batch_id => $b, batch_entry_id => $e[3]);
+	is(sql_cancel($tid, 'call', $hand)->{outcome}, 'cancelled', 'call of a claimed entry cancelled');
+	is(entry_status($e[3]), 'cancelled', 'its claimed entry cancelled');
+	fx_counters_ok($t, $b, 'counters after a claimed entry');
+
+	# claim one more so that the batch holds pending and claimed entries
+	my ($e5) = fx_claim($t, $b, 'd2', 1);
+	my $row = fx_row($t, qq{SELECT outcome, pending_cancelled, active_count FROM callstop_cancel($tid, '{batch}',
+		ARRAY['batch-g0'], false, 'test', NULL, 'r', 'cancelled', '{livekit,openai}')});
+	is_deeply($row, { outcome => 'cancelled', pending_cancelled => 4, active_count => 2 },
+		'batch cancelled: 3 pending + 1 claimed, 2 active');
+	is(entry_status($e5), 'cancelled', 'the claimed entry cancelled');
+	fx_counters_ok($t, $b, 'counters after the batch cancel');
+
+	$row = fx_row($t, qq{SELECT outcome, cancelled_count FROM callstop_cancel($tid, '{batch}',
+		ARRAY['batch-g0'], true, 'test', NULL, 'r', 'cancelled', '{livekit,openai}')});
+	is_deeply($row, { outcome => 'already_cancelled', cancelled_count => 2 }, 'force: 2 calls terminated');
+	fx_counters_ok($t, $b, 'counters after the force cancel');
+	is($t->psql_value("SELECT running_count FROM voice_call_batches WHERE id = '$b'"), 0, 'none running');
+
+	my $b2 = fx_batch($t, $tid, 'batch-g0-settle', 1);
+	my ($s) = fx_claim($t, $b2, 'd1', 1);
+	my $sc = fx_start($t, $s, 'd1');
+	is(batch_status($b2), 'processing', 'one call running, nothing pending');
+	is(sql_cancel($tid, 'call', $sc)->{outcome}, 'cancelled', 'its call cancelled');
+	is(batch_status($b2), 'completed', 'the batch settled to completed');
+	fx_counters_ok($t, $b2, 'counters after settling');
+};
+
+subtest 'a plain writer after a cancel, same transaction: counted' => sub {
+	my $b = fx_batch($t, $tid, 'batch-g0-leak', 5);
+	my ($e) = fx_claim($t, $b, 'd1', 1);
+	my $c = fx_start($t, $e, 'd1');
+	$t->psql(<<~"SQL");
+		BEGIN;
+		SELECT outcome FROM callstop_cancel($tid, '{call}', ARRAY['$c'], false, 'test', NULL, 'r', 'cancelled',
+		  '{livekit,openai}');
+		UPDATE voice_call_batch_entries SET status = 'failed' WHERE batch_id = '$b' AND status = 'pending';
+		INSERT INTO voice_call_batch_entries (batch_id, to_number) VALUES ('$b', '+15550009999');
+		COMMIT;
+		SQL
+	is_deeply(fx_entry_counts($t, $b)->{failed}, 4, 'four entries failed by the plain writer');
+	fx_counters_ok($t, $b, 'counters equal entries');
+};
+
+subtest 'one ref: by id, by OpenAI call id, other tenant, unknown, terminal' => sub {
+	my $c = fx_call($t, $tid, status => 'running', openai_call_id => 'rtc_g0_a');
+	my $o = fx_call($t, $other, status => 'running', openai_call_id => 'rtc_g0_b');
+	is(sql_cancel($tid, 'call', $o)->{outcome}, 'not_found', "another tenant's call: not_found");
+	is(sql_cancel($tid, 'call_or_openai', 'rtc_g0_b')->{outcome}, 'not_found', "... by OpenAI id: not_found");
+	is(sql_cancel($tid, 'call', fx_uuid())->{outcome}, 'not_found', 'unknown id: not_found');
+	is(sql_cancel($tid, 'call', 'not-a-uuid')->{outcome}, 'not_found', 'not a UUID: not_found');
+	my $r = sql_cancel($tid, 'call_or_openai', 'rtc_g0_a');
+	is_deeply([ @$r{qw(outcome status cancelled_count resource_uuid tenant_id outbox_n)} ],
+		[ 'cancelled', 'cancelled', 1, $c, $tid, 1 ], 'by OpenAI call id: cancelled, one outbox row');
+	$r = sql_cancel($tid, 'call_or_openai', $c);
+	is_deeply([ @$r{qw(outcome status)} ], [ 'terminal', 'cancelled' ], 'again by id: terminal');
+	is(sql_cancel($other, 'call', $o)->{outcome}, 'cancelled', "the other tenant's own cancel works");
+};
+
+done_testing;
