@@ -61,12 +61,13 @@ static int check_conninfo(const char *conninfo)
 /* An http(s) URL with a host, as libcurl will read it. */
 static int check_url(const char *key, const char *url)
 {
-	CURLU *u = curl_url();
+	CURLU *u;
 	char *scheme = NULL, *host = NULL;
 	int rc = 0;
 
 	if (url == NULL)
-		return 0;
+		return 0; /* the handle only once there is a URL to read */
+	u = curl_url();
 	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
