@@ -16,7 +16,11 @@ use Api qw(q_);
 use JSON::PP ();
 use POSIX qw(_exit);
 
-my $t = CallstopTest->new(workers => 3);
+# The first attempt of the timeout scenario waits on a row lock held
+# scaled(5) s: well inside its statement_timeout, whatever the scale (at the
+# default 5 s it would be cancelled, 503, and its retry would run instead of
+# being replayed).
+my $t = CallstopTest->new(workers => 3, conf => { database_statement_timeout_ms => scaled(30) * 1000 });
 my $JSON = JSON::PP->new->canonical;
 my $acme = $t->tenant('acme', workspace_id => 'ws_acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
