@@ -25,6 +25,11 @@
 
 #include "common/log.h"
 
+/* How long a socket may stay held by the children of a master that died
+ * (ms), and how often it is asked again. */
+#define LISTEN_PROBE_MS 3000
+#define LISTEN_PROBE_STEP_MS 50
+
 static int listen_open_unix(const struct conf *cfg)
 {
 	const char *path = cfg->listen;
@@ -49,12 +54,23 @@ static int listen_open_unix(const struct conf *cfg)
 			log_error("listen %s: exists and is not a socket", path);
 			return -1;
 		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe < 0) {
-			log_error("listen %s: socket: %s", path, strerror(errno));
-			return -1;
+		/* A master that was killed leaves its children holding the
+		 * socket until their parent-death signal has ended them (a
+		 * fraction of a second, more on a loaded machine): a restart
+		 * asks again for up to LISTEN_PROBE_MS before it calls the
+		 * socket in use. */
+		for (int waited = 0;; waited += LISTEN_PROBE_STEP_MS) {
+			probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (probe < 0) {
+				log_error("listen %s: socket: %s", path, strerror(errno));
+				return -1;
+			}
+			rc = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
+			if (rc != 0 || waited >= LISTEN_PROBE_MS)
+				break;
+			close(probe);
+			usleep(LISTEN_PROBE_STEP_MS * 1000);
 		}
-		rc = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
 		if (rc == 0 || errno != ECONNREFUSED) {
 			if (rc == 0)
 				log_error("listen %s: in use by a running process", path);
