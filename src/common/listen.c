@@ -30,6 +30,42 @@
 #define LISTEN_PROBE_MS 3000
 #define LISTEN_PROBE_STEP_MS 50
 
+/*
+ * The socket at path exists: 0 if nobody answers on it (a crash's leftover,
+ * safe to remove), -1 (logged) if a process serves it.  A master that was
+ * killed leaves its children holding the socket until their parent-death
+ * signal has ended them (a fraction of a second, more on a loaded machine):
+ * a restart asks again for up to LISTEN_PROBE_MS before it calls the socket
+ * in use.
+ */
+static int listen_probe(const char *path, const struct sockaddr_un *sun)
+{
+	int probe, rc;
+
+	for (int waited = 0;; waited += LISTEN_PROBE_STEP_MS) {
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0) {
+			log_error("listen %s: socket: %s", path, strerror(errno));
+			return -1;
+		}
+		rc = connect(probe, (const struct sockaddr *)sun, sizeof(*sun));
+		if (rc != 0 || waited >= LISTEN_PROBE_MS)
+			break;
+		close(probe);
+		usleep(LISTEN_PROBE_STEP_MS * 1000);
+	}
+	if (rc == 0 || errno != ECONNREFUSED) {
+		if (rc == 0)
+			log_error("listen %s: in use by a running process", path);
+		else
+			log_error("listen %s: cannot tell whether it is in use: %s", path, strerror(errno));
+		close(probe);
+		return -1;
+	}
+	close(probe);
+	return 0;
+}
+
 static int listen_open_unix(const struct conf *cfg)
 {
 	const char *path = cfg->listen;
@@ -37,7 +73,7 @@ static int listen_open_unix(const struct conf *cfg)
 	struct group *gr;
 	struct stat st;
 	mode_t old_umask;
-	int fd, probe, rc;
+	int fd, rc;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -54,33 +90,8 @@ static int listen_open_unix(const struct conf *cfg)
 			log_error("listen %s: exists and is not a socket", path);
 			return -1;
 		}
-		/* A master that was killed leaves its children holding the
-		 * socket until their parent-death signal has ended them (a
-		 * fraction of a second, more on a loaded machine): a restart
-		 * asks again for up to LISTEN_PROBE_MS before it calls the
-		 * socket in use. */
-		for (int waited = 0;; waited += LISTEN_PROBE_STEP_MS) {
-			probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			if (probe < 0) {
-				log_error("listen %s: socket: %s", path, strerror(errno));
-				return -1;
-			}
-			rc = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
-			if (rc != 0 || waited >= LISTEN_PROBE_MS)
-				break;
-			close(probe);
-			usleep(LISTEN_PROBE_STEP_MS * 1000);
-		}
-		if (rc == 0 || errno != ECONNREFUSED) {
-			if (rc == 0)
-				log_error("listen %s: in use by a running process", path);
-			else
-				log_error("listen %s: cannot tell whether it is in use: %s", path,
-					  strerror(errno));
-			close(probe);
+		if (listen_probe(path, &sun) < 0)
 			return -1;
-		}
-		close(probe);
 		if (unlink(path) < 0) {
 			log_error("listen %s: unlink stale socket: %s", path, strerror(errno));
 			return -1;
