@@ -1,6 +1,10 @@
 -- 012_cancel_core.sql - the cancel core at the cost of its effects (issue 11
--- item 2).  Add-only: the same functions, the same signatures, the same
--- results, rows, events and locks; what changes is what each costs.
+-- item 2).  Add-only: the same functions, the same signatures, results,
+-- rows and locks as 006_contracts.sql's; and the one place where the
+-- features of this release reach the core (re-created once, here, not in
+-- each migration): a paused batch is active (010, SPEC 10.1), and the core
+-- writes call.cancelled and batch.cancelled with the request's context
+-- (011, SPEC 9).  What else changes is what each costs.
 --
 -- Measured with t/bench/pgbench (pgbench against a minimal transaction with
 -- the same durable effects), a single-call callstop_cancel() spent most of
@@ -171,7 +175,11 @@ BEGIN
 END;
 $$;
 
--- 011's callstop_terminate_calls(), the same statement run by plpgsql.
+-- callstop_terminate_calls() of 006_contracts.sql, the same statement run by
+-- plpgsql, with one more step, ev, which announces each call it cancels
+-- (SPEC 9; every call cancel goes through here).  ev is read by the final
+-- SELECT so that it runs (a plain SELECT in WITH runs only if read); it sees
+-- c's RETURNING, so the data is the call as cancelled.
 CREATE OR REPLACE FUNCTION callstop_terminate_calls(p_call_ids uuid[], p_end_reason text, p_providers text[])
 RETURNS TABLE (call_id uuid, livekit_room text, openai_call_id text, outbox_ids bigint[],
                outbox_rows callstop_outbox_ref[])
@@ -253,7 +261,7 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- call.cancelled (SPEC 9), 011's data; built only if an endpoint of the
+	-- call.cancelled (SPEC 9), the data of callstop_terminate_calls(); built only if an endpoint of the
 	-- tenant may want it (callstop_event() checks the type).
 	IF EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant_id = p_call.tenant_id AND e.state = 'enabled') THEN
 		PERFORM callstop_event(p_call.tenant_id, 'call.cancelled', 'call', p_call.id::text,
@@ -304,8 +312,11 @@ END;
 $$;
 
 -- ---------------------------------------------------------------------------
--- callstop_cancel() as last created in 011_webhooks.sql, same signature,
--- results, rows and events.  Two changes of cost:
+-- callstop_cancel() as last created in 006_contracts.sql, same signature,
+-- results and rows, and: a paused batch is active (SPEC 10.1); the request's
+-- route and request_id are set first as transaction-local settings for the
+-- events written below it (callstop.route, callstop.request_id); a batch it
+-- cancels is announced once (batch.cancelled, SPEC 9).  Two changes of cost:
 --
 --   * a request of one call ref (the common case: POST /calls/cancel with one
 --     id, DELETE /api/v1/calls/{id}, the admin cancel) finds the call with an
