@@ -216,12 +216,11 @@ $$;
 
 -- ---------------------------------------------------------------------------
 -- call.terminated / call.termination_failed (SPEC 9, 11): when the last of a
--- call's targets leaves pending (or sent, 009_*'s state) for a final state.
--- Written to work with and without 009: final = done | failed | unknown.
--- seconds_to_silence runs from the call's end (the cancel's commit) to the
--- latest target's verified_at where that column exists, else its updated_at
--- (the provider's answer), read through to_jsonb so that this function
--- compiles either way.  The advisory lock of the call's events serialises
+-- call's targets leaves pending or sent for a final state (done, failed,
+-- unknown: 009_verify.sql).  seconds_to_silence runs from the call's end
+-- (the cancel's commit) to the latest target's verified_at (a target that
+-- has none, an OpenAI hangup written before 009, counts from its last
+-- update).  The advisory lock of the call's events serialises
 -- two targets finishing at once in two transactions; the check for an
 -- earlier verdict event makes it once per call.
 
@@ -244,10 +243,16 @@ BEGIN
 	                AND ev.type IN ('call.terminated', 'call.termination_failed')) THEN
 		RETURN NULL;
 	END IF;
+	-- targets as GET /calls/status shows them (SPEC 3.2 with 11's verified_at
+	-- and seconds_to_silence: DB_CALL_TARGETS in src/common/statements.c)
 	SELECT jsonb_agg(jsonb_build_object('provider', o.provider, 'target', o.target, 'state', o.state,
-	                                    'attempts', o.attempts, 'last_error', o.last_error) ORDER BY o.id),
+	                                    'attempts', o.attempts, 'last_error', o.last_error,
+	                                    'verified_at', callstop_rfc3339(o.verified_at),
+	                                    'seconds_to_silence',
+	                                    round(extract(epoch FROM o.verified_at - o.created_at)::numeric, 3))
+	                 ORDER BY o.id),
 		bool_or(o.state <> 'done'),
-		extract(epoch FROM max(coalesce((to_jsonb(o) ->> 'verified_at')::timestamptz, o.updated_at))
+		extract(epoch FROM max(coalesce(o.verified_at, o.updated_at))
 		                   - (SELECT c.ended_at FROM voice_call_logs c WHERE c.id = NEW.call_id))
 	INTO v_targets, v_failed, v_secs
 	FROM termination_outbox o WHERE o.call_id = NEW.call_id;

@@ -82,6 +82,11 @@ is_deeply([ map { [ $_->{provider}, $_->{target}, $_->{state} ] } @{ $term->{bod
 	[ [ 'livekit', 'room-e0', 'done' ] ], '... its targets');
 ok(defined $term->{body}{data}{seconds_to_silence} && $term->{body}{data}{seconds_to_silence} >= 0,
 	'... seconds_to_silence');
+# SPEC 9: the targets "as in 3.2" - the very items GET /calls/status shows,
+# verified_at and seconds_to_silence (SPEC 11) included
+my $st = $t->api(GET => "/calls/status/$call", key => $key, frontend => 'fe1');
+is_deeply($term->{body}{data}{targets}, $st->{json}{call}{termination}{targets},
+	'... its targets are those of the call status, field for field') or diag(explain($st->{json}));
 cmp_ok($c->{seq}, '<', $term->{seq}, 'call.cancelled arrived before call.terminated');
 ok((!grep { !$_->{verified}{good} } @got), 'every delivery verifies with the secret (standardwebhooks)');
 ok((!grep { $_->{verified}{bad} } @got), '... and none with another secret');
