@@ -130,9 +130,11 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 					 DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
 	/* GET /callstop-metrics: pending uses the partial index of due rows */
 	[DB_OUTBOX_DEPTH] = { "outbox_depth", OUTBOX_DEPTH_NCOLS,
-			      /* one partial index each (sql/001_schema.sql): done rows are not read */
-			      "SELECT 'pending', count(*) FROM termination_outbox WHERE state = 'pending'"
-			      " UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
+			      /* one partial index each (sql/001_schema.sql): done rows are not read;
+			       * the pending ones once for their count and their oldest */
+			      "SELECT count(*), coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)::bigint,"
+			      " (SELECT count(*) FROM termination_outbox WHERE state = 'failed')"
+			      " FROM termination_outbox WHERE state = 'pending'" },
 	/* Claims of one provider's rows (SPEC 6): the worker takes the rows its
 	 * cancel just wrote (never tried: attempts = 0, still within their grace
 	 * period), the retry child the due ones; one provider's rows alone, so
@@ -249,10 +251,6 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	/* prepared only once the schema is current (common/db_schema.h) */
 	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS,
 				"SELECT coalesce(max(version), 0) FROM schema_migrations" },
-	/* the pending rows are few (the partial index of due rows) */
-	[DB_OUTBOX_AGE] = { "outbox_age", OUTBOX_AGE_NCOLS,
-			    "SELECT coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)::bigint"
-			    " FROM termination_outbox WHERE state = 'pending'" },
 	/* SPEC 9: sql/011_webhooks.sql says how the claim keeps the order of
 	 * each resource's events and why it is a function */
 	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,
