@@ -13,6 +13,8 @@
  */
 #include "common/statements.h"
 
+#include "common/db_schema.h"
+
 /* A call in the fields of SPEC 4.1 (heppu_status is the mapped name).  The
  * job_id is a scalar subquery, not a join, so that a list reads its index in
  * order and stops after the page instead of sorting every match. */
@@ -249,8 +251,7 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 				 " FROM callstop_cancel_matching($1::bigint, $2::jsonb, $3::boolean, $4::boolean, $5::boolean,"
 				 "  $6::integer, $7, $8::bigint, $9, $10::text[])" },
 	/* prepared only once the schema is current (common/db_schema.h) */
-	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS,
-				"SELECT coalesce(max(version), 0) FROM schema_migrations" },
+	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS, DB_SCHEMA_VERSION_SQL },
 	/* SPEC 9: sql/011_webhooks.sql says how the claim keeps the order of
 	 * each resource's events and why it is a function */
 	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,
