@@ -5,16 +5,9 @@
  */
 #include "common/statements.h"
 
-/* clang-format off: the SQL is laid out to be read as SQL */
-/*
- * statements.c - the SQL of callstopd (see statements.h).  The functions it
- * calls live in sql/; t/84-list-index.t and t/bench/floor.c read or copy
- * some of these statements, so keep them in step.
- */
-#include "common/statements.h"
-
 #include "common/db_schema.h"
 
+/* clang-format off: the SQL is laid out to be read as SQL */
 /* A call in the fields of SPEC 4.1 (heppu_status is the mapped name).  The
  * job_id is a scalar subquery, not a join, so that a list reads its index in
  * order and stops after the page instead of sorting every match. */
