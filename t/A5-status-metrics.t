@@ -117,6 +117,28 @@ ok($t->wait_until(sub { substr($t->log, $log_len) =~ /worker \d: served 3 reques
 like(substr($t->log, $log_len), qr/worker \d \(pid \d+\) exited with status 0 after/, '... with status 0');
 unlike(substr($t->log, $log_len), qr/crash-loop backoff/, '... and is replaced at once, without backoff');
 
+# ---- the outbox's depth and age, read from the database --------------------------------------
+
+{
+	my $m = $t->metrics;
+	is($m->{'callstop_outbox_depth{state="pending"}'}, 0, 'outbox depth: none pending');
+	is($m->{'callstop_outbox_depth{state="failed"}'}, 0, '... none failed');
+	is($m->{callstop_outbox_oldest_pending_seconds}, 0, '... oldest pending: 0 when none');
+	my $oc = fx_call($t, $tid, status => 'running');
+	# not due for an hour: the retry child leaves them where they are
+	$t->psql("INSERT INTO termination_outbox (tenant_id, call_id, provider, target, state, created_at, next_attempt_at)"
+		. " VALUES ($tid, '$oc', 'livekit', 'r1', 'pending', now() - interval '2 hours', now() + interval '1 hour'),"
+		. " ($tid, '$oc', 'livekit', 'r2', 'pending', now() - interval '1 minute', now() + interval '1 hour'),"
+		. " ($tid, '$oc', 'livekit', 'r3', 'failed', now() - interval '3 hours', now()),"
+		. " ($tid, '$oc', 'livekit', 'r4', 'done', now() - interval '4 hours', now())");
+	$m = $t->metrics;
+	is($m->{'callstop_outbox_depth{state="pending"}'}, 2, 'outbox depth: two pending');
+	is($m->{'callstop_outbox_depth{state="failed"}'}, 1, '... one failed (a done row is not counted)');
+	cmp_ok($m->{callstop_outbox_oldest_pending_seconds}, '>=', 7200, '... oldest pending: the two-hour-old one');
+	cmp_ok($m->{callstop_outbox_oldest_pending_seconds}, '<', 7200 + 600, '... not the failed or done ones');
+	$t->psql("DELETE FROM termination_outbox WHERE call_id = '$oc'");
+}
+
 # ---- 127.0.0.1 only ------------------------------------------------------------------------
 
 for my $page ('/callstop-status', '/callstop-metrics') {

@@ -15,7 +15,11 @@ use CallstopTest;
 my $t = CallstopTest->new(workers => 1, callstopd_off => 1);
 my $site = CallstopTest::_slurp($t->tmpdir . '/nginx/callstop.conf');
 my @pass = $site =~ /^\s*fastcgi_pass\s+([^;]+);/mg;
-ok(@pass > 5 && !grep({ $_ ne 'callstop' } @pass), 'every location: fastcgi_pass callstop (' . @pass . ')');
+# one fastcgi_pass for each location that serves a path (not the named error
+# pages, not the internal ones of errors nginx raises itself)
+my @served = grep { !/^@/ && !m{^/_callstop_error/} } $site =~ /^\s*location\s+(?:[=~]\s+)?(\S+)\s*\{/mg;
+ok(@served >= 5 && @pass == @served && !grep({ $_ ne 'callstop' } @pass),
+	'every location: fastcgi_pass callstop (' . @pass . ' of ' . @served . ' locations)');
 like($site, qr/^upstream callstop \{\n    server unix:\S+callstopd\.sock;\n\}/m, 'one upstream callstop, its server');
 
 my $activate = CallstopTest::_which('systemd-socket-activate');

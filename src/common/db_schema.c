@@ -12,10 +12,6 @@
 #include "common/scoreboard.h"
 #include "common/schema_version.h"
 
-/* No prepared statement: the statements are prepared only once the schema
- * is known to be current.  42P01 (undefined table): never migrated. */
-#define DB_SCHEMA_SQL "SELECT coalesce(max(version), 0) FROM schema_migrations"
-
 int db_schema_needed(void)
 {
 	return CALLSTOP_SCHEMA_VERSION;
@@ -27,7 +23,9 @@ int db_schema_check(PGconn *conn, int64_t deadline, int *seen)
 	PGresult *res = NULL;
 	int timed_out = 0, version, previous = *seen;
 
-	if (PQsendQueryParams(conn, DB_SCHEMA_SQL, 0, NULL, NULL, NULL, NULL, 0))
+	/* not prepared: the statements are prepared only once the schema is
+	 * known to be current.  42P01 (undefined table): never migrated. */
+	if (PQsendQueryParams(conn, DB_SCHEMA_VERSION_SQL, 0, NULL, NULL, NULL, NULL, 0))
 		res = pgwait_result(conn, deadline, NULL, NULL, &timed_out);
 	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)

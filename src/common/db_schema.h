@@ -21,6 +21,10 @@
 
 #include "common/attr.h"
 
+/* The newest migration applied, 0 if none: read on a new connection here,
+ * and as DB_SCHEMA_VERSION (common/statements.c) by GET /callstop-ready. */
+#define DB_SCHEMA_VERSION_SQL "SELECT coalesce(max(version), 0) FROM schema_migrations"
+
 /* The schema version this build needs (CALLSTOP_SCHEMA_VERSION). */
 int db_schema_needed(void);
 

@@ -254,28 +254,23 @@ static void metrics_verify(struct metrics_buf *b)
 
 static void metrics_outbox_depth(struct metrics_buf *b, struct db *db)
 {
-	long long n[2] = { 0, 0 };
 	PGresult *res = db != NULL ? db_exec(db, DB_OUTBOX_DEPTH, 0, NULL) : NULL;
-	int i;
 
 	metrics_header(b, "callstop_outbox_depth_up", "gauge", "1 if the outbox depth could be read.");
 	metrics_printf(b, "callstop_outbox_depth_up %d\n", res != NULL);
 	if (res == NULL)
 		return;
-	for (i = 0; i < PQntuples(res); i++) {
-		const char *state = PQgetvalue(res, i, OUTBOX_DEPTH_STATE);
-		long long v = strtoll(PQgetvalue(res, i, OUTBOX_DEPTH_COUNT), NULL, 10);
-
-		if (strcmp(state, "pending") == 0)
-			n[0] = v;
-		else if (strcmp(state, "failed") == 0)
-			n[1] = v;
-	}
-	PQclear(res);
 	metrics_header(b, "callstop_outbox_depth", "gauge",
 		       "Outbox rows not done: pending (being retried) and failed (dead-lettered).");
-	metrics_printf(b, "callstop_outbox_depth{state=\"pending\"} %lld\n", n[0]);
-	metrics_printf(b, "callstop_outbox_depth{state=\"failed\"} %lld\n", n[1]);
+	metrics_printf(b, "callstop_outbox_depth{state=\"pending\"} %s\n",
+		       PQgetvalue(res, 0, OUTBOX_DEPTH_PENDING));
+	metrics_printf(b, "callstop_outbox_depth{state=\"failed\"} %s\n",
+		       PQgetvalue(res, 0, OUTBOX_DEPTH_FAILED));
+	metrics_header(b, "callstop_outbox_oldest_pending_seconds", "gauge",
+		       "Age of the oldest pending outbox row (0: none pending).");
+	metrics_printf(b, "callstop_outbox_oldest_pending_seconds %s\n",
+		       PQgetvalue(res, 0, OUTBOX_DEPTH_OLDEST_S));
+	PQclear(res);
 }
 
 /* Up, the database, the schema and the build (issue 16): what an alert on
@@ -284,7 +279,6 @@ static void metrics_health(struct metrics_buf *b, struct db *db)
 {
 	int version = -1;
 	enum db_readiness ready = db != NULL ? db_readiness(db, &version) : DB_DOWN;
-	PGresult *res;
 
 	metrics_header(b, "callstop_up", "gauge", "1: a callstopd worker answered this scrape.");
 	metrics_printf(b, "callstop_up 1\n");
@@ -301,14 +295,6 @@ static void metrics_health(struct metrics_buf *b, struct db *db)
 	metrics_header(b, "callstop_build_info", "gauge", "The version of callstopd; always 1.");
 	metrics_printf(b, "callstop_build_info{version=\"%s\",schema=\"%d\"} 1\n", PACKAGE_VERSION,
 		       db_schema_needed());
-	res = ready == DB_READY ? db_exec(db, DB_OUTBOX_AGE, 0, NULL) : NULL;
-	if (res != NULL) {
-		metrics_header(b, "callstop_outbox_oldest_pending_seconds", "gauge",
-			       "Age of the oldest pending outbox row (0: none pending).");
-		metrics_printf(b, "callstop_outbox_oldest_pending_seconds %s\n",
-			       PQgetvalue(res, 0, OUTBOX_AGE_SECONDS));
-		PQclear(res);
-	}
 }
 
 /* SPEC 9: the delivery children count the attempts in the scoreboard; the

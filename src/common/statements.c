@@ -5,14 +5,9 @@
  */
 #include "common/statements.h"
 
-/* clang-format off: the SQL is laid out to be read as SQL */
-/*
- * statements.c - the SQL of callstopd (see statements.h).  The functions it
- * calls live in sql/; t/84-list-index.t and t/bench/floor.c read or copy
- * some of these statements, so keep them in step.
- */
-#include "common/statements.h"
+#include "common/db_schema.h"
 
+/* clang-format off: the SQL is laid out to be read as SQL */
 /* A call in the fields of SPEC 4.1 (heppu_status is the mapped name).  The
  * job_id is a scalar subquery, not a join, so that a list reads its index in
  * order and stops after the page instead of sorting every match. */
@@ -130,9 +125,11 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 					 DB_HEPPU_LIST_SQL(" AND c.agent_id = $6 AND c.heppu_status = $7") },
 	/* GET /callstop-metrics: pending uses the partial index of due rows */
 	[DB_OUTBOX_DEPTH] = { "outbox_depth", OUTBOX_DEPTH_NCOLS,
-			      /* one partial index each (sql/001_schema.sql): done rows are not read */
-			      "SELECT 'pending', count(*) FROM termination_outbox WHERE state = 'pending'"
-			      " UNION ALL SELECT 'failed', count(*) FROM termination_outbox WHERE state = 'failed'" },
+			      /* one partial index each (sql/001_schema.sql): done rows are not read;
+			       * the pending ones once for their count and their oldest */
+			      "SELECT count(*), coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)::bigint,"
+			      " (SELECT count(*) FROM termination_outbox WHERE state = 'failed')"
+			      " FROM termination_outbox WHERE state = 'pending'" },
 	/* Claims of one provider's rows (SPEC 6): the worker takes the rows its
 	 * cancel just wrote (never tried: attempts = 0, still within their grace
 	 * period), the retry child the due ones; one provider's rows alone, so
@@ -247,12 +244,7 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 				 " FROM callstop_cancel_matching($1::bigint, $2::jsonb, $3::boolean, $4::boolean, $5::boolean,"
 				 "  $6::integer, $7, $8::bigint, $9, $10::text[])" },
 	/* prepared only once the schema is current (common/db_schema.h) */
-	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS,
-				"SELECT coalesce(max(version), 0) FROM schema_migrations" },
-	/* the pending rows are few (the partial index of due rows) */
-	[DB_OUTBOX_AGE] = { "outbox_age", OUTBOX_AGE_NCOLS,
-			    "SELECT coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)::bigint"
-			    " FROM termination_outbox WHERE state = 'pending'" },
+	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS, DB_SCHEMA_VERSION_SQL },
 	/* SPEC 9: sql/011_webhooks.sql says how the claim keeps the order of
 	 * each resource's events and why it is a function */
 	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,

@@ -28,7 +28,7 @@ enum db_stmt {
 	DB_HEPPU_LIST_AGENT,  /* ... $6 agent_id */
 	DB_HEPPU_LIST_STATUS, /* ... $6 Heppu status */
 	DB_HEPPU_LIST_AGENT_STATUS, /* ... $6 agent_id, $7 Heppu status */
-	DB_OUTBOX_DEPTH,            /* -> enum outbox_depth_col, the rows not done (metrics) */
+	DB_OUTBOX_DEPTH,            /* -> enum outbox_depth_col, one row: the rows not done (metrics) */
 	/* The outbox's per-provider claims (issue 10, defects 1 and 6) */
 	DB_OUTBOX_CLAIM_NEW, /* $1 ids (bigint[] literal), $2 lease s: those never tried -> enum outbox_claim_col */
 	DB_OUTBOX_CLAIM_DUE_OF, /* $1 provider, $2 limit, $3 lease s: due rows, oldest due first
@@ -64,7 +64,6 @@ enum db_stmt {
 			      * -> enum match_row_col, one row */
 	/* GET /callstop-ready, /callstop-metrics (issue 16) */
 	DB_SCHEMA_VERSION, /* -> enum schema_version_col, the newest applied migration (common/db_schema.h) */
-	DB_OUTBOX_AGE,     /* -> enum outbox_age_col, the oldest pending row's age (metrics) */
 	/* Webhooks (SPEC 9, sql/011_webhooks.sql) */
 	DB_WEBHOOK_CLAIM, /* $1 limit, $2 lease s: due deliveries, per-resource order kept -> enum webhook_claim_col */
 	DB_WEBHOOK_RESULT, /* $1 JSON [{id, state, status, last_error, delay_ms}]; ends the claims -> no rows */
@@ -229,9 +228,10 @@ enum verify_claim_col { /* DB_VERIFY_CLAIM */
 			VERIFY_CLAIM_NCOLS
 };
 
-enum outbox_depth_col {                     /* DB_OUTBOX_DEPTH */
-			OUTBOX_DEPTH_STATE, /* "pending" | "failed" */
-			OUTBOX_DEPTH_COUNT,
+enum outbox_depth_col { /* DB_OUTBOX_DEPTH */
+			OUTBOX_DEPTH_PENDING,
+			OUTBOX_DEPTH_OLDEST_S, /* age of the oldest pending row, s (0 if none) */
+			OUTBOX_DEPTH_FAILED,   /* dead-lettered */
 			OUTBOX_DEPTH_NCOLS
 };
 
@@ -289,11 +289,6 @@ enum match_row_col {                    /* DB_CANCEL_MATCHING */
 enum schema_version_col {                         /* DB_SCHEMA_VERSION */
 			  SCHEMA_VERSION_VERSION, /* 0: none applied */
 			  SCHEMA_VERSION_NCOLS
-};
-
-enum outbox_age_col {                     /* DB_OUTBOX_AGE */
-		      OUTBOX_AGE_SECONDS, /* 0 when nothing is pending */
-		      OUTBOX_AGE_NCOLS
 };
 
 enum webhook_claim_col { /* DB_WEBHOOK_CLAIM */

@@ -108,8 +108,8 @@ int master_pending(unsigned pending, int sig);
 
 /* ---- children.c: fork, reap, respawn ---- */
 
-/* Fork the child of slot index (the last two slots are the retry child and
- * the delivery child).
+/* Fork the child of slot index (after the workers' slots: the retry child,
+ * then the delivery child, MASTER_NSLOTS).
  * Returns 0, or -1 after logging and scheduling a retry. */
 int master_spawn(struct master *m, int index, int64_t now);
 

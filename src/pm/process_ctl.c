@@ -211,9 +211,8 @@ void master_reload(struct master *m, int64_t now)
 		master_spawn(m, i, now);
 	/* the new generation accepts already; the old one finishes what it has */
 	master_stop_children(m, SIGQUIT, 0, now);
-	log_info(
-		"reload: generation %u, %d workers, the retry and delivery children; previous workers draining",
-		m->gen, neu->workers);
+	log_info("reload: generation %u, %d workers, the retry child%s; previous workers draining", m->gen,
+		 neu->workers, neu->webhook_enabled ? " and the delivery child" : "");
 	notify_ready();
 }
 
