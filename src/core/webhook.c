@@ -18,9 +18,10 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "core/transfer.h"
 
-/* Bytes of an answer kept for last_error. */
-#define WEBHOOK_RESPONSE_MAX 256
+/* Bytes of last_error. */
+#define WEBHOOK_ERROR_MAX 256
 /* A claim outlasts the request by this much, s. */
 #define WEBHOOK_LEASE_MARGIN_S 5
 /* Answers that come within this many ms of the first are recorded in one
@@ -38,9 +39,8 @@ struct webhook_send {
 	struct curl_slist *headers;
 	char *body;
 	long status; /* HTTP status, 0 = none */
-	char error[WEBHOOK_RESPONSE_MAX];
-	char response[WEBHOOK_RESPONSE_MAX];
-	size_t response_len;
+	char error[WEBHOOK_ERROR_MAX];
+	struct transfer_answer response; /* its start, for last_error */
 };
 
 struct webhook_sender {
@@ -98,17 +98,6 @@ long webhook_backoff_ms(const struct conf *cfg, int attempts)
 	/* jitter, so that deliveries failed together do not retry together */
 	RAND_bytes((unsigned char *)&r, sizeof(r));
 	return (long)(d * (0.5 + 0.5 * r / 65535.0));
-}
-
-static size_t webhook_on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct webhook_send *x = userdata;
-	size_t n = size * nmemb, room = sizeof(x->response) - 1 - x->response_len;
-
-	memcpy(x->response + x->response_len, ptr, n < room ? n : room);
-	x->response_len += n < room ? n : room;
-	x->response[x->response_len] = '\0';
-	return n;
 }
 
 /* The headers of one attempt (Standard Webhooks 1.0): both signatures
@@ -172,14 +161,8 @@ static void webhook_start(struct webhook_sender *ws, PGresult *claimed, int i)
 	curl_easy_setopt(x->easy, CURLOPT_URL, PQgetvalue(claimed, i, WEBHOOK_CLAIM_URL));
 	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, webhook_on_data);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->webhook_connect_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)cfg->webhook_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "callstop/" PACKAGE_VERSION);
+	transfer_options(x->easy, x, transfer_keep_start, &x->response, (long)cfg->webhook_connect_timeout_ms,
+			 (long)cfg->webhook_timeout_ms);
 	if (curl_multi_add_handle(ws->multi, x->easy) != CURLM_OK) {
 		snprintf(x->error, sizeof(x->error), "cannot start the request");
 		x->next = ws->finished;
@@ -306,7 +289,7 @@ static void webhook_collect(struct webhook_sender *ws)
 			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 			if (x->status < 200 || x->status >= 300)
 				snprintf(x->error, sizeof(x->error), "HTTP %ld: %.150s", x->status,
-					 x->response);
+					 x->response.text);
 		} else {
 			snprintf(x->error, sizeof(x->error), "%s", curl_easy_strerror(msg->data.result));
 		}
