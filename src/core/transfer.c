@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 size_t transfer_keep_start(char *ptr, size_t size, size_t nmemb, void *answer)
 {
 	struct transfer_answer *a = answer;
@@ -69,6 +71,20 @@ void transfer_finish(struct transfer *x, CURLcode code)
 	x->verdict = x->p->verdict(status, x->response.text);
 	if (x->verdict != PROVIDER_DONE || status >= 300)
 		snprintf(x->error, sizeof(x->error), "HTTP %ld: %.200s", status, x->response.text);
+}
+
+long transfer_backoff_ms(int base_ms, int max_ms, int attempts)
+{
+	double d = base_ms;
+	unsigned short r = 0;
+	int i;
+
+	for (i = 1; i < attempts && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	return (long)(d * (0.5 + 0.5 * r / 65535.0));
 }
 
 void transfer_free(struct transfer *x)

@@ -67,6 +67,12 @@ int transfer_prepare(struct transfer *x, const struct conf *cfg);
  * x->error. */
 void transfer_finish(struct transfer *x, CURLcode code);
 
+/* Delay before attempt number attempts + 1 of a request that failed, ms:
+ * base_ms * 2^(attempts-1), capped at max_ms, with jitter in [50%, 100%] so
+ * that requests failed together do not retry together.  The outbox's and
+ * the webhook sender's retries. */
+long transfer_backoff_ms(int base_ms, int max_ms, int attempts);
+
 /* Free x and what it holds; x must not be on a multi handle. */
 void transfer_free(struct transfer *x);
 

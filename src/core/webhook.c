@@ -12,7 +12,6 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
-#include <openssl/rand.h>
 
 #include "common/clock.h"
 #include "common/json.h"
@@ -83,21 +82,6 @@ void webhook_sender_free(struct webhook_sender *ws)
 		return;
 	curl_multi_cleanup(ws->multi);
 	free(ws);
-}
-
-long webhook_backoff_ms(const struct conf *cfg, int attempts)
-{
-	double d = cfg->webhook_backoff_base_ms;
-	unsigned short r = 0;
-	int i;
-
-	for (i = 1; i < attempts && d < cfg->webhook_backoff_max_ms; i++)
-		d *= 2;
-	if (d > cfg->webhook_backoff_max_ms)
-		d = cfg->webhook_backoff_max_ms;
-	/* jitter, so that deliveries failed together do not retry together */
-	RAND_bytes((unsigned char *)&r, sizeof(r));
-	return (long)(d * (0.5 + 0.5 * r / 65535.0));
 }
 
 /* The headers of one attempt (Standard Webhooks 1.0): both signatures
@@ -215,7 +199,8 @@ static const char *webhook_state_of(const struct webhook_sender *ws, const struc
 		metrics_webhook("failed");
 		return "failed";
 	}
-	*delay = webhook_backoff_ms(ws->cfg, x->attempts);
+	*delay = transfer_backoff_ms(ws->cfg->webhook_backoff_base_ms, ws->cfg->webhook_backoff_max_ms,
+				     x->attempts);
 	log_info("webhook delivery %lld: endpoint %lld: %s; retry in %ld ms", x->id, x->endpoint_id, x->error,
 		 *delay);
 	metrics_webhook("retry");
