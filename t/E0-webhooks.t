@@ -168,6 +168,10 @@ ok($got[1]{verified}{good}, '... signed anew');
 is($rc, 1, 'replay of an unknown event is an error');
 ($rc, $out) = $t->ctl('webhook', 'deliveries', '--endpoint', $ep, '--state', 'delivered');
 like($out, qr/\Q$c->{id}\E\s+call\.cancelled/, 'webhook deliveries lists them');
+($rc, $out, $err) = $t->ctl('webhook', 'deliveries', '--state', 'done');
+is($rc, 2, 'webhook deliveries --state done: usage error');
+is($err, "callstopctl: webhook deliveries: --state: expected pending, delivered or failed, got 'done'\n",
+	'... naming the states of SPEC 9');
 
 # ---- rotation: both signatures verify during the overlap ----
 $rcv->reset;
