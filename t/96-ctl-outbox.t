@@ -64,6 +64,13 @@ subtest 'outbox list' => sub {
 		is($rcb, 2, "list @$bad: usage error (exit 2)");
 		like($e, qr/^callstopctl: outbox list: /, 'one error line') or diag($e);
 	}
+	my (undef, undef, $e) = $t->ctl('outbox', 'list', '--state', 'nope');
+	is($e, "callstopctl: outbox list: --state: expected pending, sent, done, failed or unknown, got 'nope'\n",
+		'--state nope: the states it takes (SPEC 11)');
+	for my $st (qw(sent unknown)) {
+		my ($rcs) = $t->ctl('outbox', 'list', '--state', $st);
+		is($rcs, 0, "--state $st: accepted");
+	}
 };
 
 subtest 'outbox retry ID: done by the retry child once LiveKit answers 200' => sub {

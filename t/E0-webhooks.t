@@ -72,7 +72,7 @@ my ($c) = events('call.cancelled');
 my ($term) = events('call.terminated');
 ok($c && $term, 'call.cancelled and call.terminated') or diag(explain(\@got));
 is_deeply([ sort keys %{ $c->{body} } ], [qw(data timestamp type)], 'payload: type, timestamp, data');
-is_rfc3339_utc($c->{body}{timestamp});
+ok(is_rfc3339_utc($c->{body}{timestamp}), 'payload: timestamp RFC 3339');
 is_deeply($c->{body}{data}, { call_log_id => $call, status => 'cancelled', batch_job_id => undef,
 	end_reason => 'cancelled', route => $route, request_id => $rid,
 	cancelled_at => $c->{body}{data}{cancelled_at} }, 'call.cancelled data') or diag(explain($c->{body}));
@@ -173,6 +173,10 @@ ok($got[1]{verified}{good}, '... signed anew');
 is($rc, 1, 'replay of an unknown event is an error');
 ($rc, $out) = $t->ctl('webhook', 'deliveries', '--endpoint', $ep, '--state', 'delivered');
 like($out, qr/\Q$c->{id}\E\s+call\.cancelled/, 'webhook deliveries lists them');
+($rc, $out, $err) = $t->ctl('webhook', 'deliveries', '--state', 'done');
+is($rc, 2, 'webhook deliveries --state done: usage error');
+is($err, "callstopctl: webhook deliveries: --state: expected pending, delivered or failed, got 'done'\n",
+	'... naming the states of SPEC 9');
 
 # ---- rotation: both signatures verify during the overlap ----
 $rcv->reset;

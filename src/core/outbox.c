@@ -9,7 +9,6 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
-#include <openssl/rand.h>
 
 #include "common/clock.h"
 #include "common/json.h"
@@ -93,21 +92,6 @@ void outbox_free(struct outbox *ob)
 	free(ob);
 }
 
-long outbox_backoff_ms(const struct conf *cfg, int attempts)
-{
-	double d = cfg->outbox_backoff_base_ms;
-	unsigned short r = 0;
-	int i;
-
-	for (i = 1; i < attempts && d < cfg->outbox_backoff_max_ms; i++)
-		d *= 2;
-	if (d > cfg->outbox_backoff_max_ms)
-		d = cfg->outbox_backoff_max_ms;
-	/* jitter, so that rows failed together do not retry together */
-	RAND_bytes((unsigned char *)&r, sizeof(r));
-	return (long)(d * (0.5 + 0.5 * r / 65535.0));
-}
-
 /* The state written for x: done, pending (retried later: *delay ms) or
  * failed (the dead letter: permanent, or too old, or too many attempts). */
 static const char *outbox_state_of(const struct outbox *ob, const struct transfer *x, long *delay)
@@ -123,7 +107,7 @@ static const char *outbox_state_of(const struct outbox *ob, const struct transfe
 			 x->p->name, x->target, x->error, x->attempts, x->age_s);
 		return "failed";
 	}
-	*delay = outbox_backoff_ms(cfg, x->attempts);
+	*delay = transfer_backoff_ms(cfg->outbox_backoff_base_ms, cfg->outbox_backoff_max_ms, x->attempts);
 	log_warn("outbox %lld: %s %s: %s; retry %d/%d in %ld ms", x->id, x->p->name, x->target, x->error,
 		 x->attempts + 1, cfg->outbox_max_attempts, *delay);
 	return "pending";

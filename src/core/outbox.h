@@ -62,8 +62,4 @@ int outbox_drain(struct outbox *ob, struct db *db, int limit) MUST_CHECK;
  * must not use the outbox; it may use the database connection. */
 void outbox_set_tick(struct outbox *ob, void (*tick)(void *arg), void *arg);
 
-/* Delay before attempt number attempts + 1, ms: base * 2^(attempts-1),
- * capped, with jitter in [50%, 100%]. */
-long outbox_backoff_ms(const struct conf *cfg, int attempts);
-
 #endif

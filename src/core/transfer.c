@@ -9,15 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t transfer_on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct transfer *x = userdata;
-	size_t n = size * nmemb, room = sizeof(x->response) - 1 - x->response_len;
+#include <openssl/rand.h>
 
-	memcpy(x->response + x->response_len, ptr, n < room ? n : room);
-	x->response_len += n < room ? n : room;
-	x->response[x->response_len] = '\0';
+size_t transfer_keep_start(char *ptr, size_t size, size_t nmemb, void *answer)
+{
+	struct transfer_answer *a = answer;
+	size_t n = size * nmemb, room = sizeof(a->text) - 1 - a->len;
+
+	memcpy(a->text + a->len, ptr, n < room ? n : room);
+	a->len += n < room ? n : room;
+	a->text[a->len] = '\0';
 	return n;
+}
+
+void transfer_options(CURL *easy, void *owner, curl_write_callback write, void *data, long connect_ms,
+		      long timeout_ms)
+{
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, owner);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, data);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "callstop/" PACKAGE_VERSION);
 }
 
 int transfer_prepare(struct transfer *x, const struct conf *cfg)
@@ -38,14 +53,8 @@ int transfer_prepare(struct transfer *x, const struct conf *cfg)
 		snprintf(x->error, sizeof(x->error), "cannot build the %s request", p->name);
 		return -1;
 	}
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, transfer_on_data);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->outbox_connect_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)cfg->outbox_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "callstop/" PACKAGE_VERSION);
+	transfer_options(x->easy, x, transfer_keep_start, &x->response, (long)cfg->outbox_connect_timeout_ms,
+			 (long)cfg->outbox_timeout_ms);
 	return 0;
 }
 
@@ -59,9 +68,23 @@ void transfer_finish(struct transfer *x, CURLcode code)
 		return;
 	}
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-	x->verdict = x->p->verdict(status, x->response);
+	x->verdict = x->p->verdict(status, x->response.text);
 	if (x->verdict != PROVIDER_DONE || status >= 300)
-		snprintf(x->error, sizeof(x->error), "HTTP %ld: %.200s", status, x->response);
+		snprintf(x->error, sizeof(x->error), "HTTP %ld: %.200s", status, x->response.text);
+}
+
+long transfer_backoff_ms(int base_ms, int max_ms, int attempts)
+{
+	double d = base_ms;
+	unsigned short r = 0;
+	int i;
+
+	for (i = 1; i < attempts && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	return (long)(d * (0.5 + 0.5 * r / 65535.0));
 }
 
 void transfer_free(struct transfer *x)

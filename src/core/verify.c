@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/providers/livekit.h"
+#include "core/transfer.h"
 
 /* Pauses between a DeleteRoom of the escalation and the next read-back, ms;
  * the last one repeats. */
@@ -172,14 +173,8 @@ static void verify_request(struct verify *v, struct verify_job *j)
 		j->wake = clock_monotonic_ms() + verify_backoff_ms[VERIFY_NBACKOFF - 1];
 		return;
 	}
-	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, verify_on_data);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->outbox_connect_timeout_ms);
-	curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)cfg->outbox_timeout_ms);
-	curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(j->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(j->easy, CURLOPT_USERAGENT, "callstop/" PACKAGE_VERSION);
+	transfer_options(j->easy, j, verify_on_data, j, (long)cfg->outbox_connect_timeout_ms,
+			 (long)cfg->outbox_timeout_ms);
 	if (curl_multi_add_handle(v->multi, j->easy) != CURLM_OK) {
 		verify_request_end(v, j);
 		j->wake = clock_monotonic_ms() + verify_backoff_ms[VERIFY_NBACKOFF - 1];

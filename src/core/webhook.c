@@ -12,15 +12,15 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
-#include <openssl/rand.h>
 
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "core/transfer.h"
 
-/* Bytes of an answer kept for last_error. */
-#define WEBHOOK_RESPONSE_MAX 256
+/* Bytes of last_error. */
+#define WEBHOOK_ERROR_MAX 256
 /* A claim outlasts the request by this much, s. */
 #define WEBHOOK_LEASE_MARGIN_S 5
 /* Answers that come within this many ms of the first are recorded in one
@@ -38,9 +38,8 @@ struct webhook_send {
 	struct curl_slist *headers;
 	char *body;
 	long status; /* HTTP status, 0 = none */
-	char error[WEBHOOK_RESPONSE_MAX];
-	char response[WEBHOOK_RESPONSE_MAX];
-	size_t response_len;
+	char error[WEBHOOK_ERROR_MAX];
+	struct transfer_answer response; /* its start, for last_error */
 };
 
 struct webhook_sender {
@@ -83,32 +82,6 @@ void webhook_sender_free(struct webhook_sender *ws)
 		return;
 	curl_multi_cleanup(ws->multi);
 	free(ws);
-}
-
-long webhook_backoff_ms(const struct conf *cfg, int attempts)
-{
-	double d = cfg->webhook_backoff_base_ms;
-	unsigned short r = 0;
-	int i;
-
-	for (i = 1; i < attempts && d < cfg->webhook_backoff_max_ms; i++)
-		d *= 2;
-	if (d > cfg->webhook_backoff_max_ms)
-		d = cfg->webhook_backoff_max_ms;
-	/* jitter, so that deliveries failed together do not retry together */
-	RAND_bytes((unsigned char *)&r, sizeof(r));
-	return (long)(d * (0.5 + 0.5 * r / 65535.0));
-}
-
-static size_t webhook_on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct webhook_send *x = userdata;
-	size_t n = size * nmemb, room = sizeof(x->response) - 1 - x->response_len;
-
-	memcpy(x->response + x->response_len, ptr, n < room ? n : room);
-	x->response_len += n < room ? n : room;
-	x->response[x->response_len] = '\0';
-	return n;
 }
 
 /* The headers of one attempt (Standard Webhooks 1.0): both signatures
@@ -172,14 +145,8 @@ static void webhook_start(struct webhook_sender *ws, PGresult *claimed, int i)
 	curl_easy_setopt(x->easy, CURLOPT_URL, PQgetvalue(claimed, i, WEBHOOK_CLAIM_URL));
 	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, webhook_on_data);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->webhook_connect_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)cfg->webhook_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "callstop/" PACKAGE_VERSION);
+	transfer_options(x->easy, x, transfer_keep_start, &x->response, (long)cfg->webhook_connect_timeout_ms,
+			 (long)cfg->webhook_timeout_ms);
 	if (curl_multi_add_handle(ws->multi, x->easy) != CURLM_OK) {
 		snprintf(x->error, sizeof(x->error), "cannot start the request");
 		x->next = ws->finished;
@@ -232,7 +199,8 @@ static const char *webhook_state_of(const struct webhook_sender *ws, const struc
 		metrics_webhook("failed");
 		return "failed";
 	}
-	*delay = webhook_backoff_ms(ws->cfg, x->attempts);
+	*delay = transfer_backoff_ms(ws->cfg->webhook_backoff_base_ms, ws->cfg->webhook_backoff_max_ms,
+				     x->attempts);
 	log_info("webhook delivery %lld: endpoint %lld: %s; retry in %ld ms", x->id, x->endpoint_id, x->error,
 		 *delay);
 	metrics_webhook("retry");
@@ -306,7 +274,7 @@ static void webhook_collect(struct webhook_sender *ws)
 			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 			if (x->status < 200 || x->status >= 300)
 				snprintf(x->error, sizeof(x->error), "HTTP %ld: %.150s", x->status,
-					 x->response);
+					 x->response.text);
 		} else {
 			snprintf(x->error, sizeof(x->error), "%s", curl_easy_strerror(msg->data.result));
 		}

@@ -57,8 +57,4 @@ void webhook_sender_free(struct webhook_sender *ws);
  * -1 if the database is unreachable. */
 int webhook_drain(struct webhook_sender *ws, struct db *db, int limit) MUST_CHECK;
 
-/* Delay before attempt attempts + 1, ms: webhook.backoff_base_ms *
- * 2^(attempts-1), capped at webhook.backoff_max_ms, jitter in [50%, 100%]. */
-long webhook_backoff_ms(const struct conf *cfg, int attempts);
-
 #endif

@@ -196,6 +196,10 @@ int ctl_random_hex(char *out, size_t nbytes);
 int ctl_parse_int(const char *cmd, const char *name, const char *s, long long min, long long max,
 		  long long *out);
 
+/* An option value that must be one of choices (NULL-terminated).  Returns 0,
+ * or -1 after reporting "--name: expected a, b or c, got 'x'". */
+int ctl_parse_choice(const char *cmd, const char *name, const char *s, const char *const *choices);
+
 /*
  * Report what getopt_long() returned for a bad option ('?' or ':').  The
  * option strings must start with ':' and opterr be 0, so that the message

@@ -14,6 +14,9 @@
 
 #include "ctl/ctl.h"
 
+/* A row's states (sent, unknown: SPEC 11), for --state. */
+static const char *const ctl_outbox_states[] = { "pending", "sent", "done", "failed", "unknown", NULL };
+
 static int ctl_outbox_list(const struct ctl_global *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -33,16 +36,8 @@ static int ctl_outbox_list(const struct ctl_global *g, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 's') {
 			state = optarg;
-			/* sent, unknown: SPEC 11 */
-			if (strcmp(state, "pending") != 0 && strcmp(state, "sent") != 0 &&
-			    strcmp(state, "done") != 0 && strcmp(state, "failed") != 0 &&
-			    strcmp(state, "unknown") != 0) {
-				ctl_error(
-					cmd,
-					"--state: expected pending, sent, done, failed or unknown, got '%s'",
-					state);
+			if (ctl_parse_choice(cmd, "--state", state, ctl_outbox_states) < 0)
 				return CTL_EXIT_USAGE;
-			}
 		} else if (c == 'l') {
 			if (ctl_parse_int(cmd, "--limit", optarg, 1, 1000000, &limit) < 0)
 				return CTL_EXIT_USAGE;

@@ -200,6 +200,22 @@ int ctl_parse_int(const char *cmd, const char *name, const char *s, long long mi
 	return 0;
 }
 
+int ctl_parse_choice(const char *cmd, const char *name, const char *s, const char *const *choices)
+{
+	char expected[256] = "";
+	size_t i;
+
+	for (i = 0; choices[i] != NULL; i++)
+		if (strcmp(s, choices[i]) == 0)
+			return 0;
+	for (i = 0; choices[i] != NULL; i++) {
+		ctl_append(expected, sizeof(expected), i == 0 ? "" : choices[i + 1] == NULL ? " or " : ", ");
+		ctl_append(expected, sizeof(expected), choices[i]);
+	}
+	ctl_error(cmd, "%s: expected %s, got '%s'", name, expected, s);
+	return -1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Randomness */
 

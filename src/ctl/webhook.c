@@ -29,6 +29,9 @@ static const char *const ctl_webhook_types[] = {
 	"call.terminated", "call.termination_failed", "suppression.added", "webhook.test",
 };
 
+/* A delivery's states, for deliveries --state. */
+static const char *const ctl_webhook_states[] = { "pending", "delivered", "failed", NULL };
+
 #define CTL_WEBHOOK_URL_MAX 2048
 /* A rotation's overlap: both secrets sign for this long unless --overlap. */
 #define CTL_WEBHOOK_OVERLAP_S 86400
@@ -322,12 +325,8 @@ static int ctl_webhook_deliveries(const struct ctl_global *g, int argc, char **a
 				return CTL_EXIT_USAGE;
 		} else if (c == 's') {
 			state = optarg;
-			if (strcmp(state, "pending") != 0 && strcmp(state, "delivered") != 0 &&
-			    strcmp(state, "failed") != 0) {
-				ctl_error(cmd, "--state: expected pending, delivered or failed, got '%s'",
-					  state);
+			if (ctl_parse_choice(cmd, "--state", state, ctl_webhook_states) < 0)
 				return CTL_EXIT_USAGE;
-			}
 		} else if (c == 'l') {
 			if (ctl_parse_int(cmd, "--limit", optarg, 1, 1000000, &limit) < 0)
 				return CTL_EXIT_USAGE;

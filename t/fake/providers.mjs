@@ -152,6 +152,23 @@ function answer_now(res, rec, provider, mode) {
 	}
 }
 
+// The claims of the request's Bearer JWT into rec.claims (livekit-server-sdk's
+// TokenVerifier: signature, iss, nbf/exp); false, with rec.auth
+// "verify_failed", if it does not verify.
+async function bearerClaims(req, rec) {
+	const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+	try {
+		if (!m)
+			throw new Error('no bearer token');
+		rec.claims = await new TokenVerifier(LK_KEY, LK_SECRET).verify(m[1]);
+		return true;
+	} catch (e) {
+		rec.auth = 'verify_failed';
+		rec.auth_error = String(e.message ?? e);
+		return false;
+	}
+}
+
 async function livekit(req, res, rec) {
 	const twirp = (status, code, msg) => send(res, rec, status, { code, msg });
 	let room;
@@ -162,16 +179,8 @@ async function livekit(req, res, rec) {
 	}
 	if (typeof room === 'string')
 		rec.room = room;
-	const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-	try {
-		if (!m)
-			throw new Error('no bearer token');
-		rec.claims = await new TokenVerifier(LK_KEY, LK_SECRET).verify(m[1]);
-	} catch (e) {
-		rec.auth = 'verify_failed';
-		rec.auth_error = String(e.message ?? e);
+	if (!await bearerClaims(req, rec))
 		return twirp(401, 'unauthenticated', 'invalid token');
-	}
 	if (rec.claims?.video?.roomCreate !== true) {
 		rec.auth = 'no_room_create';
 		return twirp(403, 'permission_denied', 'permissions denied');
@@ -196,16 +205,8 @@ async function livekitAdmin(req, res, rec, method) {
 	rec.room = b.room;
 	rec.identity = b.identity;
 	rec.method_name = method;
-	const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-	try {
-		if (!m)
-			throw new Error('no bearer token');
-		rec.claims = await new TokenVerifier(LK_KEY, LK_SECRET).verify(m[1]);
-	} catch (e) {
-		rec.auth = 'verify_failed';
-		rec.auth_error = String(e.message ?? e);
+	if (!await bearerClaims(req, rec))
 		return twirp(401, 'unauthenticated', 'invalid token');
-	}
 	if (rec.claims?.video?.roomAdmin !== true || rec.claims?.video?.room !== b.room) {
 		rec.auth = 'no_room_admin';
 		return twirp(403, 'permission_denied', 'permissions denied');
