@@ -20,7 +20,6 @@
 #define SUPPRESSIONS_MAX 1000       /* numbers per request (SPEC 12) */
 #define SUPPRESSIONS_REASON_MAX 500 /* bytes */
 #define SUPPRESSIONS_LIMIT_DEFAULT 100
-#define SUPPRESSIONS_LIMIT_MAX 1000
 
 static void suppressions_who(const struct request *r, const struct auth_identity *who,
 			     struct campaign_who *cw)
@@ -143,20 +142,12 @@ static cJSON *suppressions_item(const PGresult *res, int i)
 static int suppressions_page(struct request *r, struct worker_ctx *ctx, const char *scope, int *limit,
 			     int64_t *after)
 {
-	char v[128], *end = NULL;
-	long l;
-	int got = request_query(r, "limit", v, sizeof(v));
+	char v[128];
+	int got;
 
-	*limit = SUPPRESSIONS_LIMIT_DEFAULT;
 	*after = 0;
-	if (got != 0) {
-		l = got > 0 && v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : 0;
-		if (end == NULL || *end != '\0' || l < 1 || l > SUPPRESSIONS_LIMIT_MAX) {
-			unified_invalid(r, "limit must be an integer from 1 to 1000");
-			return -1;
-		}
-		*limit = (int)l;
-	}
+	if ((*limit = unified_limit(r, SUPPRESSIONS_LIMIT_DEFAULT)) < 0)
+		return -1;
 	got = request_query(r, "cursor", v, sizeof(v));
 	if (got == 0)
 		return 0;

@@ -4,6 +4,7 @@
  */
 #include "http/routes/unified.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -63,4 +64,20 @@ int unified_force_member(const cJSON *root)
 	if (!cJSON_IsBool(f))
 		return -1;
 	return cJSON_IsTrue(f) ? 1 : 0;
+}
+
+int unified_limit(struct request *r, int def)
+{
+	char v[16], *end = NULL;
+	long l;
+	int got = request_query(r, "limit", v, sizeof(v));
+
+	if (got == 0)
+		return def;
+	l = got > 0 && v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : 0;
+	if (end == NULL || *end != '\0' || l < 1 || l > UNIFIED_LIMIT_MAX) {
+		unified_invalid(r, "limit must be an integer from 1 to 1000");
+		return -1;
+	}
+	return (int)l;
 }

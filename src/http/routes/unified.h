@@ -14,6 +14,9 @@
 /* Room for a SPEC 3.1 message. */
 #define UNIFIED_MSG_MAX 256
 
+/* The largest "limit" of a page (SPEC 3.2, 12). */
+#define UNIFIED_LIMIT_MAX 1000
+
 /* Answer 400 invalid_request with message. */
 void unified_invalid(struct request *r, const char *message);
 
@@ -28,5 +31,9 @@ int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJS
 
 /* "force": absent = 0, a boolean, anything else invalid.  Returns 0/1 or -1. */
 int unified_force_member(const cJSON *root);
+
+/* The "limit" query value of a keyed page (SPEC 3.2, 12): 1 to 1000, def
+ * when absent.  Returns it, or -1 after answering 400 invalid_request. */
+int unified_limit(struct request *r, int def);
 
 #endif
