@@ -225,12 +225,7 @@ void api_calls_cancel_matching(struct request *r, struct worker_ctx *ctx, const 
 		goto out;
 	}
 	req.filter_json = filter_s;
-	cw.tenant_id = who.tenant_id;
-	cw.key_id = who.key_id;
-	cw.route = r->route;
-	cw.request_id = r->request_id;
-	cw.answer = match_answer_cb;
-	cw.answer_arg = &call;
+	unified_campaign_who(r, &who, match_answer_cb, &call, &cw);
 	call.max = req.max;
 	if (campaign_cancel_matching(ctx, &cw, &req, &m) < 0)
 		api_db_error(r, ctx, API_UNIFIED);

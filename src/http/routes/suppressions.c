@@ -21,17 +21,6 @@
 #define SUPPRESSIONS_REASON_MAX 500 /* bytes */
 #define SUPPRESSIONS_LIMIT_DEFAULT 100
 
-static void suppressions_who(const struct request *r, const struct auth_identity *who,
-			     struct campaign_who *cw)
-{
-	cw->tenant_id = who->tenant_id;
-	cw->key_id = who->key_id;
-	cw->route = r->route;
-	cw->request_id = r->request_id;
-	cw->answer = NULL;
-	cw->answer_arg = NULL;
-}
-
 struct suppressions_call {
 	struct request *r;
 	const struct campaign_suppress *s;
@@ -114,9 +103,7 @@ void api_suppressions_add(struct request *r, struct worker_ctx *ctx, const char 
 		goto out;
 	}
 	reason = cJSON_GetStringValue(reason_j);
-	suppressions_who(r, &who, &cw);
-	cw.answer = suppressions_add_answer;
-	cw.answer_arg = &call;
+	unified_campaign_who(r, &who, suppressions_add_answer, &call, &cw);
 	call.hangup = cJSON_IsTrue(hangup_j);
 	if (campaign_suppress(ctx, &cw, numbers, (size_t)n, reason, call.hangup, &s) < 0)
 		api_db_error(r, ctx, API_UNIFIED);

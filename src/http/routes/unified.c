@@ -1,6 +1,6 @@
 /*
- * unified.c - what the unified routes of SPEC 3 share (calls.c, batch.c):
- * the body checks in SPEC 3's order and the "force" member.
+ * unified.c - what the unified routes share (SPEC 3, 10, 12): the body
+ * checks in SPEC 3's order, the "force" member, a page's limit, who asks.
  */
 #include "http/routes/unified.h"
 
@@ -80,4 +80,15 @@ int unified_limit(struct request *r, int def)
 		return -1;
 	}
 	return (int)l;
+}
+
+void unified_campaign_who(const struct request *r, const struct auth_identity *id, void (*answer)(void *),
+			  void *arg, struct campaign_who *cw)
+{
+	cw->tenant_id = id->tenant_id;
+	cw->key_id = id->key_id;
+	cw->route = r->route;
+	cw->request_id = r->request_id;
+	cw->answer = answer;
+	cw->answer_arg = arg;
 }
