@@ -85,7 +85,7 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 	if (api_auth_unified(r, ctx, &who) < 0 || unified_body(r, ctx, 0, &root) < 0)
 		return;
 	rid = cJSON_GetObjectItemCaseSensitive(root, "resource_id");
-	force = unified_force_member(root);
+	force = unified_bool_member(root, "force");
 	single = cJSON_IsString(rid);
 	n = single ? 1 : cJSON_IsArray(rid) ? cJSON_GetArraySize(rid) : -1;
 	if (force < 0) {

@@ -109,22 +109,14 @@ bad:
 	return NULL;
 }
 
-/* A boolean member: absent 0, else 0/1, -1 if not a boolean. */
-static int match_bool(const cJSON *root, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
-
-	return v == NULL ? 0 : cJSON_IsBool(v) ? cJSON_IsTrue(v) : -1;
-}
-
 /* The request's options; 0, or -1 after answering. */
 static int match_options(struct request *r, const cJSON *root, struct campaign_match_req *req)
 {
 	const cJSON *max = cJSON_GetObjectItemCaseSensitive(root, "max");
-	int all = match_bool(root, "all_active");
+	int all = unified_bool_member(root, "all_active");
 
-	req->include_entries = match_bool(root, "include_pending_entries");
-	req->dry_run = match_bool(root, "dry_run");
+	req->include_entries = unified_bool_member(root, "include_pending_entries");
+	req->dry_run = unified_bool_member(root, "dry_run");
 	req->max = MATCH_MAX_DEFAULT;
 	if (all < 0 || req->include_entries < 0 || req->dry_run < 0) {
 		unified_invalid(r, "all_active, include_pending_entries and dry_run must be booleans");

@@ -82,7 +82,7 @@ void api_suppressions_add(struct request *r, struct worker_ctx *ctx, const char 
 	struct campaign_who cw;
 	struct campaign_suppress s;
 	struct suppressions_call call = { r, &s, 0 };
-	const cJSON *reason_j, *hangup_j;
+	const cJSON *reason_j;
 	cJSON *root = NULL;
 	int n;
 
@@ -90,7 +90,6 @@ void api_suppressions_add(struct request *r, struct worker_ctx *ctx, const char 
 	if (api_auth_unified(r, ctx, &who) < 0 || unified_body(r, ctx, 0, &root) < 0)
 		return;
 	reason_j = cJSON_GetObjectItemCaseSensitive(root, "reason");
-	hangup_j = cJSON_GetObjectItemCaseSensitive(root, "hangup");
 	if ((n = suppressions_numbers(r, root, numbers)) < 0)
 		goto out;
 	if (reason_j != NULL && !cJSON_IsNull(reason_j) &&
@@ -98,13 +97,12 @@ void api_suppressions_add(struct request *r, struct worker_ctx *ctx, const char 
 		unified_invalid(r, "reason must be a string of at most 500 bytes");
 		goto out;
 	}
-	if (hangup_j != NULL && !cJSON_IsBool(hangup_j)) {
+	if ((call.hangup = unified_bool_member(root, "hangup")) < 0) {
 		unified_invalid(r, "hangup must be a boolean");
 		goto out;
 	}
 	reason = cJSON_GetStringValue(reason_j);
 	unified_campaign_who(r, &who, suppressions_add_answer, &call, &cw);
-	call.hangup = cJSON_IsTrue(hangup_j);
 	if (campaign_suppress(ctx, &cw, numbers, (size_t)n, reason, call.hangup, &s) < 0)
 		api_db_error(r, ctx, API_UNIFIED);
 out:

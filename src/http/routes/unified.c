@@ -1,6 +1,6 @@
 /*
  * unified.c - what the unified routes share (SPEC 3, 10, 12): the body
- * checks in SPEC 3's order, the "force" member, a page's limit, who asks.
+ * checks in SPEC 3's order, a boolean member, a page's limit, who asks.
  */
 #include "http/routes/unified.h"
 
@@ -54,10 +54,9 @@ int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJS
 	return 0;
 }
 
-/* "force": absent = 0, a boolean, anything else invalid.  Returns 0/1 or -1. */
-int unified_force_member(const cJSON *root)
+int unified_bool_member(const cJSON *root, const char *name)
 {
-	const cJSON *f = root ? cJSON_GetObjectItemCaseSensitive(root, "force") : NULL;
+	const cJSON *f = root ? cJSON_GetObjectItemCaseSensitive(root, name) : NULL;
 
 	if (f == NULL)
 		return 0;

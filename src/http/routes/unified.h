@@ -31,8 +31,9 @@ void unified_invalid(struct request *r, const char *message);
  */
 int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJSON **root);
 
-/* "force": absent = 0, a boolean, anything else invalid.  Returns 0/1 or -1. */
-int unified_force_member(const cJSON *root);
+/* A boolean member of root (NULL: no body) such as "force": absent = 0, a
+ * boolean, anything else invalid.  Returns 0/1 or -1. */
+int unified_bool_member(const cJSON *root, const char *name);
 
 /* The "limit" query value of a keyed page (SPEC 3.2, 12): 1 to 1000, def
  * when absent.  Returns it, or -1 after answering 400 invalid_request. */
