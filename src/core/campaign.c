@@ -55,6 +55,20 @@ static void campaign_copy(char *dst, size_t len, const PGresult *res, int col)
 	snprintf(dst, len, "%s", PQgetvalue(res, 0, col));
 }
 
+/* who's tenant and key id as statement parameters. */
+struct campaign_ids {
+	char tenant[24];
+	char key_id[24];
+};
+
+/* Fill ids from who; returns the key id parameter (NULL when who has none). */
+static const char *campaign_ids(const struct campaign_who *who, struct campaign_ids *ids)
+{
+	snprintf(ids->tenant, sizeof(ids->tenant), "%lld", who->tenant_id);
+	snprintf(ids->key_id, sizeof(ids->key_id), "%lld", who->key_id);
+	return who->key_id ? ids->key_id : NULL;
+}
+
 /*
  * One statement of sql/010_campaign.sql (its one row read by read(), which
  * is called again once the rows it wrote are sent), then its
@@ -73,15 +87,16 @@ static void campaign_copy(char *dst, size_t len, const PGresult *res, int col)
 struct campaign_stmt {
 	enum db_stmt stmt;
 	int nparams;
-	const char *const *params;
+	const char **params; /* with providers, the last is filled by campaign_run() */
+	int providers;       /* the last parameter is the configured providers (text[]) */
 	int outbox_col;
 	void (*read)(struct worker_ctx *ctx, const PGresult *res, const struct campaign_rows *rows,
 		     void *out);
 	void *out;
 };
 
-static int campaign_run(struct worker_ctx *ctx, const struct campaign_who *who,
-			const struct campaign_stmt *st)
+static int campaign_exec(struct worker_ctx *ctx, const struct campaign_who *who,
+			 const struct campaign_stmt *st)
 {
 	struct campaign_rows rows = { 0 };
 	struct ctx_tx *tx = ctx->tx;
@@ -121,6 +136,25 @@ out:
 	return rc;
 }
 
+/* campaign_exec() with the configured providers as st's last parameter. */
+static int campaign_run(struct worker_ctx *ctx, const struct campaign_who *who,
+			const struct campaign_stmt *st)
+{
+	char *providers = NULL;
+	int rc;
+
+	if (st->providers) {
+		if ((providers = provider_enabled_array(ctx->cfg)) == NULL) {
+			log_error("campaign: out of memory");
+			return -1;
+		}
+		st->params[st->nparams - 1] = providers;
+	}
+	rc = campaign_exec(ctx, who, st);
+	free(providers);
+	return rc;
+}
+
 /* The one row of DB_BATCH_PAUSE / DB_BATCH_RESUME (enum pause_row_col). */
 static void campaign_batch_read(struct worker_ctx *ctx, const PGresult *res, const struct campaign_rows *rows,
 				void *arg)
@@ -145,41 +179,31 @@ static void campaign_batch_read(struct worker_ctx *ctx, const PGresult *res, con
 int campaign_pause(struct worker_ctx *ctx, const struct campaign_who *who, const char *ref, int hangup,
 		   struct campaign_batch *out)
 {
-	char tenant[24], key_id[24], *providers = provider_enabled_array(ctx->cfg);
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
 	const char *params[7] = {
-		tenant,
-		ref,
-		hangup ? "true" : "false",
-		who->route,
-		who->key_id ? key_id : NULL,
-		who->request_id,
-		providers,
+		ids.tenant, ref, hangup ? "true" : "false", who->route, key_id, who->request_id, NULL,
 	};
 	/* a hangup cancels the batch's calls in the one statement */
-	struct campaign_stmt st = { DB_BATCH_PAUSE, 7, params, PAUSE_ROW_OUTBOX, campaign_batch_read, out };
-	int rc = -1;
+	struct campaign_stmt st = {
+		DB_BATCH_PAUSE, 7, params, 1, PAUSE_ROW_OUTBOX, campaign_batch_read, out
+	};
 
 	memset(out, 0, sizeof(*out));
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
-	if (providers != NULL)
-		rc = campaign_run(ctx, who, &st);
-	else
-		log_error("campaign: out of memory");
-	free(providers);
-	return rc;
+	return campaign_run(ctx, who, &st);
 }
 
 int campaign_resume(struct worker_ctx *ctx, const struct campaign_who *who, const char *ref,
 		    struct campaign_batch *out)
 {
-	char tenant[24], key_id[24];
-	const char *params[5] = { tenant, ref, who->route, who->key_id ? key_id : NULL, who->request_id };
-	struct campaign_stmt st = { DB_BATCH_RESUME, 5, params, PAUSE_ROW_OUTBOX, campaign_batch_read, out };
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
+	const char *params[5] = { ids.tenant, ref, who->route, key_id, who->request_id };
+	struct campaign_stmt st = {
+		DB_BATCH_RESUME, 5, params, 0, PAUSE_ROW_OUTBOX, campaign_batch_read, out
+	};
 
 	memset(out, 0, sizeof(*out));
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
 	return campaign_run(ctx, who, &st);
 }
 
@@ -234,27 +258,22 @@ static void campaign_suppress_read(struct worker_ctx *ctx, const PGresult *res,
 int campaign_suppress(struct worker_ctx *ctx, const struct campaign_who *who, const char *const *numbers,
 		      size_t n, const char *reason, int hangup, struct campaign_suppress *out)
 {
-	char tenant[24], key_id[24], *providers = provider_enabled_array(ctx->cfg),
-				     *list = db_text_array(numbers, n);
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
+	char *list = db_text_array(numbers, n);
 	const char *params[8] = {
-		tenant,          list,
-		reason,          hangup ? "true" : "false",
-		who->route,      who->key_id ? key_id : NULL,
-		who->request_id, providers,
+		ids.tenant, list,   reason,          hangup ? "true" : "false",
+		who->route, key_id, who->request_id, NULL,
 	};
-	struct campaign_stmt st = {
-		DB_SUPPRESS, 8, params, SUPPRESS_ROW_OUTBOX, campaign_suppress_read, out
-	};
+	struct campaign_stmt st = { DB_SUPPRESS, 8, params, 1, SUPPRESS_ROW_OUTBOX, campaign_suppress_read,
+				    out };
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
-	if (providers != NULL && list != NULL)
+	if (list != NULL)
 		rc = campaign_run(ctx, who, &st);
 	else
 		log_error("campaign: out of memory");
-	free(providers);
 	free(list);
 	return rc;
 }
@@ -343,33 +362,26 @@ static void campaign_match_read(struct worker_ctx *ctx, const PGresult *res, con
 int campaign_cancel_matching(struct worker_ctx *ctx, const struct campaign_who *who,
 			     const struct campaign_match_req *req, struct campaign_match *out)
 {
-	char tenant[24], key_id[24], max[16], *providers = provider_enabled_array(ctx->cfg);
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
+	char max[16];
 	const char *params[10] = {
-		tenant,
+		ids.tenant,
 		req->filter_json,
 		req->all_active ? "true" : "false",
 		req->include_entries ? "true" : "false",
 		req->dry_run ? "true" : "false",
 		max,
 		who->route,
-		who->key_id ? key_id : NULL,
+		key_id,
 		who->request_id,
-		providers,
+		NULL,
 	};
-	struct campaign_stmt st = {
-		DB_CANCEL_MATCHING, 10, params, MATCH_ROW_OUTBOX, campaign_match_read, out
-	};
-	int rc = -1;
+	struct campaign_stmt st = { DB_CANCEL_MATCHING,  10, params, 1, MATCH_ROW_OUTBOX,
+				    campaign_match_read, out };
 
 	memset(out, 0, sizeof(*out));
 	out->dry_run = req->dry_run;
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
 	snprintf(max, sizeof(max), "%d", req->max);
-	if (providers != NULL)
-		rc = campaign_run(ctx, who, &st);
-	else
-		log_error("campaign: out of memory");
-	free(providers);
-	return rc;
+	return campaign_run(ctx, who, &st);
 }
