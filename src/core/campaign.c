@@ -11,9 +11,22 @@
 #include "core/outbox.h"
 #include "core/providers/registry.h"
 
-/* The termination_outbox rows a statement wrote: JSON
- * [{"id": n, "provider": "livekit"}, ...] read, sent, and the outcome of
- * each. */
+/* 1 if callstopd has provider (a row's "provider") configured: its rows
+ * are written pending and sent; another's are written failed "not
+ * configured" (SPEC 6) and are not sent. */
+static int campaign_enabled(const struct worker_ctx *ctx, const char *provider)
+{
+	size_t i;
+
+	for (i = 0; i < provider_count(); i++)
+		if (strcmp(provider_table[i]->name, provider) == 0)
+			return provider_table[i]->enabled(ctx->cfg);
+	return 0;
+}
+
+/* The termination_outbox rows a statement wrote that go to a provider
+ * (JSON [{"id": n, "provider": "livekit"}, ...]; those of a provider not
+ * configured left out), to be sent, and the outcome of each. */
 struct campaign_rows {
 	long long *ids;
 	enum outbox_result *results;
@@ -21,7 +34,7 @@ struct campaign_rows {
 };
 
 /* Read the rows of json (the statement's outbox column) into rows. */
-static void campaign_rows_read(const char *json, struct campaign_rows *rows)
+static void campaign_rows_read(const struct worker_ctx *ctx, const char *json, struct campaign_rows *rows)
 {
 	cJSON *arr = cJSON_Parse(json), *v;
 	int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
@@ -34,8 +47,9 @@ static void campaign_rows_read(const char *json, struct campaign_rows *rows)
 	if (n > 0 && rows->ids != NULL && rows->results != NULL) {
 		cJSON_ArrayForEach(v, arr) {
 			const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+			const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "provider"));
 
-			if (cJSON_IsNumber(id))
+			if (cJSON_IsNumber(id) && p != NULL && campaign_enabled(ctx, p))
 				rows->ids[rows->n++] = (long long)id->valuedouble;
 		}
 	} else if (n > 0) {
@@ -70,11 +84,10 @@ static const char *campaign_ids(const struct campaign_who *who, struct campaign_
 }
 
 /*
- * One statement of sql/010_campaign.sql (its one row read by read(), which
- * is called again once the rows it wrote are sent), then its
- * termination_outbox rows sent at once (SPEC 6); rows that cannot be read
- * or sent stay for the retry child, after their grace period: nothing
- * committed is lost.
+ * One statement of sql/010_campaign.sql (its one row read by read() before
+ * each answer), then its termination_outbox rows of configured providers
+ * sent at once (SPEC 6); rows that cannot be read or sent stay for the
+ * retry child, after their grace period: nothing committed is lost.
  *
  * Under the request's Idempotency-Key (ctx->tx, SPEC 8) the statement runs
  * in the key's transaction: who->answer() writes the answer before the
@@ -113,23 +126,23 @@ static int campaign_exec(struct worker_ctx *ctx, const struct campaign_who *who,
 		PQclear(res);
 		return -1;
 	}
-	campaign_rows_read(PQgetvalue(res, 0, st->outbox_col), &rows);
-	st->read(ctx, res, &rows, st->out); /* nothing sent yet: queued */
+	campaign_rows_read(ctx, PQgetvalue(res, 0, st->outbox_col), &rows);
 	sending = rows.n > 0;
 	rc = 0;
 	if (tx != NULL) {
+		st->read(ctx, res, &rows, st->out); /* nothing sent yet: queued */
 		who->answer(who->answer_arg);
 		if (tx->commit(ctx, tx, sending) < 0) {
 			rc = -1;
 			goto out;
 		}
 	}
-	if (sending) {
+	if (sending)
 		outbox_send(ctx->outbox, ctx->db, rows.ids, rows.n, rows.results);
+	if (tx == NULL || sending) {
 		st->read(ctx, res, &rows, st->out);
-	}
-	if (tx == NULL || sending)
 		who->answer(who->answer_arg);
+	}
 out:
 	campaign_rows_free(&rows);
 	PQclear(res);
@@ -283,8 +296,7 @@ int campaign_suppress(struct worker_ctx *ctx, const struct campaign_who *who, co
 static enum cancel_target campaign_target(struct worker_ctx *ctx, const cJSON *outbox, const char *provider,
 					  const struct campaign_rows *rows)
 {
-	int enabled = strcmp(provider, "livekit") == 0 ? conf_livekit_enabled(ctx->cfg)
-						       : conf_openai_enabled(ctx->cfg);
+	int enabled = campaign_enabled(ctx, provider);
 	const cJSON *v;
 	size_t i;
 
