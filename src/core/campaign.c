@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fault.h"
 #include "common/log.h"
 #include "core/outbox.h"
 #include "core/providers/registry.h"
@@ -49,8 +50,11 @@ static void campaign_rows_read(const struct worker_ctx *ctx, const char *json, s
 			const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
 			const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "provider"));
 
-			if (cJSON_IsNumber(id) && p != NULL && campaign_enabled(ctx, p))
+			if (cJSON_IsNumber(id) && p != NULL && campaign_enabled(ctx, p)) {
+				/* queued until outbox_send() says otherwise */
+				rows->results[rows->n] = OUTBOX_RESULT_QUEUED;
 				rows->ids[rows->n++] = (long long)id->valuedouble;
+			}
 		}
 	} else if (n > 0) {
 		log_error("campaign: out of memory; %d outbox rows left to the retry child", n);
@@ -137,8 +141,11 @@ static int campaign_exec(struct worker_ctx *ctx, const struct campaign_who *who,
 			goto out;
 		}
 	}
-	if (sending)
+	if (sending) {
+		fault_after_commit();
 		outbox_send(ctx->outbox, ctx->db, rows.ids, rows.n, rows.results);
+		fault_after_send();
+	}
 	if (tx == NULL || sending) {
 		st->read(ctx, res, &rows, st->out);
 		who->answer(who->answer_arg);
