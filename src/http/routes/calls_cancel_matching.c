@@ -142,14 +142,12 @@ static int match_options(struct request *r, const cJSON *root, struct campaign_m
 static void match_too_many(struct request *r, const struct campaign_match *m, int max)
 {
 	char msg[UNIFIED_MSG_MAX];
-	cJSON *body = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(body, "error");
+	cJSON *body;
 
 	snprintf(msg, sizeof(msg),
 		 "%d call(s) and %d pending entries match, more than max %d; nothing was cancelled",
 		 m->matched_calls, m->matched_entries, max);
-	cJSON_AddStringToObject(err, "code", "too_many_matches");
-	cJSON_AddStringToObject(err, "message", msg);
-	cJSON_AddStringToObject(body, "request_id", r->request_id);
+	body = api_error_body(r, API_UNIFIED, 409, "too_many_matches", msg);
 	cJSON_AddNumberToObject(body, "matched_calls", m->matched_calls);
 	cJSON_AddNumberToObject(body, "matched_entries", m->matched_entries);
 	request_reply(r, 409, body);
