@@ -50,17 +50,15 @@ static void suppressions_add_answer(void *arg)
 }
 
 /* The numbers of the body into v (room for SUPPRESSIONS_MAX), borrowed from
- * root.  Returns how many, or -1 after answering 400 / 413. */
+ * root.  Returns how many, or -1 after answering 400 (SPEC 12: also for
+ * more than 1000). */
 static int suppressions_numbers(struct request *r, const cJSON *root, const char **v)
 {
 	const cJSON *numbers = cJSON_GetObjectItemCaseSensitive(root, "numbers"), *n;
 	int count = 0;
 
-	if (!cJSON_IsArray(numbers) || cJSON_GetArraySize(numbers) == 0) {
-		unified_invalid(r, "numbers must be a list of 1 to 1000 E.164 numbers");
-		return -1;
-	}
-	if (cJSON_GetArraySize(numbers) > SUPPRESSIONS_MAX) {
+	if (!cJSON_IsArray(numbers) || cJSON_GetArraySize(numbers) == 0 ||
+	    cJSON_GetArraySize(numbers) > SUPPRESSIONS_MAX) {
 		unified_invalid(r, "numbers must be a list of 1 to 1000 E.164 numbers");
 		return -1;
 	}
