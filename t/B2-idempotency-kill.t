@@ -8,7 +8,9 @@
 #   - after its commit, before its termination requests (the test hook
 #     CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS, as t/93): the key was stored with
 #     the effects, its answer saying the termination is queued - which is
-#     true, the retry child sends it - and the retry gets that answer.
+#     true, the retry child sends it - and the retry gets that answer; the
+#     same for a keyed cancel-matching (SPEC 10.2), whose calls[] messages
+#     are stored saying queued.
 
 use v5.36;
 use Test::More;
@@ -114,6 +116,28 @@ subtest 'killed after its commit: the stored answer says queued, and stays true'
 	my @lk = $fake->wait_requests('livekit', 1, timeout => scaled(15));
 	is(scalar @lk, 1, 'and the retry child deletes the room');
 	is(scalar @{ fx_history($t) }, 2, 'one history row for the call (and one for the batch above)');
+};
+
+subtest 'cancel-matching killed after its commit: its stored calls[] say queued too' => sub {
+	my $id = fx_call($t, $tid, status => 'running', agent_id => 'agent-b2c', livekit_room => 'room-b2c');
+	my $body = { filter => { agent_id => 'agent-b2c' } };
+	my $log0 = length $t->log;
+	my $bg = send_bg('/calls/cancel-matching', 'b2-c', $body, 'c');
+	my $line = $t->wait_until(sub { substr($t->log, $log0) =~ /^(.*callstopd\[(\d+)\]: test hook: pausing.*)$/m
+		? $1 : 0 }, timeout => 30);
+	ok($line, 'the worker paused after its commit') or return;
+	my ($pid) = $line =~ /callstopd\[(\d+)\]/;
+	is(stored('b2-c'), 1, 'the key is stored with the effects');
+	kill 'KILL', $pid;
+	like(result($bg)->{status}, qr/^5\d\d$/, 'the client gets a 5xx');
+
+	my $again = keyed('/calls/cancel-matching', 'b2-c', json => $body);
+	is($again->{status}, 200, 'the retry: 200') or diag($again->{body});
+	is($again->{headers}{'idempotent-replayed'}, 'true', 'a replay: the key ran once');
+	is_deeply($again->{json}{calls}, [ { call_log_id => $id, status => 'cancelled',
+		message => 'Call cancelled. LiveKit room termination queued for retry.' } ],
+		'the stored answer: termination queued, not done');
+	ok(scalar $fake->wait_requests('livekit', 2, timeout => scaled(15)) >= 2, 'and the retry child deletes the room');
 };
 
 done_testing;

@@ -11,9 +11,10 @@
  *   test_hang_route      (config)  requests of that route never end
  *                                  (request_timeout watchdog, t/A1, t/A3);
  *   CALLSTOP_TEST_PAUSE_AFTER_COMMIT_MS (environment) a worker sleeps that
- *                                  long between a cancel's commit and its
- *                                  termination requests, so that a test can
- *                                  kill it there (t/93, t/A2);
+ *                                  long between a cancel's (or a campaign
+ *                                  operation's) commit and its termination
+ *                                  requests, so that a test can kill it
+ *                                  there (t/93, t/A2, t/B2);
  *   CALLSTOP_TEST_PAUSE_AFTER_SEND_MS (environment) a worker sleeps that
  *                                  long after its termination requests were
  *                                  answered and recorded (sent), before it

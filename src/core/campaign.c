@@ -7,13 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fault.h"
 #include "common/log.h"
 #include "core/outbox.h"
 #include "core/providers/registry.h"
 
-/* The termination_outbox rows a statement wrote: JSON
- * [{"id": n, "provider": "livekit"}, ...] read, sent, and the outcome of
- * each. */
+/* 1 if callstopd has provider (a row's "provider") configured: its rows
+ * are written pending and sent; another's are written failed "not
+ * configured" (SPEC 6) and are not sent. */
+static int campaign_enabled(const struct worker_ctx *ctx, const char *provider)
+{
+	size_t i;
+
+	for (i = 0; i < provider_count(); i++)
+		if (strcmp(provider_table[i]->name, provider) == 0)
+			return provider_table[i]->enabled(ctx->cfg);
+	return 0;
+}
+
+/* The termination_outbox rows a statement wrote that go to a provider
+ * (JSON [{"id": n, "provider": "livekit"}, ...]; those of a provider not
+ * configured left out), to be sent, and the outcome of each. */
 struct campaign_rows {
 	long long *ids;
 	enum outbox_result *results;
@@ -21,7 +35,7 @@ struct campaign_rows {
 };
 
 /* Read the rows of json (the statement's outbox column) into rows. */
-static void campaign_rows_read(const char *json, struct campaign_rows *rows)
+static void campaign_rows_read(const struct worker_ctx *ctx, const char *json, struct campaign_rows *rows)
 {
 	cJSON *arr = cJSON_Parse(json), *v;
 	int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
@@ -34,9 +48,13 @@ static void campaign_rows_read(const char *json, struct campaign_rows *rows)
 	if (n > 0 && rows->ids != NULL && rows->results != NULL) {
 		cJSON_ArrayForEach(v, arr) {
 			const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+			const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "provider"));
 
-			if (cJSON_IsNumber(id))
+			if (cJSON_IsNumber(id) && p != NULL && campaign_enabled(ctx, p)) {
+				/* queued until outbox_send() says otherwise */
+				rows->results[rows->n] = OUTBOX_RESULT_QUEUED;
 				rows->ids[rows->n++] = (long long)id->valuedouble;
+			}
 		}
 	} else if (n > 0) {
 		log_error("campaign: out of memory; %d outbox rows left to the retry child", n);
@@ -55,12 +73,25 @@ static void campaign_copy(char *dst, size_t len, const PGresult *res, int col)
 	snprintf(dst, len, "%s", PQgetvalue(res, 0, col));
 }
 
+/* who's tenant and key id as statement parameters. */
+struct campaign_ids {
+	char tenant[24];
+	char key_id[24];
+};
+
+/* Fill ids from who; returns the key id parameter (NULL when who has none). */
+static const char *campaign_ids(const struct campaign_who *who, struct campaign_ids *ids)
+{
+	snprintf(ids->tenant, sizeof(ids->tenant), "%lld", who->tenant_id);
+	snprintf(ids->key_id, sizeof(ids->key_id), "%lld", who->key_id);
+	return who->key_id ? ids->key_id : NULL;
+}
+
 /*
- * One statement of sql/010_campaign.sql (its one row read by read(), which
- * is called again once the rows it wrote are sent), then its
- * termination_outbox rows sent at once (SPEC 6); rows that cannot be read
- * or sent stay for the retry child, after their grace period: nothing
- * committed is lost.
+ * One statement of sql/010_campaign.sql (its one row read by read() before
+ * each answer), then its termination_outbox rows of configured providers
+ * sent at once (SPEC 6); rows that cannot be read or sent stay for the
+ * retry child, after their grace period: nothing committed is lost.
  *
  * Under the request's Idempotency-Key (ctx->tx, SPEC 8) the statement runs
  * in the key's transaction: who->answer() writes the answer before the
@@ -73,15 +104,16 @@ static void campaign_copy(char *dst, size_t len, const PGresult *res, int col)
 struct campaign_stmt {
 	enum db_stmt stmt;
 	int nparams;
-	const char *const *params;
+	const char **params; /* with providers, the last is filled by campaign_run() */
+	int providers;       /* the last parameter is the configured providers (text[]) */
 	int outbox_col;
 	void (*read)(struct worker_ctx *ctx, const PGresult *res, const struct campaign_rows *rows,
 		     void *out);
 	void *out;
 };
 
-static int campaign_run(struct worker_ctx *ctx, const struct campaign_who *who,
-			const struct campaign_stmt *st)
+static int campaign_exec(struct worker_ctx *ctx, const struct campaign_who *who,
+			 const struct campaign_stmt *st)
 {
 	struct campaign_rows rows = { 0 };
 	struct ctx_tx *tx = ctx->tx;
@@ -98,11 +130,11 @@ static int campaign_run(struct worker_ctx *ctx, const struct campaign_who *who,
 		PQclear(res);
 		return -1;
 	}
-	campaign_rows_read(PQgetvalue(res, 0, st->outbox_col), &rows);
-	st->read(ctx, res, &rows, st->out); /* nothing sent yet: queued */
+	campaign_rows_read(ctx, PQgetvalue(res, 0, st->outbox_col), &rows);
 	sending = rows.n > 0;
 	rc = 0;
 	if (tx != NULL) {
+		st->read(ctx, res, &rows, st->out); /* nothing sent yet: queued */
 		who->answer(who->answer_arg);
 		if (tx->commit(ctx, tx, sending) < 0) {
 			rc = -1;
@@ -110,14 +142,36 @@ static int campaign_run(struct worker_ctx *ctx, const struct campaign_who *who,
 		}
 	}
 	if (sending) {
+		fault_after_commit();
 		outbox_send(ctx->outbox, ctx->db, rows.ids, rows.n, rows.results);
-		st->read(ctx, res, &rows, st->out);
+		fault_after_send();
 	}
-	if (tx == NULL || sending)
+	if (tx == NULL || sending) {
+		st->read(ctx, res, &rows, st->out);
 		who->answer(who->answer_arg);
+	}
 out:
 	campaign_rows_free(&rows);
 	PQclear(res);
+	return rc;
+}
+
+/* campaign_exec() with the configured providers as st's last parameter. */
+static int campaign_run(struct worker_ctx *ctx, const struct campaign_who *who,
+			const struct campaign_stmt *st)
+{
+	char *providers = NULL;
+	int rc;
+
+	if (st->providers) {
+		if ((providers = provider_enabled_array(ctx->cfg)) == NULL) {
+			log_error("campaign: out of memory");
+			return -1;
+		}
+		st->params[st->nparams - 1] = providers;
+	}
+	rc = campaign_exec(ctx, who, st);
+	free(providers);
 	return rc;
 }
 
@@ -145,41 +199,31 @@ static void campaign_batch_read(struct worker_ctx *ctx, const PGresult *res, con
 int campaign_pause(struct worker_ctx *ctx, const struct campaign_who *who, const char *ref, int hangup,
 		   struct campaign_batch *out)
 {
-	char tenant[24], key_id[24], *providers = provider_enabled_array(ctx->cfg);
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
 	const char *params[7] = {
-		tenant,
-		ref,
-		hangup ? "true" : "false",
-		who->route,
-		who->key_id ? key_id : NULL,
-		who->request_id,
-		providers,
+		ids.tenant, ref, hangup ? "true" : "false", who->route, key_id, who->request_id, NULL,
 	};
 	/* a hangup cancels the batch's calls in the one statement */
-	struct campaign_stmt st = { DB_BATCH_PAUSE, 7, params, PAUSE_ROW_OUTBOX, campaign_batch_read, out };
-	int rc = -1;
+	struct campaign_stmt st = {
+		DB_BATCH_PAUSE, 7, params, 1, PAUSE_ROW_OUTBOX, campaign_batch_read, out
+	};
 
 	memset(out, 0, sizeof(*out));
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
-	if (providers != NULL)
-		rc = campaign_run(ctx, who, &st);
-	else
-		log_error("campaign: out of memory");
-	free(providers);
-	return rc;
+	return campaign_run(ctx, who, &st);
 }
 
 int campaign_resume(struct worker_ctx *ctx, const struct campaign_who *who, const char *ref,
 		    struct campaign_batch *out)
 {
-	char tenant[24], key_id[24];
-	const char *params[5] = { tenant, ref, who->route, who->key_id ? key_id : NULL, who->request_id };
-	struct campaign_stmt st = { DB_BATCH_RESUME, 5, params, PAUSE_ROW_OUTBOX, campaign_batch_read, out };
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
+	const char *params[5] = { ids.tenant, ref, who->route, key_id, who->request_id };
+	struct campaign_stmt st = {
+		DB_BATCH_RESUME, 5, params, 0, PAUSE_ROW_OUTBOX, campaign_batch_read, out
+	};
 
 	memset(out, 0, sizeof(*out));
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
 	return campaign_run(ctx, who, &st);
 }
 
@@ -234,27 +278,22 @@ static void campaign_suppress_read(struct worker_ctx *ctx, const PGresult *res,
 int campaign_suppress(struct worker_ctx *ctx, const struct campaign_who *who, const char *const *numbers,
 		      size_t n, const char *reason, int hangup, struct campaign_suppress *out)
 {
-	char tenant[24], key_id[24], *providers = provider_enabled_array(ctx->cfg),
-				     *list = db_text_array(numbers, n);
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
+	char *list = db_text_array(numbers, n);
 	const char *params[8] = {
-		tenant,          list,
-		reason,          hangup ? "true" : "false",
-		who->route,      who->key_id ? key_id : NULL,
-		who->request_id, providers,
+		ids.tenant, list,   reason,          hangup ? "true" : "false",
+		who->route, key_id, who->request_id, NULL,
 	};
-	struct campaign_stmt st = {
-		DB_SUPPRESS, 8, params, SUPPRESS_ROW_OUTBOX, campaign_suppress_read, out
-	};
+	struct campaign_stmt st = { DB_SUPPRESS, 8, params, 1, SUPPRESS_ROW_OUTBOX, campaign_suppress_read,
+				    out };
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
-	if (providers != NULL && list != NULL)
+	if (list != NULL)
 		rc = campaign_run(ctx, who, &st);
 	else
 		log_error("campaign: out of memory");
-	free(providers);
 	free(list);
 	return rc;
 }
@@ -264,8 +303,7 @@ int campaign_suppress(struct worker_ctx *ctx, const struct campaign_who *who, co
 static enum cancel_target campaign_target(struct worker_ctx *ctx, const cJSON *outbox, const char *provider,
 					  const struct campaign_rows *rows)
 {
-	int enabled = strcmp(provider, "livekit") == 0 ? conf_livekit_enabled(ctx->cfg)
-						       : conf_openai_enabled(ctx->cfg);
+	int enabled = campaign_enabled(ctx, provider);
 	const cJSON *v;
 	size_t i;
 
@@ -343,33 +381,26 @@ static void campaign_match_read(struct worker_ctx *ctx, const PGresult *res, con
 int campaign_cancel_matching(struct worker_ctx *ctx, const struct campaign_who *who,
 			     const struct campaign_match_req *req, struct campaign_match *out)
 {
-	char tenant[24], key_id[24], max[16], *providers = provider_enabled_array(ctx->cfg);
+	struct campaign_ids ids;
+	const char *key_id = campaign_ids(who, &ids);
+	char max[16];
 	const char *params[10] = {
-		tenant,
+		ids.tenant,
 		req->filter_json,
 		req->all_active ? "true" : "false",
 		req->include_entries ? "true" : "false",
 		req->dry_run ? "true" : "false",
 		max,
 		who->route,
-		who->key_id ? key_id : NULL,
+		key_id,
 		who->request_id,
-		providers,
+		NULL,
 	};
-	struct campaign_stmt st = {
-		DB_CANCEL_MATCHING, 10, params, MATCH_ROW_OUTBOX, campaign_match_read, out
-	};
-	int rc = -1;
+	struct campaign_stmt st = { DB_CANCEL_MATCHING,  10, params, 1, MATCH_ROW_OUTBOX,
+				    campaign_match_read, out };
 
 	memset(out, 0, sizeof(*out));
 	out->dry_run = req->dry_run;
-	snprintf(tenant, sizeof(tenant), "%lld", who->tenant_id);
-	snprintf(key_id, sizeof(key_id), "%lld", who->key_id);
 	snprintf(max, sizeof(max), "%d", req->max);
-	if (providers != NULL)
-		rc = campaign_run(ctx, who, &st);
-	else
-		log_error("campaign: out of memory");
-	free(providers);
-	return rc;
+	return campaign_run(ctx, who, &st);
 }

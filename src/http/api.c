@@ -11,7 +11,8 @@
 #include "common/json.h"
 #include "common/log.h"
 
-void api_error(struct request *r, enum api_family family, int status, const char *code, const char *message)
+cJSON *api_error_body(const struct request *r, enum api_family family, int status, const char *code,
+		      const char *message)
 {
 	cJSON *body = cJSON_CreateObject();
 	cJSON *err;
@@ -41,6 +42,13 @@ void api_error(struct request *r, enum api_family family, int status, const char
 		cJSON_AddStringToObject(body, "request_id", r->request_id);
 		break;
 	}
+	return body;
+}
+
+void api_error(struct request *r, enum api_family family, int status, const char *code, const char *message)
+{
+	cJSON *body = api_error_body(r, family, status, code, message);
+
 	if (status == 503)
 		request_add_header(r, "Retry-After", "1");
 	request_reply(r, status, body);

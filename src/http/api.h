@@ -25,6 +25,11 @@ enum api_family {
  */
 void api_error(struct request *r, enum api_family family, int status, const char *code, const char *message);
 
+/* The body api_error() answers, for an answer that adds members to it
+ * (SPEC 10.2's 409 too_many_matches); the caller replies with it. */
+cJSON *api_error_body(const struct request *r, enum api_family family, int status, const char *code,
+		      const char *message);
+
 /* Answer a failed database call in the family's body: 503 (with
  * Retry-After, SPEC 3) when PostgreSQL was unreachable, so nothing was
  * changed; 500 when the server refused a statement. */

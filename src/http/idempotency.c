@@ -243,8 +243,8 @@ void idem_dispatch(struct request *r, struct worker_ctx *ctx, enum api_family fa
 		return;
 	}
 	if (idem_fingerprint(&k, route, id) < 0) {
-		api_error(r, family, 500, family == API_TRILLET ? "Internal Server Error" : "internal_error",
-			  "Internal error: cannot hash the request");
+		idem_error(&k, 500, "internal_error", "Internal Server Error",
+			   "Internal error: cannot hash the request");
 		return;
 	}
 	ctx->tx = &k.tx;

@@ -14,7 +14,7 @@ static int batch_force(struct request *r, const cJSON *root)
 {
 	char q[8];
 	int got = request_query(r, "force", q, sizeof(q));
-	int from_query = -1, from_body = unified_force_member(root);
+	int from_query = -1, from_body = unified_bool_member(root, "force");
 
 	if (got > 0) {
 		if (strcmp(q, "true") == 0 || strcmp(q, "1") == 0)

@@ -84,12 +84,7 @@ static void batch_pause_or_resume(struct request *r, struct worker_ctx *ctx, con
 		api_error(r, API_UNIFIED, 404, "not_found", "Batch not found");
 		return;
 	}
-	cw.tenant_id = who.tenant_id;
-	cw.key_id = who.key_id;
-	cw.route = r->route;
-	cw.request_id = r->request_id;
-	cw.answer = batch_pause_answer_cb;
-	cw.answer_arg = &call;
+	unified_campaign_who(r, &who, batch_pause_answer_cb, &call, &cw);
 	call.hangup = hangup;
 	rc = pause ? campaign_pause(ctx, &cw, id, hangup, &b) : campaign_resume(ctx, &cw, id, &b);
 	if (rc < 0)

@@ -85,7 +85,7 @@ void api_calls_cancel(struct request *r, struct worker_ctx *ctx, const char *unu
 	if (api_auth_unified(r, ctx, &who) < 0 || unified_body(r, ctx, 0, &root) < 0)
 		return;
 	rid = cJSON_GetObjectItemCaseSensitive(root, "resource_id");
-	force = unified_force_member(root);
+	force = unified_bool_member(root, "force");
 	single = cJSON_IsString(rid);
 	n = single ? 1 : cJSON_IsArray(rid) ? cJSON_GetArraySize(rid) : -1;
 	if (force < 0) {
@@ -157,23 +157,12 @@ out:
 static int calls_page(struct request *r, struct status_page *page, char *cursor, size_t cursor_len,
 		      char *status, size_t status_len)
 {
-	char limit[16];
-	char *end = NULL;
-	long v;
 	int got;
 
-	page->limit = STATUS_LIMIT_DEFAULT;
 	page->cursor = NULL;
 	page->status = NULL;
-	got = request_query(r, "limit", limit, sizeof(limit));
-	if (got != 0) {
-		v = got > 0 && limit[0] >= '0' && limit[0] <= '9' ? strtol(limit, &end, 10) : 0;
-		if (end == NULL || *end != '\0' || v < 1 || v > STATUS_LIMIT_MAX) {
-			unified_invalid(r, "limit must be an integer from 1 to 1000");
-			return -1;
-		}
-		page->limit = (int)v;
-	}
+	if ((page->limit = unified_limit(r, STATUS_LIMIT_DEFAULT)) < 0)
+		return -1;
 	got = request_query(r, "cursor", cursor, cursor_len);
 	if (got < 0 || (got > 0 && cursor[0] == '\0')) {
 		unified_invalid(r, "cursor is not a cursor this server issued");

@@ -109,22 +109,14 @@ bad:
 	return NULL;
 }
 
-/* A boolean member: absent 0, else 0/1, -1 if not a boolean. */
-static int match_bool(const cJSON *root, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
-
-	return v == NULL ? 0 : cJSON_IsBool(v) ? cJSON_IsTrue(v) : -1;
-}
-
 /* The request's options; 0, or -1 after answering. */
 static int match_options(struct request *r, const cJSON *root, struct campaign_match_req *req)
 {
 	const cJSON *max = cJSON_GetObjectItemCaseSensitive(root, "max");
-	int all = match_bool(root, "all_active");
+	int all = unified_bool_member(root, "all_active");
 
-	req->include_entries = match_bool(root, "include_pending_entries");
-	req->dry_run = match_bool(root, "dry_run");
+	req->include_entries = unified_bool_member(root, "include_pending_entries");
+	req->dry_run = unified_bool_member(root, "dry_run");
 	req->max = MATCH_MAX_DEFAULT;
 	if (all < 0 || req->include_entries < 0 || req->dry_run < 0) {
 		unified_invalid(r, "all_active, include_pending_entries and dry_run must be booleans");
@@ -150,14 +142,12 @@ static int match_options(struct request *r, const cJSON *root, struct campaign_m
 static void match_too_many(struct request *r, const struct campaign_match *m, int max)
 {
 	char msg[UNIFIED_MSG_MAX];
-	cJSON *body = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(body, "error");
+	cJSON *body;
 
 	snprintf(msg, sizeof(msg),
 		 "%d call(s) and %d pending entries match, more than max %d; nothing was cancelled",
 		 m->matched_calls, m->matched_entries, max);
-	cJSON_AddStringToObject(err, "code", "too_many_matches");
-	cJSON_AddStringToObject(err, "message", msg);
-	cJSON_AddStringToObject(body, "request_id", r->request_id);
+	body = api_error_body(r, API_UNIFIED, 409, "too_many_matches", msg);
 	cJSON_AddNumberToObject(body, "matched_calls", m->matched_calls);
 	cJSON_AddNumberToObject(body, "matched_entries", m->matched_entries);
 	request_reply(r, 409, body);
@@ -225,12 +215,7 @@ void api_calls_cancel_matching(struct request *r, struct worker_ctx *ctx, const 
 		goto out;
 	}
 	req.filter_json = filter_s;
-	cw.tenant_id = who.tenant_id;
-	cw.key_id = who.key_id;
-	cw.route = r->route;
-	cw.request_id = r->request_id;
-	cw.answer = match_answer_cb;
-	cw.answer_arg = &call;
+	unified_campaign_who(r, &who, match_answer_cb, &call, &cw);
 	call.max = req.max;
 	if (campaign_cancel_matching(ctx, &cw, &req, &m) < 0)
 		api_db_error(r, ctx, API_UNIFIED);

@@ -20,18 +20,6 @@
 #define SUPPRESSIONS_MAX 1000       /* numbers per request (SPEC 12) */
 #define SUPPRESSIONS_REASON_MAX 500 /* bytes */
 #define SUPPRESSIONS_LIMIT_DEFAULT 100
-#define SUPPRESSIONS_LIMIT_MAX 1000
-
-static void suppressions_who(const struct request *r, const struct auth_identity *who,
-			     struct campaign_who *cw)
-{
-	cw->tenant_id = who->tenant_id;
-	cw->key_id = who->key_id;
-	cw->route = r->route;
-	cw->request_id = r->request_id;
-	cw->answer = NULL;
-	cw->answer_arg = NULL;
-}
 
 struct suppressions_call {
 	struct request *r;
@@ -62,17 +50,15 @@ static void suppressions_add_answer(void *arg)
 }
 
 /* The numbers of the body into v (room for SUPPRESSIONS_MAX), borrowed from
- * root.  Returns how many, or -1 after answering 400 / 413. */
+ * root.  Returns how many, or -1 after answering 400 (SPEC 12: also for
+ * more than 1000). */
 static int suppressions_numbers(struct request *r, const cJSON *root, const char **v)
 {
 	const cJSON *numbers = cJSON_GetObjectItemCaseSensitive(root, "numbers"), *n;
 	int count = 0;
 
-	if (!cJSON_IsArray(numbers) || cJSON_GetArraySize(numbers) == 0) {
-		unified_invalid(r, "numbers must be a list of 1 to 1000 E.164 numbers");
-		return -1;
-	}
-	if (cJSON_GetArraySize(numbers) > SUPPRESSIONS_MAX) {
+	if (!cJSON_IsArray(numbers) || cJSON_GetArraySize(numbers) == 0 ||
+	    cJSON_GetArraySize(numbers) > SUPPRESSIONS_MAX) {
 		unified_invalid(r, "numbers must be a list of 1 to 1000 E.164 numbers");
 		return -1;
 	}
@@ -94,7 +80,7 @@ void api_suppressions_add(struct request *r, struct worker_ctx *ctx, const char 
 	struct campaign_who cw;
 	struct campaign_suppress s;
 	struct suppressions_call call = { r, &s, 0 };
-	const cJSON *reason_j, *hangup_j;
+	const cJSON *reason_j;
 	cJSON *root = NULL;
 	int n;
 
@@ -102,7 +88,6 @@ void api_suppressions_add(struct request *r, struct worker_ctx *ctx, const char 
 	if (api_auth_unified(r, ctx, &who) < 0 || unified_body(r, ctx, 0, &root) < 0)
 		return;
 	reason_j = cJSON_GetObjectItemCaseSensitive(root, "reason");
-	hangup_j = cJSON_GetObjectItemCaseSensitive(root, "hangup");
 	if ((n = suppressions_numbers(r, root, numbers)) < 0)
 		goto out;
 	if (reason_j != NULL && !cJSON_IsNull(reason_j) &&
@@ -110,15 +95,12 @@ void api_suppressions_add(struct request *r, struct worker_ctx *ctx, const char 
 		unified_invalid(r, "reason must be a string of at most 500 bytes");
 		goto out;
 	}
-	if (hangup_j != NULL && !cJSON_IsBool(hangup_j)) {
+	if ((call.hangup = unified_bool_member(root, "hangup")) < 0) {
 		unified_invalid(r, "hangup must be a boolean");
 		goto out;
 	}
 	reason = cJSON_GetStringValue(reason_j);
-	suppressions_who(r, &who, &cw);
-	cw.answer = suppressions_add_answer;
-	cw.answer_arg = &call;
-	call.hangup = cJSON_IsTrue(hangup_j);
+	unified_campaign_who(r, &who, suppressions_add_answer, &call, &cw);
 	if (campaign_suppress(ctx, &cw, numbers, (size_t)n, reason, call.hangup, &s) < 0)
 		api_db_error(r, ctx, API_UNIFIED);
 out:
@@ -143,20 +125,12 @@ static cJSON *suppressions_item(const PGresult *res, int i)
 static int suppressions_page(struct request *r, struct worker_ctx *ctx, const char *scope, int *limit,
 			     int64_t *after)
 {
-	char v[128], *end = NULL;
-	long l;
-	int got = request_query(r, "limit", v, sizeof(v));
+	char v[128];
+	int got;
 
-	*limit = SUPPRESSIONS_LIMIT_DEFAULT;
 	*after = 0;
-	if (got != 0) {
-		l = got > 0 && v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : 0;
-		if (end == NULL || *end != '\0' || l < 1 || l > SUPPRESSIONS_LIMIT_MAX) {
-			unified_invalid(r, "limit must be an integer from 1 to 1000");
-			return -1;
-		}
-		*limit = (int)l;
-	}
+	if ((*limit = unified_limit(r, SUPPRESSIONS_LIMIT_DEFAULT)) < 0)
+		return -1;
 	got = request_query(r, "cursor", v, sizeof(v));
 	if (got == 0)
 		return 0;

@@ -1,9 +1,10 @@
 /*
- * unified.c - what the unified routes of SPEC 3 share (calls.c, batch.c):
- * the body checks in SPEC 3's order and the "force" member.
+ * unified.c - what the unified routes share (SPEC 3, 10, 12): the body
+ * checks in SPEC 3's order, a boolean member, a page's limit, who asks.
  */
 #include "http/routes/unified.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -53,14 +54,40 @@ int unified_body(struct request *r, struct worker_ctx *ctx, int allow_empty, cJS
 	return 0;
 }
 
-/* "force": absent = 0, a boolean, anything else invalid.  Returns 0/1 or -1. */
-int unified_force_member(const cJSON *root)
+int unified_bool_member(const cJSON *root, const char *name)
 {
-	const cJSON *f = root ? cJSON_GetObjectItemCaseSensitive(root, "force") : NULL;
+	const cJSON *f = root ? cJSON_GetObjectItemCaseSensitive(root, name) : NULL;
 
 	if (f == NULL)
 		return 0;
 	if (!cJSON_IsBool(f))
 		return -1;
 	return cJSON_IsTrue(f) ? 1 : 0;
+}
+
+int unified_limit(struct request *r, int def)
+{
+	char v[16], *end = NULL;
+	long l;
+	int got = request_query(r, "limit", v, sizeof(v));
+
+	if (got == 0)
+		return def;
+	l = got > 0 && v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : 0;
+	if (end == NULL || *end != '\0' || l < 1 || l > UNIFIED_LIMIT_MAX) {
+		unified_invalid(r, "limit must be an integer from 1 to 1000");
+		return -1;
+	}
+	return (int)l;
+}
+
+void unified_campaign_who(const struct request *r, const struct auth_identity *id, void (*answer)(void *),
+			  void *arg, struct campaign_who *cw)
+{
+	cw->tenant_id = id->tenant_id;
+	cw->key_id = id->key_id;
+	cw->route = r->route;
+	cw->request_id = r->request_id;
+	cw->answer = answer;
+	cw->answer_arg = arg;
 }
