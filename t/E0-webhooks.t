@@ -72,7 +72,7 @@ my ($c) = events('call.cancelled');
 my ($term) = events('call.terminated');
 ok($c && $term, 'call.cancelled and call.terminated') or diag(explain(\@got));
 is_deeply([ sort keys %{ $c->{body} } ], [qw(data timestamp type)], 'payload: type, timestamp, data');
-is_rfc3339_utc($c->{body}{timestamp});
+ok(is_rfc3339_utc($c->{body}{timestamp}), '... timestamp RFC 3339 UTC') or diag($c->{body}{timestamp});
 is_deeply($c->{body}{data}, { call_log_id => $call, status => 'cancelled', batch_job_id => undef,
 	end_reason => 'cancelled', route => $route, request_id => $rid,
 	cancelled_at => $c->{body}{data}{cancelled_at} }, 'call.cancelled data') or diag(explain($c->{body}));
