@@ -57,6 +57,10 @@ for my $client ($cl->clients) {
 			my @att = @{ $s->{attempts} // [] };
 			note($JSON->encode(\@att));
 			ok(exists $att[0]{timeout}, 'the first attempt timed out');
+			# the retry waits idempotency_wait (1 s) for the key, the first
+			# attempt holds it scaled(3) s more: 409, asked again after Retry-After
+			ok((grep { ($_->{status} // 0) == 409 } @att[ 1 .. $#att - 1 ]),
+				'a retry while the first ran: 409 idempotency_key_in_flight, asked again');
 			is_deeply($att[-1], { status => 200, replayed => JSON::PP::true },
 				'the last: 200, the first attempt\'s answer (replayed), not 400 "already cancelled"');
 			ok(!(grep { ($_->{status} // 0) == 400 } @att), 'no attempt got 400');
