@@ -125,6 +125,7 @@ is($got[0]{body}{type}, 'batch.cancelled', '... batch.cancelled');
 is_deeply($got[0]{body}{data}, { job_id => 'batch-e0', batch_id => $batch, force => JSON::PP::false,
 	cancelled_count => 1000, pending_cancelled => 1000, active_calls => 0, route => $route,
 	request_id => $r->{headers}{'x-request-id'}, cancelled_at => $got[0]{body}{data}{cancelled_at} }, '... its data');
+ok(is_rfc3339_utc($got[0]{body}{data}{cancelled_at}), '... cancelled_at RFC 3339') or diag($got[0]{body}{data}{cancelled_at});
 is($t->psql_value(q{SELECT count(*) FROM webhook_events WHERE type = 'batch.cancelled'}), 1,
 	'one event row for 1000 entries');
 
