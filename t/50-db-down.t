@@ -50,23 +50,12 @@ my $before = fx_snapshot($t);
 subtest 'connection lost inside the cancel transaction: none of it happens' => sub {
 	# The cancel of $call (listed last) kills its own backend, after the batch
 	# was cancelled in the same transaction.
-	$t->psql(qq{
-		CREATE FUNCTION test_kill_backend() RETURNS trigger LANGUAGE plpgsql AS \$\$
-		BEGIN
-			IF NEW.call_id = '$call' THEN
-				PERFORM pg_terminate_backend(pg_backend_pid());
-				PERFORM pg_sleep(1);
-			END IF;
-			RETURN NEW;
-		END \$\$;
-		CREATE TRIGGER test_kill_backend BEFORE INSERT ON cancel_history
-			FOR EACH ROW EXECUTE FUNCTION test_kill_backend();
-	});
+	fx_kill_backend($t, $call);
 	my $snap = fx_snapshot($t);
 	my $r = api(POST => '/calls/cancel', json => { resource_id => [ 'batch-d1', $bcall, $call ], force => $T });
 	is_503($r, 'the cancel answers 503');
 	is_deeply(fx_snapshot($t), $snap, 'nothing changed: the batch and the first call were not cancelled either');
-	$t->psql('DROP TRIGGER test_kill_backend ON cancel_history; DROP FUNCTION test_kill_backend()');
+	fx_kill_backend_off($t);
 
 	# A statement the server refuses inside the transaction: rolled back as
 	# a whole too, but answered 500 internal_error - PostgreSQL is up, so

@@ -36,15 +36,9 @@ my $t_start = time;
 
 for my $round (1 .. $ROUNDS) {
 	my $job = "batch-race-$round";
-	my $b = $s->value("INSERT INTO voice_call_batches (tenant_id, job_id) VALUES ($tid, '$job') RETURNING id");
-	$s->query("INSERT INTO voice_call_batch_entries (batch_id, to_number)
-		SELECT '$b', '+1555' || lpad(g::text, 7, '0') FROM generate_series(1, $ENTRIES) g");
-
-	my @dialers = map { Dialer->spawn(t => $t, batch => $b, name => "r$round-d$_", iterations => $ENTRIES, max_seconds => 20) }
-		1 .. $DIALERS;
+	my ($b, @dialers) = Dialer->race(t => $t, session => $s, tenant => $tid, job => $job, entries => $ENTRIES,
+		dialers => $DIALERS, name => "r$round");
 	# Cancel $delay after the dialers began (the first claim).
-	my $t0 = time;
-	sleep 0.001 until $s->value("SELECT status FROM voice_call_batches WHERE id = '$b'") ne 'pending' || time - $t0 > scaled(5);
 	my $this_delay = rand(2 * $delay);    # spread around the aim
 	sleep $this_delay;
 

@@ -20,9 +20,9 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
+use Clients;
 use Api qw(q_);
 use JSON::PP ();
-use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 
 my $t = CallstopTest->new(workers => 2);
@@ -34,64 +34,15 @@ my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
 my $admin = $t->admin_token('--name', 'clients');
 my $key_id = $t->psql_value("SELECT id FROM api_keys WHERE key_hash = sha256(convert_to('$key', 'UTF8'))");
 my $admin_id = $t->psql_value("SELECT id FROM admin_tokens WHERE token_hash = sha256(convert_to('$admin', 'UTF8'))");
-my $ca = $t->tmpdir . '/nginx/cert.pem';    # the certificate nginx serves (self-signed)
-ok(-s $ca, 'the certificate to verify nginx against');
+ok(-s $t->tmpdir . '/nginx/cert.pem', 'the certificate to verify nginx against');
 
 # ---- the clients ----------------------------------------------------------------
 
-# Run a command; (exit code, stdout, stderr).
-sub run_cmd ($cmd, %env) {
-	my $dir = $t->tmpdir;
-	my ($out, $err) = ("$dir/client.out", "$dir/client.err");
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		# requests and fetch would honour a proxy; nginx is on loopback.
-		delete @ENV{qw(http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY)};
-		$ENV{NO_PROXY} = $ENV{no_proxy} = '127.0.0.1,localhost';
-		@ENV{ keys %env } = values %env;
-		open(STDIN, '<', '/dev/null');
-		open(STDOUT, '>', $out) or _exit(126);
-		open(STDERR, '>', $err) or _exit(126);
-		exec { $cmd->[0] } @$cmd or _exit(127);
-	}
-	waitpid($pid, 0);
-	my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
-	my $slurp = sub ($f) { open(my $fh, '<', $f) or return ''; local $/; return scalar(<$fh>) // '' };
-	return ($rc, $slurp->($out), $slurp->($err));
-}
-
-my $python;
-for my $p ('/usr/bin/python3', 'python3') {
-	my ($rc) = run_cmd([ $p, '-c', 'import requests' ]);
-	if ($rc == 0) { $python = $p; last }
-}
-my ($node_rc) = run_cmd([ 'node', '-e', 'process.exit(typeof fetch === "function" ? 0 : 1)' ]);
-
-my @CLIENTS = (
-	{ name => 'python', cmd => [ $python // 'python3', "$FindBin::Bin/clients/clients.py" ],
-		missing => $python ? undef : 'python3 with requests (Debian: python3-requests) not installed' },
-	{ name => 'node', cmd => [ 'node', "$FindBin::Bin/clients/clients.mjs" ],
-		missing => $node_rc == 0 ? undef : 'node with a built-in fetch (Node 18+) not installed' },
-);
-
-my %BASE_ENV = (
-	CALLSTOP_BASE_URL     => $t->base_url,
-	CALLSTOP_CA           => $ca,
-	NODE_EXTRA_CA_CERTS   => $ca,
+my $cl = Clients->new($t,
 	CALLSTOP_API_KEY      => $key,
 	CALLSTOP_WORKSPACE_ID => 'ws_acme',
 	CALLSTOP_ADMIN_TOKEN  => $admin,
 );
-
-# Run one scenario of a client: it must exit 0; returns its JSON summary.
-sub client_ok ($client, $scenario, %env) {
-	my ($rc, $out, $err) = run_cmd([ @{ $client->{cmd} }, $scenario ], %BASE_ENV, %env);
-	is($rc, 0, "$client->{name} $scenario: exit 0") or diag("stdout:\n$out\nstderr:\n$err");
-	my ($last) = reverse grep { length } split /\n/, $out;
-	my $summary = eval { $JSON->decode($last // '') };
-	ok(ref $summary eq 'HASH', "$client->{name} $scenario: a JSON summary") or diag("stdout:\n$out\nstderr:\n$err");
-	return $summary // {};
-}
 
 # ---- data helpers ------------------------------------------------------------------
 
@@ -107,40 +58,25 @@ sub in_list (@ids) { return "('" . join("', '", @ids) . "')" }
 
 sub history_count ($id) { return $t->psql_value("SELECT count(*) FROM cancel_history WHERE call_id = '$id'") }
 
-# Hold a call's row lock for $secs in another session (as a slow concurrent
-# transaction would); returns once the lock is held.
-sub lock_row ($id, $secs) {
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		open(STDOUT, '>', '/dev/null');
-		exec('psql', '-X', '-q', '-d', $t->conninfo, '-c',
-			"BEGIN; SELECT 1 FROM voice_call_logs WHERE id = '$id' FOR UPDATE; SELECT pg_sleep($secs); COMMIT;")
-			or _exit(127);
-	}
-	$t->wait_until(sub { $t->psql_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'") > 0 },
-		timeout => 5) or die 'the row lock was not taken';
-	return $pid;
-}
-
 # ---- the scenarios, per client ---------------------------------------------------------
 
 my $minute = 0;
 sub next_time () { $minute++; return sprintf('2026-04-01T%02d:%02d:00.000Z', int($minute / 60), $minute % 60) }
 
-for my $client (@CLIENTS) {
+for my $client ($cl->clients) {
 	my $n = $client->{name};
 	SKIP: {
 		skip "$n: $client->{missing}", 6 if $client->{missing};
 
 		subtest "$n: a failed assertion exits non-zero, and changes nothing" => sub {
 			my $snap = $t->psql('SELECT v::text FROM voice_call_logs v ORDER BY id');
-			my ($rc, $out, $err) = run_cmd([ @{ $client->{cmd} }, 'admin' ], %BASE_ENV, OPENAI_CALL_ID => 'call_nobody');
+			my ($rc, $out, $err) = $cl->run_cmd([ @{ $client->{cmd} }, 'admin' ], $cl->env, OPENAI_CALL_ID => 'call_nobody');
 			is($rc, 1, 'admin-cancel of an unknown call: the client exits 1');
 			like($err, qr/admin: FAILED/, '... saying what failed') or diag($err);
-			($rc, undef, $err) = run_cmd([ @{ $client->{cmd} }, 'batch' ], %BASE_ENV, BATCH_ID => 'batch-none',
+			($rc, undef, $err) = $cl->run_cmd([ @{ $client->{cmd} }, 'batch' ], $cl->env, BATCH_ID => 'batch-none',
 				EXPECT_DETAILS => '{}');
 			is($rc, 1, 'cancel of an unknown batch: exit 1') or diag($err);
-			($rc) = run_cmd([ @{ $client->{cmd} }, 'no-such-scenario' ], %BASE_ENV);
+			($rc) = $cl->run_cmd([ @{ $client->{cmd} }, 'no-such-scenario' ], $cl->env);
 			is($rc, 2, 'an unknown scenario: exit 2');
 			is_deeply($t->psql('SELECT v::text FROM voice_call_logs v ORDER BY id'), $snap, 'nothing changed');
 		};
@@ -151,7 +87,7 @@ for my $client (@CLIENTS) {
 				created_at => $at);
 			my $want = { id => $id, status => 'ringing', agentId => "status-$n", toNumber => '+4915112345678',
 				batchId => undef, createdAt => $at, startedAt => undef, endedAt => undef, endReason => undef };
-			my $s = client_ok($client, 'status-cancel', CALL_ID => $id, EXPECT_CALL => $JSON->encode($want));
+			my $s = $cl->client_ok($client, 'status-cancel', CALL_ID => $id, EXPECT_CALL => $JSON->encode($want));
 			is($s->{action}, 'cancelled', 'an active call: cancelled');
 			is_deeply($t->psql("SELECT status, ended_at IS NOT NULL FROM voice_call_logs WHERE id = '$id'"),
 				[ [ 'cancelled', 't' ] ], 'DB: cancelled, ended_at set');
@@ -164,7 +100,7 @@ for my $client (@CLIENTS) {
 			$want = { id => $done, status => 'completed', agentId => "status-$n", toNumber => '+15550000000',
 				batchId => undef, createdAt => $at2, startedAt => $at2, endedAt => '2026-04-02T00:00:00.000Z',
 				endReason => 'hangup' };
-			$s = client_ok($client, 'status-cancel', CALL_ID => $done, EXPECT_CALL => $JSON->encode($want));
+			$s = $cl->client_ok($client, 'status-cancel', CALL_ID => $done, EXPECT_CALL => $JSON->encode($want));
 			is_deeply($s, { action => 'skipped', status => 'completed' }, 'an ended call ("completed"): left alone');
 			is_deeply($t->psql("SELECT v::text FROM voice_call_logs v WHERE id = '$done'"), $row, 'DB: unchanged');
 			is(history_count($done), 0, 'DB: no history row');
@@ -172,7 +108,7 @@ for my $client (@CLIENTS) {
 
 		subtest "$n: cancel with retry on timeout" => sub {
 			my $id = insert_call(status => 'running', agent_id => "retry-$n");
-			my $s = client_ok($client, 'cancel-retry', CALL_ID => $id, FIRST_TIMEOUT_MS => 3000, TIMEOUT_MS => 3000,
+			my $s = $cl->client_ok($client, 'cancel-retry', CALL_ID => $id, FIRST_TIMEOUT_MS => 3000, TIMEOUT_MS => 3000,
 				EXPECT_FIRST_TIMEOUT => 0);
 			is_deeply($s->{attempts}, [ { status => 200 } ], 'a short timeout: it succeeds at once');
 			is($t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$id'"), 'cancelled', 'DB: cancelled');
@@ -182,9 +118,9 @@ for my $client (@CLIENTS) {
 			# out (whether or not it reached callstopd); a retry waits for the
 			# lock and succeeds, or finds the call already cancelled.
 			my $locked = insert_call(status => 'running', agent_id => "retry-$n");
-			my $locker = lock_row($locked, 3);
+			my $locker = $cl->lock_row($locked, 3);
 			my $t0 = time;
-			$s = client_ok($client, 'cancel-retry', CALL_ID => $locked, FIRST_TIMEOUT_MS => 1, TIMEOUT_MS => 10000,
+			$s = $cl->client_ok($client, 'cancel-retry', CALL_ID => $locked, FIRST_TIMEOUT_MS => 1, TIMEOUT_MS => 10000,
 				EXPECT_FIRST_TIMEOUT => 1);
 			my $took = time - $t0;
 			waitpid($locker, 0);
@@ -214,7 +150,7 @@ for my $client (@CLIENTS) {
 			my $before = $t->psql('SELECT v::text FROM voice_call_logs v WHERE id IN ' . in_list(@ended, @bystanders, @theirs)
 				. ' ORDER BY id');
 
-			my $s = client_ok($client, 'stop-agent', AGENT_ID => $agent, PAGE_LIMIT => 3);
+			my $s = $cl->client_ok($client, 'stop-agent', AGENT_ID => $agent, PAGE_LIMIT => 3);
 			is_deeply($s, { listed => 8, pages => 3, cancelled => [ sort @active ] },
 				'listed its 8 calls in 3 pages, cancelled its 5 active ones');
 			is_deeply($t->psql('SELECT DISTINCT status FROM voice_call_logs WHERE id IN ' . in_list(@active)),
@@ -239,7 +175,7 @@ for my $client (@CLIENTS) {
 			$t->psql("INSERT INTO voice_call_batch_entries (batch_id, to_number) VALUES ('$theirs', '+3')");
 
 			my $details = { completedCalls => 2, failedCalls => 1, cancelledCalls => 4, totalCalls => 8 };
-			my $s = client_ok($client, 'batch', BATCH_ID => $job, EXPECT_DETAILS => $JSON->encode($details));
+			my $s = $cl->client_ok($client, 'batch', BATCH_ID => $job, EXPECT_DETAILS => $JSON->encode($details));
 			is_deeply($s, { status => 'cancelled', details => $details }, 'cancelled; its details');
 			is_deeply($t->psql("SELECT status, pending_count, claimed_count, running_count, cancelled_count FROM voice_call_batches WHERE id = '$b'"),
 				[ [ 'cancelled', 0, 0, 1, 4 ] ], 'DB: the batch cancelled, 4 queued entries cancelled');
@@ -254,7 +190,7 @@ for my $client (@CLIENTS) {
 			my $oai = "call_admin_$n";
 			my $id = insert_call(tenant_id => $globex, status => 'running', openai_call_id => $oai,
 				livekit_room => "room-admin-$n");
-			my $s = client_ok($client, 'admin', OPENAI_CALL_ID => $oai);
+			my $s = $cl->client_ok($client, 'admin', OPENAI_CALL_ID => $oai);
 			is_deeply($s, { ok => JSON::PP::true }, 'canceled; a second time: 404');
 			is_deeply($t->psql("SELECT status, end_reason FROM voice_call_logs WHERE id = '$id'"),
 				[ [ 'cancelled', 'admin_cancel' ] ], 'DB: cancelled, end_reason admin_cancel');

@@ -11,8 +11,7 @@ use lib "$FindBin::Bin/lib";
 use CallstopTest;
 use FakeProviders;
 use Fixtures qw(:all);
-use File::Temp qw(tempfile);
-use POSIX qw(_exit);
+use Background qw(bg bg_result);
 use Time::HiRes qw(sleep time);
 
 plan skip_all => 'needs a callstopd built with --enable-test-hooks' unless CallstopTest->test_hooks;
@@ -24,17 +23,8 @@ my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
 my $id = fx_call($t, $tid, status => 'running', livekit_room => 'room-93', openai_call_id => 'rtc_93');
 
 # The cancel, from a child process: its worker will not answer.
-my (undef, $result) = tempfile('cancel-XXXXXX', DIR => $t->tmpdir);
-my $child = fork // die "fork: $!";
-if ($child == 0) {
-	my $r = $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id },
-		timeout => 20);
-	if (open(my $fh, '>', $result)) {
-		print {$fh} "$r->{status}\n";
-		close $fh;
-	}
-	_exit(0);
-}
+my $bg = bg($t, sub { $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id },
+	timeout => 20) });
 
 my $line = $t->wait_until(sub { $t->log =~ /^(.*callstopd\[(\d+)\]: test hook: pausing.*)$/m ? $1 : 0 },
 	timeout => 15);
@@ -49,9 +39,7 @@ is(scalar(() = $fake->requests), 0, 'nothing sent yet');
 
 ok(kill('KILL', $pid), "SIGKILL worker $pid");
 my $killed = time;
-waitpid($child, 0);
-my $status = do { open(my $fh, '<', $result); local $/; <$fh> } // '';
-chomp $status;
+my $status = bg_result($bg)->{status};
 like($status, qr/^5\d\d$/, "the cancel's client got $status (its worker died)");
 
 my @lk = $fake->wait_requests('livekit', 1, timeout => scaled(10));

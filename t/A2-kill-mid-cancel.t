@@ -14,7 +14,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
 use Fixtures qw(:all);
-use POSIX qw(_exit);
+use Background qw(hold_batch release);
 
 my $t = CallstopTest->new(workers => 2);
 my $tid = $t->tenant('acme');
@@ -34,40 +34,20 @@ sub make_batch ($job) {
 	return ($batch, @calls);
 }
 
-# Hold the batch row for $secs in another session (long past the kill: only
-# a terminated backend can be done while it is held).
-sub hold ($batch, $secs) {
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		eval { $t->psql("BEGIN; SELECT 1 FROM voice_call_batches WHERE id = '$batch' FOR UPDATE;"
-			. " SELECT pg_sleep($secs); COMMIT;") };
-		_exit(0);
-	}
-	$t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
-		AND state = 'active' AND pid <> pg_backend_pid()}) == 1 }, timeout => 60) or die 'lock holder did not start';
-	return $pid;
-}
-
-sub release ($holder) {
-	$t->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
-		AND pid <> pg_backend_pid()});
-	waitpid($holder, 0);
-}
-
 for my $case ([ 'killed by SIGKILL: its backend terminated', 'batch-kill-1' ]) {
 	my ($name, $job) = @$case;
 	subtest $name => sub {
 		my ($batch, @calls) = make_batch($job);
 		my $before = fx_snapshot($t, tenant => $tid);
 
-		my $holder = hold($batch, 120);
+		my $holder = hold_batch($t, $batch, 120);
 		my $load = $t->load_start(procs => 1, requests => 1, duration => 90, request => sub ($p, $n) {
 			[ POST => '/calls/cancel', headers => \%auth, json => { resource_id => $job, force => JSON::PP::true } ];
 		});
 		ok($t->wait_until(sub { lock_waiters() == 1 }, timeout => 60), 'the cancel is in flight, in its transaction');
 		my ($busy) = grep { $_->{state} eq 'busy' && $_->{request_uri} eq '/calls/cancel' }
 			@{ $t->status_json->{processes} };
-		ok($busy, 'the status page shows the worker busy with it') or do { release($holder); return };
+		ok($busy, 'the status page shows the worker busy with it') or do { release($t, $holder); return };
 		kill 'KILL', $busy->{pid};
 
 		my $res = $t->load_wait($load, ok => sub ($s) { $s == 502 });
@@ -89,7 +69,7 @@ for my $case ([ 'killed by SIGKILL: its backend terminated', 'batch-kill-1' ]) {
 			'... by the master, logged');
 		ok($t->wait_until(sub { $t->log =~ /database backend \d+ of a dead worker terminated/ }, timeout => 60),
 			'... and its helper');
-		release($holder);
+		release($t, $holder);
 
 		my $after = fx_snapshot($t, tenant => $tid);
 		my $status = $t->psql_value("SELECT status FROM voice_call_batches WHERE id = '$batch'");
@@ -116,7 +96,7 @@ subtest 'held past request_timeout: rolled back by statement_timeout, 503, the w
 	$t->restart_callstopd(conf => { request_timeout => 10 });
 	my ($batch, @calls) = make_batch('batch-kill-2');
 	my $before = fx_snapshot($t, tenant => $tid);
-	my $holder = hold($batch, 120);
+	my $holder = hold_batch($t, $batch, 120);
 	my $load = $t->load_start(procs => 1, requests => 1, duration => 90, request => sub ($p, $n) {
 		[ POST => '/calls/cancel', headers => \%auth, json => { resource_id => 'batch-kill-2', force => JSON::PP::true } ];
 	});
@@ -128,7 +108,7 @@ subtest 'held past request_timeout: rolled back by statement_timeout, 503, the w
 	like($line // '', qr/"code":"database_unavailable"/, '... with the unified body');
 	unlike($t->log, qr/exceeded request_timeout/, 'the watchdog had nothing to kill');
 	is_deeply([ sort $t->worker_pids ], [ sort @workers ], 'the same workers serve on');
-	release($holder);
+	release($t, $holder);
 	is_deeply(fx_snapshot($t, tenant => $tid), $before, 'not a row changed');
 	my $r = $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1',
 		json => { resource_id => 'batch-kill-2', force => JSON::PP::true });

@@ -13,8 +13,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CallstopTest;
 use Fixtures qw(:all);
-use JSON::PP ();
-use POSIX qw(_exit);
+use Background qw(bg bg_result hold_batch release);
 use Time::HiRes qw(time);
 
 my $WAIT_MS = 2000;    # below half of database_statement_timeout_ms (5 s), the cap
@@ -22,50 +21,15 @@ my $t = CallstopTest->new(workers => 3, conf => { idempotency_wait => $WAIT_MS }
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
 my %auth = ('X-API-Key' => $key, 'X-Frontend-ID' => 'fe1');
-my $JSON = JSON::PP->new->canonical;
 
 sub waiting ($event) {
 	return $t->psql_value(qq{SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
 		AND wait_event = '$event'}) + 0;
 }
 
-# The request in a child; its answer comes back through a file.
-sub send_bg ($path, $idem, $name) {
-	my $file = $t->tmpdir . "/b1-$name.json";
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		my $r = eval { $t->request(POST => $path, headers => { %auth, 'Idempotency-Key' => $idem },
-			timeout => 60) } // { status => 0, body => $@ };
-		open my $fh, '>', $file or _exit(1);
-		print {$fh} $JSON->encode({ status => $r->{status}, body => $r->{body}, headers => $r->{headers} });
-		close $fh;
-		_exit(0);
-	}
-	return { pid => $pid, file => $file };
-}
-
-sub result ($bg) {
-	waitpid($bg->{pid}, 0);
-	return $JSON->decode(CallstopTest::_slurp($bg->{file}));
-}
-
-# Hold the batch row in another session until released.
-sub hold ($batch) {
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		eval { $t->psql("BEGIN; SELECT 1 FROM voice_call_batches WHERE id = '$batch' FOR UPDATE;"
-			. ' SELECT pg_sleep(120); COMMIT;') };
-		_exit(0);
-	}
-	$t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
-		AND state = 'active' AND pid <> pg_backend_pid()}) == 1 }, timeout => 60) or die 'lock holder did not start';
-	return $pid;
-}
-
-sub release ($holder) {
-	$t->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
-		AND pid <> pg_backend_pid()});
-	waitpid($holder, 0);
+# The keyed batch cancel, in a child (Background.pm).
+sub send_bg ($path, $idem) {
+	return bg($t, sub { $t->request(POST => $path, headers => { %auth, 'Idempotency-Key' => $idem }, timeout => 60) });
 }
 
 sub history_of ($b) { return scalar @{ fx_history($t, batch => $b) } }
@@ -75,14 +39,14 @@ $t->api(GET => '/calls/status/batch-none', key => $key, frontend => 'fe1') for 1
 
 subtest 'the second waits, then gets the first one\'s answer' => sub {
 	my $b = fx_batch($t, $tid, 'batch-b1-a', 20);
-	my $holder = hold($b);
-	my $first = send_bg('/batch/batch-cancel/batch-b1-a', 'b1-a', 'a1');
+	my $holder = hold_batch($t, $b);
+	my $first = send_bg('/batch/batch-cancel/batch-b1-a', 'b1-a');
 	ok($t->wait_until(sub { waiting('tuple') + waiting('transactionid') >= 1 }, timeout => 60),
 		'the first cancel is held inside its transaction');
-	my $second = send_bg('/batch/batch-cancel/batch-b1-a', 'b1-a', 'a2');
+	my $second = send_bg('/batch/batch-cancel/batch-b1-a', 'b1-a');
 	ok($t->wait_until(sub { waiting('advisory') == 1 }, timeout => 60), 'the second waits for the key');
-	release($holder);
-	my ($r1, $r2) = (result($first), result($second));
+	release($t, $holder);
+	my ($r1, $r2) = (bg_result($first), bg_result($second));
 	is($r1->{status}, 200, 'first: 200') or diag($r1->{body});
 	ok(!exists $r1->{headers}{'idempotent-replayed'}, 'first: ran');
 	is($r2->{status}, 200, 'second: 200') or diag($r2->{body});
@@ -94,8 +58,8 @@ subtest 'the second waits, then gets the first one\'s answer' => sub {
 
 subtest 'still running after idempotency_wait: 409, then the replay' => sub {
 	my $b = fx_batch($t, $tid, 'batch-b1-b', 20);
-	my $holder = hold($b);
-	my $first = send_bg('/batch/batch-cancel/batch-b1-b', 'b1-b', 'b1');
+	my $holder = hold_batch($t, $b);
+	my $first = send_bg('/batch/batch-cancel/batch-b1-b', 'b1-b');
 	ok($t->wait_until(sub { waiting('tuple') + waiting('transactionid') >= 1 }, timeout => 60),
 		'the first cancel is held inside its transaction');
 	my $t0 = time;
@@ -107,8 +71,8 @@ subtest 'still running after idempotency_wait: 409, then the replay' => sub {
 	is($r2->{headers}{'retry-after'}, '1', 'Retry-After: 1');
 	cmp_ok($waited, '>=', $WAIT_MS / 1000 - 0.05, sprintf('after waiting idempotency_wait (%.2f s)', $waited));
 	is(history_of($b), 0, 'nothing committed yet');
-	release($holder);
-	my $r1 = result($first);
+	release($t, $holder);
+	my $r1 = bg_result($first);
 	is($r1->{status}, 200, 'first: 200') or diag($r1->{body});
 	my $r3 = $t->request(POST => '/batch/batch-cancel/batch-b1-b', headers => { %auth, 'Idempotency-Key' => 'b1-b' });
 	is($r3->{status}, 200, 'the retry: 200');

@@ -19,8 +19,7 @@ use lib "$FindBin::Bin/lib";
 use CallstopTest;
 use FakeProviders;
 use Fixtures qw(:all);
-use JSON::PP ();
-use POSIX qw(_exit);
+use Background qw(bg bg_result hold_batch release);
 
 plan skip_all => 'needs a callstopd built with --enable-test-hooks' unless CallstopTest->test_hooks;
 
@@ -29,25 +28,11 @@ my ($t, $fake) = FakeProviders->harness(workers => 2, env => { CALLSTOP_TEST_PAU
 my $tid = $t->tenant('acme');
 my $key = $t->key(tenant => 'acme', frontend_id => 'fe1');
 my %auth = ('X-API-Key' => $key, 'X-Frontend-ID' => 'fe1');
-my $JSON = JSON::PP->new->canonical;
 
-sub send_bg ($path, $idem, $json, $name) {
-	my $file = $t->tmpdir . "/b2-$name.json";
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		my $r = eval { $t->request(POST => $path, headers => { %auth, 'Idempotency-Key' => $idem },
-			defined $json ? (body => $json) : (), timeout => 60) } // { status => 0, body => $@ };
-		open my $fh, '>', $file or _exit(1);
-		print {$fh} $JSON->encode({ status => $r->{status}, body => $r->{body} });
-		close $fh;
-		_exit(0);
-	}
-	return { pid => $pid, file => $file };
-}
-
-sub result ($bg) {
-	waitpid($bg->{pid}, 0);
-	return $JSON->decode(CallstopTest::_slurp($bg->{file}));
+# The keyed cancel, in a child (Background.pm).
+sub send_bg ($path, $idem, $json) {
+	return bg($t, sub { $t->request(POST => $path, headers => { %auth, 'Idempotency-Key' => $idem },
+		defined $json ? (body => $json) : (), timeout => 60) });
 }
 
 sub stored ($k) { return $t->psql_value("SELECT count(*) FROM callstop_idempotency WHERE key = '$k'") + 0 }
@@ -59,15 +44,8 @@ sub keyed ($path, $idem, %o) {
 
 subtest 'killed before its commit: nothing stored, the retry runs once' => sub {
 	my $b = fx_batch($t, $tid, 'batch-b2-a', 30);
-	my $holder = fork // die "fork: $!";
-	if ($holder == 0) {
-		eval { $t->psql("BEGIN; SELECT 1 FROM voice_call_batches WHERE id = '$b' FOR UPDATE;"
-			. ' SELECT pg_sleep(120); COMMIT;') };
-		_exit(0);
-	}
-	$t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
-		AND state = 'active' AND pid <> pg_backend_pid()}) == 1 }, timeout => 60) or die 'no lock holder';
-	my $bg = send_bg('/batch/batch-cancel/batch-b2-a', 'b2-a', undef, 'a');
+	my $holder = hold_batch($t, $b);
+	my $bg = send_bg('/batch/batch-cancel/batch-b2-a', 'b2-a', undef);
 	ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity
 		WHERE wait_event_type = 'Lock' AND wait_event <> 'advisory'}) == 1 }, timeout => 60),
 		'the cancel is held inside its transaction');
@@ -75,13 +53,11 @@ subtest 'killed before its commit: nothing stored, the retry runs once' => sub {
 		@{ $t->status_json->{processes} };
 	ok($busy, 'its worker is busy with it') or return;
 	kill 'KILL', $busy->{pid};
-	my $r = result($bg);
+	my $r = bg_result($bg);
 	is($r->{status}, 502, 'the client gets 502');
 	ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM pg_stat_activity
 		WHERE wait_event_type = 'Lock'}) == 0 }, timeout => 60), 'its backend is gone');
-	$t->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'
-		AND pid <> pg_backend_pid()});
-	waitpid($holder, 0);
+	release($t, $holder);
 	is(stored('b2-a'), 0, 'the key is not stored');
 	is(scalar @{ fx_history($t, batch => $b) }, 0, 'nothing committed');
 
@@ -98,7 +74,7 @@ subtest 'killed before its commit: nothing stored, the retry runs once' => sub {
 
 subtest 'killed after its commit: the stored answer says queued, and stays true' => sub {
 	my $id = fx_call($t, $tid, status => 'running', livekit_room => 'room-b2');
-	my $bg = send_bg('/calls/cancel', 'b2-b', { resource_id => $id }, 'b');
+	my $bg = send_bg('/calls/cancel', 'b2-b', { resource_id => $id });
 	my $line = $t->wait_until(sub { $t->log =~ /^(.*callstopd\[(\d+)\]: test hook: pausing.*)$/m ? $1 : 0 },
 		timeout => 30);
 	ok($line, 'the worker paused after its commit') or return;
@@ -106,7 +82,7 @@ subtest 'killed after its commit: the stored answer says queued, and stays true'
 	is(stored('b2-b'), 1, 'the key is stored with the effects');
 	is($t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$id'"), 'cancelled', 'the call cancelled');
 	kill 'KILL', $pid;
-	like(result($bg)->{status}, qr/^5\d\d$/, 'the client gets a 5xx');
+	like(bg_result($bg)->{status}, qr/^5\d\d$/, 'the client gets a 5xx');
 
 	my $again = keyed('/calls/cancel', 'b2-b', json => { resource_id => $id });
 	is($again->{status}, 200, 'the retry: 200');

@@ -41,28 +41,14 @@ my $call3 = fx_call($t, $tid, status => 'running');
 fx_batch($t, $tid, 'batch-b3', 5);
 
 subtest 'connection lost inside the keyed transaction: 503, nothing changed, nothing stored' => sub {
-	$t->psql(qq{
-		CREATE SEQUENCE test_kill_once;
-		CREATE FUNCTION test_kill_backend() RETURNS trigger LANGUAGE plpgsql AS \$\$
-		BEGIN
-			IF NEW.call_id = '$call' THEN
-				IF nextval('test_kill_once') = 1 THEN
-					PERFORM pg_terminate_backend(pg_backend_pid());
-					PERFORM pg_sleep(1);
-				END IF;
-			END IF;
-			RETURN NEW;
-		END \$\$;
-		CREATE TRIGGER test_kill_backend BEFORE INSERT ON cancel_history
-			FOR EACH ROW EXECUTE FUNCTION test_kill_backend();
-	});
+	fx_kill_backend($t, $call, once => 1);
 	my $snap = fx_snapshot($t);
 	my $r = keyed('b3-lost', { resource_id => [ 'batch-b3', $call ] });
 	is($r->{status}, 503, 'status 503') or diag($r->{body});
 	is($r->{json}{error}{code}, 'database_unavailable', 'database_unavailable');
 	is_deeply(fx_snapshot($t), $snap, 'nothing changed: not even the batch');
 	is(stored(), 0, 'nothing stored');
-	$t->psql('DROP TRIGGER test_kill_backend ON cancel_history; DROP FUNCTION test_kill_backend()');
+	fx_kill_backend_off($t);
 	$r = keyed('b3-lost', { resource_id => [ 'batch-b3', $call ] });
 	ran_ok($r, 'the retry');
 	is($r->{json}{total_cancelled}, 6, 'the batch and the call cancelled');

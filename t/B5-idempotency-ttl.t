@@ -50,11 +50,22 @@ subtest 'replayed within the TTL, run again after it' => sub {
 
 subtest 'the retry child prunes expired keys, 1000 a statement' => sub {
 	my $before = pruned();
+	# every DELETE statement on the table writes how many rows it deleted
+	$t->psql(q{
+		CREATE TABLE test_prune_statements (id serial, n integer);
+		CREATE FUNCTION test_prune_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO test_prune_statements (n) SELECT count(*) FROM old_rows; RETURN NULL; END $$;
+		CREATE TRIGGER test_prune_statement AFTER DELETE ON callstop_idempotency REFERENCING OLD TABLE AS old_rows
+			FOR EACH STATEMENT EXECUTE FUNCTION test_prune_statement();
+	});
 	$t->psql(q{INSERT INTO callstop_idempotency (scope, key, fingerprint, status, body, expires_at)
 		SELECT 'tenant:0', 'old-' || g, 'x', 200, '{}', now() - interval '1 hour' FROM generate_series(1, 2500) g});
 	ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM callstop_idempotency WHERE key LIKE 'old-%'}) == 0 },
 		timeout => 30), 'every expired key deleted');
 	cmp_ok(pruned() - $before, '>=', 2500, 'callstop_idempotency_keys_pruned_total counts them');
+	my @n = map { $_->[0] } @{ $t->psql('SELECT n FROM test_prune_statements WHERE n > 0 ORDER BY id') };
+	cmp_ok(scalar @n, '>=', 3, 'in three statements or more: ' . join(' + ', @n));
+	is(scalar(grep { $_ > 1000 } @n), 0, '... none deleting more than 1000');
 	like($t->log, qr/idempotency: \d+ expired key\(s\) pruned/, 'logged');
 	ok($t->wait_until(sub { $t->psql_value('SELECT count(*) FROM callstop_idempotency') == 0 }, timeout => 30),
 		'and the test\'s own key once it expired');

@@ -13,8 +13,7 @@ use CallstopTest;
 use Api qw(api_setup termination);
 use FakeProviders;
 use Fixtures qw(:all);
-use File::Temp qw(tempfile);
-use POSIX qw(_exit);
+use Background qw(bg bg_result);
 use Time::HiRes qw(sleep time);
 
 plan skip_all => 'needs a callstopd built with --enable-test-hooks' unless CallstopTest->test_hooks;
@@ -27,17 +26,8 @@ api_setup($t, key => $key);
 $fake->control(latency_ms => { livekit_admin => 1500 }, room_modes => { 'room-C4' => 'sip' });
 my $id = fx_call($t, $tid, status => 'running', livekit_room => 'room-C4');
 
-my (undef, $result) = tempfile('cancel-XXXXXX', DIR => $t->tmpdir);
-my $child = fork // die "fork: $!";
-if ($child == 0) {
-	my $r = $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id },
-		timeout => 20);
-	if (open(my $fh, '>', $result)) {
-		print {$fh} "$r->{status}\n";
-		close $fh;
-	}
-	_exit(0);
-}
+my $bg = bg($t, sub { $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $id },
+	timeout => 20) });
 
 my $line = $t->wait_until(sub { $t->log =~ /^(.*callstopd\[(\d+)\]: test hook: pausing \d+ ms after send.*)$/m ? $1 : 0 },
 	timeout => scaled(15));
@@ -46,7 +36,8 @@ my ($pid) = $line =~ /callstopd\[(\d+)\]/;
 is($t->psql_value("SELECT state FROM termination_outbox WHERE call_id = '$id'"), 'sent', 'the row is sent');
 is(scalar(() = grep { defined $_->{status} } $fake->requests('livekit_admin')), 0, 'no read-back answered yet');
 ok(kill('KILL', $pid), "SIGKILL worker $pid");
-waitpid($child, 0);
+my $status = bg_result($bg)->{status};
+like($status, qr/^5\d\d$/, "the cancel's client got $status (its worker died)");
 
 my $term;
 ok($t->wait_until(sub { $term = termination($id); $term->{state} ne 'pending' }, timeout => scaled(20)),

@@ -42,7 +42,8 @@ subtest 'pause, finish: claimed entries released, active calls run on, dialers r
 	fx_report($t, $c, 'running');
 	my $h0 = scalar @{ fx_history($t, batch => $b) };
 
-	is_answer(pause('batch-p1'), { batch_id => $b, job_id => 'batch-p1', status => 'paused', released_count => 3,
+	my $paused = pause('batch-p1');
+	is_answer($paused, { batch_id => $b, job_id => 'batch-p1', status => 'paused', released_count => 3,
 		terminated_count => 0, message => 'Batch paused. 3 claimed entries released. 1 active call(s) will complete naturally.' },
 		'answer');
 	is(batch_status($b), 'paused', 'batch paused');
@@ -57,7 +58,7 @@ subtest 'pause, finish: claimed entries released, active calls run on, dialers r
 	is(scalar @$h, $h0 + 1, 'one history row');
 	is_deeply([ @{ $h->[-1] }{qw(action force cancelled_count route key_id request_id)} ],
 		[ 'pause', JSON::PP::false, 0, 'batch.pause', $t->psql_value('SELECT id FROM api_keys WHERE tenant_id = ' . $tid) + 0,
-			$h->[-1]{request_id} ], 'history: pause, by the key');
+			$paused->{headers}{'x-request-id'} ], 'history: pause, by the key, its request id');
 
 	is_answer(pause('batch-p1'), { batch_id => $b, job_id => 'batch-p1', status => 'paused', released_count => 0,
 		terminated_count => 0, message => 'Batch already paused.' }, 'pause of a paused batch: no-op');

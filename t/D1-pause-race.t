@@ -31,13 +31,8 @@ $t->api(GET => '/calls/status/batch-none', key => $key, frontend => 'fe1') for 1
 my ($mid, $delay) = (0, 0.02);
 for my $round (1 .. $ROUNDS) {
 	my $job = "batch-prace-$round";
-	my $b = $s->value("INSERT INTO voice_call_batches (tenant_id, job_id) VALUES ($tid, '$job') RETURNING id");
-	$s->query("INSERT INTO voice_call_batch_entries (batch_id, to_number)
-		SELECT '$b', '+1555' || lpad(g::text, 7, '0') FROM generate_series(1, $ENTRIES) g");
-	my @dialers = map { Dialer->spawn(t => $t, batch => $b, name => "p$round-d$_", iterations => $ENTRIES, max_seconds => 20) }
-		1 .. $DIALERS;
-	my $t0 = time;
-	sleep 0.001 until $s->value("SELECT status FROM voice_call_batches WHERE id = '$b'") ne 'pending' || time - $t0 > scaled(5);
+	my ($b, @dialers) = Dialer->race(t => $t, session => $s, tenant => $tid, job => $job, entries => $ENTRIES,
+		dialers => $DIALERS, name => "p$round");
 	my $this_delay = rand(2 * $delay);
 	sleep $this_delay;
 

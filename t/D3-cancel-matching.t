@@ -193,12 +193,15 @@ SKIP: {
 				'+1999' || lpad(g::text, 7, '0') FROM generate_series(1, 50000) g;
 		ANALYZE voice_call_logs; ANALYZE voice_call_batch_entries; ANALYZE voice_call_batches;
 	});
+	# each filter, and the index made for it (sql/010_campaign.sql, sql/001_schema.sql): any
+	# other index would read every active call of the tenant
 	my @filters = (
-		[ agent_id => { agent_id => $d->{agent} } ],
-		[ to_number => { to_number => $d->{n1} } ],
-		[ batch_job_id => { batch_job_id => $d->{job} } ],
-		[ status => { status => ['running'] } ],
-		[ created_range => { created_after => '2026-01-01T00:00:00Z', created_before => '2026-02-01T00:00:00Z' } ],
+		[ agent_id => { agent_id => $d->{agent} }, 'voice_call_logs_active_agent_idx' ],
+		[ to_number => { to_number => $d->{n1} }, 'voice_call_logs_active_number_idx' ],
+		[ batch_job_id => { batch_job_id => $d->{job} }, 'voice_call_logs_batch_active_idx' ],
+		[ status => { status => ['running'] }, 'voice_call_logs_active_created_idx' ],
+		[ created_range => { created_after => '2026-01-01T00:00:00Z', created_before => '2026-02-01T00:00:00Z' },
+			'voice_call_logs_active_created_idx' ],
 	);
 	my $log_from = length $t->pg_log;
 	$t->psql(join "\n", q{LOAD 'auto_explain';}, q{SET auto_explain.log_min_duration = 0;},
@@ -221,12 +224,16 @@ SKIP: {
 		ok(@scans && !(grep { $_->{'Node Type'} eq 'Seq Scan' } @scans), "$f->[0]: voice_call_logs read by an index")
 			or diag(join ', ', map { "$_->{'Node Type'} " . ($_->{'Index Name'} // '') } @scans);
 		note("$f->[0]: " . join ', ', map { "$_->{'Node Type'} " . ($_->{'Index Name'} // '') } @scans);
+		is_deeply([ grep { /^voice_call_logs_/ } map { $_->{'Index Name'} // () } @n ], [ $f->[2] ], "$f->[0]: by $f->[2]");
 	}
 	my ($entries) = grep { ($_->{'Query Text'} // '') =~ /FROM voice_call_batch_entries e.*e\.to_number = \$3/s } @plans;
 	ok($entries, 'to_number: the entries query was logged');
 	my @es = $entries ? grep { ($_->{'Relation Name'} // '') eq 'voice_call_batch_entries' } Statements::nodes($entries->{Plan}) : ();
 	ok(@es && !(grep { $_->{'Node Type'} eq 'Seq Scan' } @es), 'to_number: entries read by an index')
 		or diag(join ', ', map { $_->{'Node Type'} } @es);
+	is_deeply([ grep { /^voice_call_batch_entries_/ } map { $_->{'Index Name'} // () } $entries ? Statements::nodes($entries->{Plan}) : () ],
+		['voice_call_batch_entries_open_number_idx'],
+		'to_number: by voice_call_batch_entries_open_number_idx');
 }
 
 done_testing();

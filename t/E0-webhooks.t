@@ -72,7 +72,7 @@ my ($c) = events('call.cancelled');
 my ($term) = events('call.terminated');
 ok($c && $term, 'call.cancelled and call.terminated') or diag(explain(\@got));
 is_deeply([ sort keys %{ $c->{body} } ], [qw(data timestamp type)], 'payload: type, timestamp, data');
-ok(is_rfc3339_utc($c->{body}{timestamp}), 'payload: timestamp RFC 3339');
+ok(is_rfc3339_utc($c->{body}{timestamp}), '... timestamp RFC 3339 UTC') or diag($c->{body}{timestamp});
 is_deeply($c->{body}{data}, { call_log_id => $call, status => 'cancelled', batch_job_id => undef,
 	end_reason => 'cancelled', route => $route, request_id => $rid,
 	cancelled_at => $c->{body}{data}{cancelled_at} }, 'call.cancelled data') or diag(explain($c->{body}));
@@ -130,6 +130,7 @@ is($got[0]{body}{type}, 'batch.cancelled', '... batch.cancelled');
 is_deeply($got[0]{body}{data}, { job_id => 'batch-e0', batch_id => $batch, force => JSON::PP::false,
 	cancelled_count => 1000, pending_cancelled => 1000, active_calls => 0, route => $route,
 	request_id => $r->{headers}{'x-request-id'}, cancelled_at => $got[0]{body}{data}{cancelled_at} }, '... its data');
+ok(is_rfc3339_utc($got[0]{body}{data}{cancelled_at}), '... cancelled_at RFC 3339') or diag($got[0]{body}{data}{cancelled_at});
 is($t->psql_value(q{SELECT count(*) FROM webhook_events WHERE type = 'batch.cancelled'}), 1,
 	'one event row for 1000 entries');
 

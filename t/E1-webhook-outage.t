@@ -10,6 +10,7 @@ use lib "$FindBin::Bin/lib";
 use CallstopTest;
 use FakeProviders;
 use FakeReceiver;
+use List::Util qw(max min);
 use Fixtures qw(:all);
 
 my $N = 20;
@@ -33,6 +34,16 @@ for my $call (@calls) {
 is($t->psql_value(q{SELECT count(*) FROM webhook_events}), 2 * $N, "$N call.cancelled and $N call.terminated written");
 ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM webhook_deliveries WHERE attempts >= 2}) >= $N },
 	timeout => scaled(30)), 'the receiver is down: deliveries retried');
+# the delay each failed attempt set (the result statement sets updated_at and
+# next_attempt_at together): base 200 ms doubled per attempt, at most 1000
+# ms, times a jitter of 0.5 to 1
+$t->wait_until(sub { $t->psql_value(q{SELECT max(attempts) FROM webhook_deliveries}) >= 3 }, timeout => scaled(10));
+my $waits = $t->psql(q{SELECT attempts, round(extract(epoch FROM next_attempt_at - updated_at) * 1000)
+	FROM webhook_deliveries WHERE state = 'pending' AND claimed_until IS NULL AND attempts >= 1});
+my @off = grep { my $max = min(200 * 2**($_->[0] - 1), 1000); $_->[1] < $max / 2 - 1 || $_->[1] > $max + 1 } @$waits;
+ok(@$waits && !@off, 'each retry waits its backoff (' . scalar(@$waits) . ' rows: attempts, ms): '
+	. join(' ', map { "$_->[0]:$_->[1]" } @$waits[ 0 .. min(5, $#$waits) ])) or diag(explain(\@off));
+cmp_ok(max(map { $_->[0] } @$waits), '>=', 3, '... also past the first doubling') if @$waits;
 is($t->psql_value(q{SELECT count(*) FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
 	WHERE e.type = 'call.terminated' AND d.attempts > 0}), 0,
 	'no call.terminated attempted while its call.cancelled is undelivered');

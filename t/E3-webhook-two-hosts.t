@@ -10,6 +10,7 @@ use lib "$FindBin::Bin/lib";
 use CallstopTest;
 use FakeReceiver;
 use Fixtures qw(:all);
+use List::Util qw(max);
 
 my $N = 300;
 my $rcv = FakeReceiver->new;
@@ -41,5 +42,10 @@ is(scalar keys %n, $N, "$N distinct events received");
 is(scalar(grep { $_ > 1 } values %n), 0, 'each exactly once');
 ok((!grep { !$_->{verified}{good} } @got), 'all verified');
 is($t->psql_value(q{SELECT max(attempts) FROM webhook_deliveries}), 1, 'one attempt each');
+# one child has at most webhook.concurrency (8) requests unanswered at once:
+# more than 8 at the receiver means both children were delivering
+my $most = max(map { my $r = $_; scalar grep { $_->{time} <= $r->{time} && ($_->{answered} // 9e15) > $r->{time} } @got }
+	@got);
+cmp_ok($most, '>', 8, "the two hosts shared the work: $most requests in flight at once");
 
 done_testing();

@@ -53,11 +53,42 @@ EOS
 	return $got;
 }
 
-is(complete('callstopctl', ''), 'admin-token check demo key migrate outbox tenant', 'callstopctl <TAB>: the commands');
+# What `callstopctl --help` lists: each command, its subcommands, the options
+# of each (an option list may go on in a line of its own: "    [--x N]"), and
+# the values of each --state.
+my ($hrc, $help) = $t->ctl('--help');
+my ($commands) = $help =~ /^Commands:\n(.*)\z/ms;
+my (%sub, %opt, %state, $cur);
+for my $line (split /\n/, $commands // '') {
+	if ($line =~ /^  ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?(.*)$/) {
+		$cur = join ' ', grep { defined } $1, $2;
+		$sub{$1}{ $2 // '' } = 1;
+	} elsif ($line !~ /^\s+\[/) {
+		undef $cur;    # a description
+		next;
+	}
+	next unless defined $cur;
+	$opt{$cur}{$1} = 1 while $line =~ /(--[a-z-]+)/g;
+	$state{$cur} = join ' ', sort split /\|/, $1 if $line =~ /--state ([a-z|]+)/;
+}
+my @cmds = sort keys %sub;
+ok(@cmds >= 7, "callstopctl --help lists its commands: @cmds");
+is(complete('callstopctl', ''), "@cmds", 'callstopctl <TAB>: the commands');
 is(complete('callstopctl', 'ou'), 'outbox', 'callstopctl ou<TAB>');
 is(complete('callstopctl', '-c', 'x.conf', 'key', ''), 'create list revoke', '... after -c FILE: key subcommands');
 is(complete('callstopctl', 'key', 'create', '--'), '--frontend-id --tenant', 'key create --<TAB>');
-is(complete('callstopctl', 'outbox', 'list', '--state', ''), 'done failed pending', 'outbox list --state <TAB>');
+is(complete('callstopctl', 'outbox', 'list', '--state', ''), $state{'outbox list'}, 'outbox list --state <TAB>');
+for my $c (@cmds) {
+	my @subs = sort grep { length } keys %{ $sub{$c} };
+	is(complete('callstopctl', $c, ''), "@subs", "$c <TAB>: @subs") if @subs;
+	for my $s (@subs ? @subs : ('')) {
+		my $k = join ' ', grep { length } $c, $s;
+		my @o = sort keys %{ $opt{$k} // {} };
+		is(complete('callstopctl', split(/ /, $k), '--'), "@o", "$k --<TAB>: the options --help lists");
+		is(complete('callstopctl', split(/ /, $k), '--state', ''), $state{$k}, "$k --state <TAB>: $state{$k}")
+			if $state{$k};
+	}
+}
 is(complete('callstopctl', '--j'), '--json', 'global --j<TAB>');
 is(complete('callstopctl', '-c', ''), 'FILES', '-c <TAB>: files');
 is(complete('callstopd', '--'), '--config --help --test --test-connect --version', 'callstopd --<TAB>');

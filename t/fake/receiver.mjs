@@ -9,7 +9,7 @@
 //        first for the next request, the last sticky), "delay_ms": N}
 //   GET  /_requests   the recorded requests, oldest first: {seq, path, id,
 //        timestamp, signature, body (parsed), raw, verified: {NAME: bool},
-//        status (null until answered), time}
+//        status (null until answered), time, answered (ms, as time)}
 //   POST /_reset      forget the requests; answer 204, no delay
 //   $RECEIVER_CONTROL  the /_control body to start with
 import http from 'node:http';
@@ -24,8 +24,10 @@ let seq = 0;
 const open = new Set();
 
 function send(res, rec, status, obj) {
-	if (rec)
+	if (rec) {
 		rec.status = status;
+		rec.answered = Date.now();
+	}
 	const body = obj === null ? '' : JSON.stringify(obj);
 	res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
 	res.end(body);

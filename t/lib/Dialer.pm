@@ -11,6 +11,8 @@ Dialer - a dialer simulator, and a long-lived psql session, for race tests
     my $d = Dialer->spawn(t => $t, batch => $uuid, name => 'd1', iterations => 300);
     ...
     my $rc = $d->wait(timeout => 10);    # psql's exit code (0 = clean), or undef after a kill
+    my ($batch, @dialers) = Dialer->race(t => $t, session => $s, tenant => $tid, job => 'batch-r1',
+                                         entries => 200, dialers => 3, name => 'r1');   # first claim made
 
     my $s = Dialer::Session->new($t);
     my $rows = $s->query('SELECT clock_timestamp(), 1');   # [[...], ...]
@@ -105,6 +107,23 @@ sub errors ($self) {
 	open(my $fh, '<', $self->{errfile}) or return '';
 	local $/;
 	return <$fh> // '';
+}
+
+# A round of a race test (t/60, t/D1): a batch of $o{entries} entries made
+# through the session, $o{dialers} dialers ("NAME-d1", ...) on it; returns
+# (batch uuid, dialers) once their first claim is made (the batch is no
+# longer pending), or after scaled(5) s.
+sub race ($class, %o) {
+	my ($t, $s) = @o{qw(t session)};
+	my $b = $s->value("INSERT INTO voice_call_batches (tenant_id, job_id) VALUES ($o{tenant}, '$o{job}') RETURNING id");
+	$s->query("INSERT INTO voice_call_batch_entries (batch_id, to_number)
+		SELECT '$b', '+1555' || lpad(g::text, 7, '0') FROM generate_series(1, $o{entries}) g");
+	my @dialers = map { $class->spawn(t => $t, batch => $b, name => "$o{name}-d$_", iterations => $o{entries},
+		max_seconds => 20) } 1 .. $o{dialers};
+	my $t0 = time;
+	sleep 0.001 until $s->value("SELECT status FROM voice_call_batches WHERE id = '$b'") ne 'pending'
+		|| time - $t0 > CallstopTest::scaled(5);
+	return ($b, @dialers);
 }
 
 package Dialer::Session;

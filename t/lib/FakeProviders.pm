@@ -83,29 +83,8 @@ Stop the fake (SIGTERM); start it again on the same port.
 
 use v5.36;
 
-use Carp qw(croak);
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
-use File::Spec;
-use File::Temp qw(tempdir);
-use HTTP::Tiny;
-use JSON::PP;
-use POSIX qw(WNOHANG _exit);
-use Scalar::Util qw(weaken);
-use Test::More ();
+use parent 'NodeFake';
 use Time::HiRes qw(sleep time);
-
-my $JSON = JSON::PP->new->utf8->canonical;
-my $SRCDIR = $ENV{CALLSTOP_SRCDIR}
-	// abs_path(File::Spec->catdir(dirname(__FILE__), File::Spec->updir, File::Spec->updir));
-my %LIVE;
-
-sub _which ($name) {
-	for my $dir (split /:/, $ENV{PATH} // '') {
-		return "$dir/$name" if length $dir && -x "$dir/$name";
-	}
-	return undef;
-}
 
 sub _rand ($n) {
 	my @c = ('A' .. 'Z', 'a' .. 'z', '0' .. '9');
@@ -115,32 +94,11 @@ sub _rand ($n) {
 }
 
 sub new ($class, %o) {
-	my $node = $ENV{CALLSTOP_NODE} // _which('node');
-	my $script = "$SRCDIR/t/fake/providers.mjs";
-	my $why = !$node ? 'node not found (install nodejs)'
-		: !-d "$SRCDIR/t/fake/node_modules/livekit-server-sdk"
-		? 't/fake/node_modules missing (run: npm ci --prefix t/fake --no-audit --no-fund)' : undef;
-	if ($why) {
-		# In CI a missing install step must show, not pass as skipped tests.
-		croak "fake providers: $why" if $ENV{CI} || $ENV{CALLSTOP_REQUIRE_FAKE};
-		my $tb = Test::More->builder;
-		Test::More::plan(skip_all => "fake providers: $why") if !$tb->has_plan && $tb->current_test == 0;
-		croak "fake providers: $why";
-	}
-	my $self = bless {
-		owner          => $$,
-		node           => $node,
-		script         => $script,
+	my $self = $class->_new(what => 'fake providers', script => 'providers.mjs', module => 'livekit-server-sdk',
 		livekit_key    => $o{livekit_key} // 'APIfake' . _rand(8),
 		livekit_secret => $o{livekit_secret} // _rand(40),
 		openai_key     => $o{openai_key} // 'sk-fake-' . _rand(32),
-		timeout        => $o{timeout} // 10,
-		dir            => tempdir('fakeprov-XXXXXX', TMPDIR => 1, CLEANUP => 1),
-		port           => 0,
-		http           => HTTP::Tiny->new(timeout => 30, keep_alive => 1),
-	}, $class;
-	$LIVE{"$self"} = $self;
-	weaken($LIVE{"$self"});
+		timeout        => $o{timeout} // 10);
 	$self->start;
 	return $self;
 }
@@ -157,79 +115,14 @@ sub harness ($class, %o) {
 	return ($t, $fake);
 }
 
-sub port ($self)           { return $self->{port} }
 sub url ($self)            { return "http://127.0.0.1:$self->{port}" }
 sub livekit_key ($self)    { return $self->{livekit_key} }
 sub livekit_secret ($self) { return $self->{livekit_secret} }
 sub openai_key ($self)     { return $self->{openai_key} }
-sub pid ($self)            { return $self->{pid} }
 
 sub start ($self) {
-	croak 'fake providers already running' if $self->{pid};
-	my $out = "$self->{dir}/stdout";
-	unlink $out;
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		eval {
-			open(STDIN, '<', '/dev/null') or die "stdin: $!\n";
-			open(STDOUT, '>', $out) or die "stdout: $!\n";
-			open(STDERR, '>>', "$self->{dir}/stderr") or die "stderr: $!\n";
-			$ENV{LIVEKIT_API_KEY} = $self->{livekit_key};
-			$ENV{LIVEKIT_API_SECRET} = $self->{livekit_secret};
-			$ENV{OPENAI_API_KEY} = $self->{openai_key};
-			exec { $self->{node} } $self->{node}, $self->{script}, $self->{port}
-				or die "exec $self->{node}: $!\n";
-		};
-		print STDERR $@;
-		_exit(127);
-	}
-	$self->{pid} = $pid;
-	my $deadline = time + $self->{timeout};
-	while (1) {
-		if (open(my $fh, '<', $out)) {
-			my $line = <$fh>;
-			if (defined $line && $line =~ /^(\d+)\n/) {
-				$self->{port} = $1;
-				last;
-			}
-		}
-		if (waitpid($pid, WNOHANG) == $pid || time > $deadline) {
-			delete $self->{pid};
-			kill 'KILL', $pid;
-			croak "fake providers did not start:\n" . _slurp("$self->{dir}/stderr");
-		}
-		sleep 0.05;
-	}
-	return $self->{port};
-}
-
-sub stop ($self) {
-	my $pid = delete $self->{pid} or return;
-	kill 'TERM', $pid;
-	my $deadline = time + 5;
-	while (waitpid($pid, WNOHANG) != $pid) {
-		if (time > $deadline) {
-			kill 'KILL', $pid;
-			waitpid($pid, 0);
-			last;
-		}
-		sleep 0.02;
-	}
-	return;
-}
-
-sub _slurp ($file) {
-	open(my $fh, '<', $file) or return '';
-	local $/;
-	return <$fh> // '';
-}
-
-sub _call ($self, $method, $path, $body = undef) {
-	my $res = $self->{http}->request($method, $self->url . $path,
-		defined $body ? { headers => { 'Content-Type' => 'application/json' }, content => $JSON->encode($body) }
-		: {});
-	croak "fake providers: $method $path: $res->{status} $res->{content}" unless $res->{success};
-	return $JSON->decode($res->{content});
+	return $self->_start(LIVEKIT_API_KEY => $self->{livekit_key}, LIVEKIT_API_SECRET => $self->{livekit_secret},
+		OPENAI_API_KEY => $self->{openai_key});
 }
 
 sub control ($self, %c) { return $self->_call(POST => '/_control', \%c) }
@@ -302,17 +195,6 @@ sub _write_secret ($file, $secret) {
 # The secrets this fake knows, for "no secret in any log" checks.
 sub secrets ($self) {
 	return ($self->{livekit_secret}, $self->{openai_key});
-}
-
-sub DESTROY ($self) {
-	$self->stop if $self->{owner} && $$ == $self->{owner};
-	return;
-}
-
-END {
-	for my $f (grep { defined } values %LIVE) {
-		$f->stop if $$ == $f->{owner};
-	}
 }
 
 1;

@@ -38,7 +38,7 @@ use Test::More ();
 
 our @EXPORT_OK = qw(
 	fx_call fx_batch fx_claim fx_start fx_report fx_snapshot fx_counters_ok fx_counters
-	fx_history fx_history_count fx_outbox fx_row fx_entry_counts fx_uuid
+	fx_history fx_history_count fx_outbox fx_row fx_entry_counts fx_uuid fx_kill_backend fx_kill_backend_off
 	is_unified_error is_rfc3339_utc fx_types
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -180,6 +180,35 @@ sub fx_outbox ($t, $call) {
 	my $rows = $t->psql(sprintf(q{SELECT row_to_json(o)::text FROM (SELECT provider, target, state, last_error
 		FROM termination_outbox WHERE call_id = '%s' ORDER BY id) o}, $call));
 	return [ map { JSON::PP->new->decode($_->[0]) } @$rows ];
+}
+
+# A connection lost inside a cancel's transaction: the backend that writes
+# the history row of $call terminates itself (every time, or with once => 1
+# only the first time), after what the transaction did before.
+# fx_kill_backend_off($t) removes it.
+sub fx_kill_backend ($t, $call, %o) {
+	# (nextval() asked only for that row: an AND could ask it for any)
+	my $once = $o{once} ? q{IF nextval('test_kill_once') > 1 THEN RETURN NEW; END IF;} : '';
+	$t->psql(($o{once} ? 'CREATE SEQUENCE test_kill_once;' : '') . qq{
+		CREATE FUNCTION test_kill_backend() RETURNS trigger LANGUAGE plpgsql AS \$\$
+		BEGIN
+			IF NEW.call_id = '$call' THEN
+				$once
+				PERFORM pg_terminate_backend(pg_backend_pid());
+				PERFORM pg_sleep(1);
+			END IF;
+			RETURN NEW;
+		END \$\$;
+		CREATE TRIGGER test_kill_backend BEFORE INSERT ON cancel_history
+			FOR EACH ROW EXECUTE FUNCTION test_kill_backend();
+	});
+	return;
+}
+
+sub fx_kill_backend_off ($t) {
+	$t->psql('DROP TRIGGER test_kill_backend ON cancel_history; DROP FUNCTION test_kill_backend();'
+		. ' DROP SEQUENCE IF EXISTS test_kill_once');
+	return;
 }
 
 # A unified error answer (SPEC 3): status, JSON content type, exactly
