@@ -41,7 +41,7 @@ static void retry_on_tick(void *arg)
  */
 static void retry_loop(const struct conf *cfg, struct db *db, struct outbox *ob, struct verify *vf)
 {
-	long long next_drain = 0, next_prune = 0;
+	long long next_drain = 0;
 
 	while (!retry_quit) {
 		long long now = clock_monotonic_ms();
@@ -55,10 +55,9 @@ static void retry_loop(const struct conf *cfg, struct db *db, struct outbox *ob,
 			if (n > 0)
 				verify_kick(vf); /* some may be sent now */
 		}
-		if (now >= next_prune) { /* SPEC 8: expired Idempotency-Keys, once a second */
-			(void)idem_prune(db, 10);
-			next_prune = now + 1000;
-		}
+		/* SPEC 8: expired Idempotency-Keys (idem_prune() runs at most
+		 * once every IDEM_PRUNE_EVERY_MS by itself) */
+		(void)idem_prune(db, 10);
 		busy = verify_step(vf, db);
 		if (n < 0 || busy < 0) {
 			usleep((useconds_t)cfg->outbox_poll_ms * 1000);
