@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/pgwait.h"
 #include "common/statements.h"
+#include "common/wake.h"
 
 static const char *const db_param_names[DB_N_PARAMS] = {
 	[DB_P_CONNECT_TIMEOUT] = "connect_timeout",   [DB_P_KA_IDLE] = "keepalives_idle",
@@ -71,12 +72,20 @@ void db_configure(struct db *db, const struct conf *cfg)
 		db->batch_timeout_ms = cap;
 	if (db->batch_timeout_ms < db->stmt_timeout_ms)
 		db->batch_timeout_ms = db->stmt_timeout_ms;
+	/* the channels whose child runs on this host: the retry child always,
+	 * the delivery child unless [webhook] enabled = no (wake.h) */
+	db->wake_local = 0;
+	if (wake_ready(WAKE_OUTBOX))
+		db->wake_local |= 1u << WAKE_OUTBOX;
+	if (cfg->webhook_enabled && wake_ready(WAKE_WEBHOOK))
+		db->wake_local |= 1u << WAKE_WEBHOOK;
 }
 
 void db_disconnect(struct db *db)
 {
 	if (db->tx)
 		db->tx = 2;
+	db->wake_due = 0; /* the transaction, if any, is gone */
 	if (db->conn != NULL) {
 		PQfinish(db->conn);
 		db->conn = NULL;
@@ -157,7 +166,7 @@ static int db_server_alive(void *arg)
 }
 
 /* Run a command (SET, LISTEN) under the short deadline.  0 or -1 (logged). */
-static int db_command(struct db *db, const char *sql)
+int db_command(struct db *db, const char *sql)
 {
 	int64_t deadline =
 		clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms + DB_GRACE_MS : 60000);
@@ -234,9 +243,9 @@ static int db_prepare_all(struct db *db)
 /* Connected: the schema is current, prepare, LISTEN.  0, or -1 after logging. */
 static int db_setup(struct db *db)
 {
-	PQsetNoticeReceiver(db->conn, pgwait_notice, NULL);
 	db->session_timeout_ms = -1;
-	if (db_schema_check(db->conn,
+	if (db_wake_setup(db) < 0 ||
+	    db_schema_check(db->conn,
 			    clock_monotonic_ms() + (db->stmt_timeout_ms ? db->stmt_timeout_ms : 60000),
 			    &db->schema_seen) != 0 ||
 	    db_prepare_all(db) < 0)
@@ -404,6 +413,7 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 	if (db->tx == 2) {
 		if (stmt == DB_TX_COMMIT || stmt == DB_TX_ROLLBACK)
 			db->tx = 0;
+		db_wake_settle(db, 0);
 		db->last_error = DB_UNAVAILABLE;
 		return NULL;
 	}
@@ -417,6 +427,8 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 			db->last_error = DB_UNAVAILABLE;
 			return NULL;
 		}
+		if (!db->tx)
+			db_wake_settle(db, 0); /* what an attempt that failed gathered */
 		sent = clock_monotonic_ms();
 		if (PQsendQueryPrepared(db->conn, db_statements[stmt].name, nparams, params, NULL, NULL, 0))
 			res = pgwait_result(db->conn,
@@ -434,6 +446,8 @@ static PGresult *db_run(struct db *db, enum db_stmt stmt, int timeout_ms, int np
 		if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
 			db->tx = stmt == DB_TX_BEGIN ? 1 : db->tx;
 			db->last_error = DB_OK;
+			if (!db->tx) /* committed (or rolled back): wake whom it queued work for */
+				db_wake_settle(db, stmt != DB_TX_ROLLBACK);
 			return res;
 		}
 		state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

@@ -47,10 +47,23 @@ struct db {
 	 * connection was lost (every statement fails until the ROLLBACK) */
 	int tx;
 	int schema_seen; /* the schema version the last connection found, -1: none (db_schema.h) */
+	/* local wake-ups (common/wake.h): bits 1 << enum wake_channel */
+	unsigned wake_local; /* channels this session wakes itself (callstop.wake_local) */
+	unsigned wake_due;   /* channels the open transaction queued work for */
 };
 
 /* Close the connection (and any background attempt); the next statement
  * connects again.  LISTENs are renewed by that connect. */
 void db_disconnect(struct db *db);
+
+/* db.c: run a command (SET, LISTEN) under the short deadline; 0 or -1
+ * (logged).
+ * db_notify.c: local wake-ups (common/wake.h).  db_wake_setup() runs on
+ * every new connection: installs db_notice() and names the channels this
+ * session wakes itself (0, or -1 logged).  db_wake_settle() ends a
+ * transaction's wake-ups: committed, they are posted; else dropped. */
+int db_wake_setup(struct db *db);
+int db_command(struct db *db, const char *sql);
+void db_wake_settle(struct db *db, int committed);
 
 #endif

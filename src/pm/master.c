@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/scoreboard.h"
+#include "common/wake.h"
 #include "http/router.h"
 #include "pm/master.h"
 #include "pm/master_int.h"
@@ -145,6 +146,10 @@ int master_run(struct conf *cfg, int listen_fd, int inherited)
 	scoreboard_set_gen(m.gen);
 	if (master_signals_init(&m) < 0)
 		goto out;
+	/* before the first fork: every process inherits the pipes (wake.h) */
+	if (wake_open() < 0)
+		log_warn("wake-ups: cannot open pipes: %s; the children are woken by NOTIFY",
+			 strerror(errno));
 
 	rc = master_loop(&m);
 	log_info("callstopd stopped");
