@@ -98,14 +98,14 @@ subtest 'cancel-matching killed after its commit: its stored calls[] say queued 
 	my $id = fx_call($t, $tid, status => 'running', agent_id => 'agent-b2c', livekit_room => 'room-b2c');
 	my $body = { filter => { agent_id => 'agent-b2c' } };
 	my $log0 = length $t->log;
-	my $bg = send_bg('/calls/cancel-matching', 'b2-c', $body, 'c');
+	my $bg = send_bg('/calls/cancel-matching', 'b2-c', $body);
 	my $line = $t->wait_until(sub { substr($t->log, $log0) =~ /^(.*callstopd\[(\d+)\]: test hook: pausing.*)$/m
 		? $1 : 0 }, timeout => 30);
 	ok($line, 'the worker paused after its commit') or return;
 	my ($pid) = $line =~ /callstopd\[(\d+)\]/;
 	is(stored('b2-c'), 1, 'the key is stored with the effects');
 	kill 'KILL', $pid;
-	like(result($bg)->{status}, qr/^5\d\d$/, 'the client gets a 5xx');
+	like(bg_result($bg)->{status}, qr/^5\d\d$/, 'the client gets a 5xx');
 
 	my $again = keyed('/calls/cancel-matching', 'b2-c', json => $body);
 	is($again->{status}, 200, 'the retry: 200') or diag($again->{body});
