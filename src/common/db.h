@@ -100,7 +100,9 @@ enum db_error db_last_error(const struct db *db);
 void db_listen(struct db *db, const char *channel);
 
 /*
- * Wait up to timeout_ms for a notification on the LISTENed channel.
+ * Wait up to timeout_ms for a notification on the LISTENed channel, or a
+ * local wake-up of the same channel (common/wake.h: this host's callstopd
+ * processes wake it so after their commits, other clients NOTIFY).
  * Returns 1 if one (or more) arrived, 0 on timeout or a signal, -1 if the
  * database is unreachable (then the caller sleeps and tries again).
  */
