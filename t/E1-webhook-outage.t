@@ -31,6 +31,7 @@ for my $call (@calls) {
 	my $r = $t->api(POST => '/calls/cancel', key => $key, frontend => 'fe1', json => { resource_id => $call });
 	is($r->{status}, 200, 'cancelled') or diag($r->{body});
 }
+$t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM webhook_events}) >= 2 * $N }, timeout => scaled(30));
 is($t->psql_value(q{SELECT count(*) FROM webhook_events}), 2 * $N, "$N call.cancelled and $N call.terminated written");
 ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM webhook_deliveries WHERE attempts >= 2}) >= $N },
 	timeout => scaled(30)), 'the receiver is down: deliveries retried');

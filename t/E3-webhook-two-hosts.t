@@ -31,7 +31,11 @@ while (my @chunk = splice @calls, 0, 100) {
 		json => { resource_id => \@chunk });
 	is($r->{status}, 200, 'cancelled ' . scalar @chunk) or diag($r->{body});
 }
+# each cancel marked its history row; the delivery children write the events
+ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM webhook_events}) >= $N }, timeout => scaled(30)),
+	'the cancels announced');
 is($t->psql_value(q{SELECT count(*) FROM webhook_events}), $N, "$N events");
+is($t->psql_value(q{SELECT count(*) FROM cancel_history WHERE announce}), 0, '... none left to announce');
 ok($t->wait_until(sub { $t->psql_value(q{SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'}) == $N },
 	timeout => scaled(60)), 'all delivered');
 sleep 1;

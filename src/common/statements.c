@@ -247,6 +247,9 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS, DB_SCHEMA_VERSION_SQL },
 	/* SPEC 9: sql/011_webhooks.sql says how the claim keeps the order of
 	 * each resource's events and why it is a function */
+	/* sql/016_webhook_announce.sql: a cancel's call.cancelled is written
+	 * here, from its marked cancel_history row, before the claim */
+	[DB_WEBHOOK_ANNOUNCE] = { "webhook_announce", 1, "SELECT callstop_webhook_announce($1::integer)" },
 	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,
 			       "SELECT * FROM callstop_webhook_claim($1::integer, $2::integer)" },
 	[DB_WEBHOOK_RESULT] = { "webhook_result", 0,
@@ -262,8 +265,10 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 			      "SELECT callstop_webhook_gone($1::bigint)" },
 	/* GET /callstop-metrics: the pending ones by their partial index */
 	[DB_WEBHOOK_DEPTH] = { "webhook_depth", WEBHOOK_DEPTH_NCOLS,
-			       "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM webhook_events_id_seq),"
-			       " count(*), coalesce(floor(extract(epoch FROM now() - min(queued_at))), 0)::bigint,"
+			       "WITH a AS (SELECT count(*) AS n, min(at) AS oldest FROM cancel_history WHERE announce)"
+			       " SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM webhook_events_id_seq),"
+			       " count(*) + (SELECT n FROM a), coalesce(floor(extract(epoch FROM"
+			       "  now() - least(min(queued_at), (SELECT oldest FROM a)))), 0)::bigint,"
 			       " (SELECT count(*) FROM webhook_deliveries WHERE state = 'failed')"
 			       " FROM webhook_deliveries WHERE state = 'pending'" },
 };

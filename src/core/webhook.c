@@ -168,6 +168,12 @@ static int webhook_claim(struct webhook_sender *ws, struct db *db, int want)
 	snprintf(limit, sizeof(limit), "%d", want);
 	snprintf(lease, sizeof(lease), "%d",
 		 (ws->cfg->webhook_timeout_ms + 999) / 1000 + WEBHOOK_LEASE_MARGIN_S);
+	/* the cancels announced since the last claim become events first
+	 * (sql/016_webhook_announce.sql) */
+	claimed = db_exec(db, DB_WEBHOOK_ANNOUNCE, 1, params);
+	if (claimed == NULL)
+		return -1;
+	PQclear(claimed);
 	claimed = db_exec(db, DB_WEBHOOK_CLAIM, 2, params);
 	if (claimed == NULL)
 		return -1;
