@@ -18,7 +18,8 @@
 --     event and its deliveries, exactly as the cancel wrote them before: the
 --     same data (the call's row and the request context kept in the history
 --     row), the event's timestamp the cancel's (the history row's "at"), the
---     endpoints that want the type when it is published;
+--     endpoints that want the type, were added before the cancel and are
+--     still enabled when it is published;
 --   * callstop_event() publishes a call's marked row first, under the call's
 --     lock, before any later event of that call (call.terminated), so that
 --     seq still follows the order of the changes.
@@ -44,10 +45,13 @@ LANGUAGE sql STABLE AS $$
 	                 AND (e.event_types IS NULL OR p_type = ANY (e.event_types)))
 $$;
 
--- Write one event and its deliveries (011's callstop_event() without its
--- first test): the caller holds the resource's advisory lock.  p_at is the
--- event's timestamp: the change's, not the publication's.  Nothing is
--- written when no endpoint wants p_type now.
+-- Write one event and its deliveries (011's callstop_event()): the caller
+-- holds the resource's advisory lock.  p_at is the time of the change, the
+-- event's timestamp (not the publication's); the deliveries go to the
+-- tenant's enabled endpoints that want p_type and were added before it (an
+-- endpoint added while an announced cancel waited is not sent that cancel;
+-- a removed or disabled one is not sent it either, as its deliveries would
+-- not have been claimed).  Nothing is written when there is no such endpoint.
 CREATE FUNCTION callstop_event_write(p_tenant_id bigint, p_type text, p_resource_type text,
                                      p_resource_id text, p_data jsonb, p_at timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -55,6 +59,11 @@ DECLARE
 	v_seq integer;
 	v_id bigint;
 BEGIN
+	IF NOT EXISTS (SELECT 1 FROM webhook_endpoints e
+	               WHERE e.tenant_id = p_tenant_id AND e.state = 'enabled' AND e.created_at <= p_at
+	                 AND (e.event_types IS NULL OR p_type = ANY (e.event_types))) THEN
+		RETURN;
+	END IF;
 	SELECT coalesce(max(ev.seq), 0) + 1 INTO v_seq FROM webhook_events ev
 	WHERE ev.tenant_id = p_tenant_id AND ev.resource_type = p_resource_type
 	  AND ev.resource_id = p_resource_id;
@@ -64,7 +73,7 @@ BEGIN
 	RETURNING id INTO v_id;
 	INSERT INTO webhook_deliveries (event_id, endpoint_id, resource_type, resource_id, seq)
 	SELECT v_id, e.id, p_resource_type, p_resource_id, v_seq FROM webhook_endpoints e
-	WHERE e.tenant_id = p_tenant_id AND e.state = 'enabled'
+	WHERE e.tenant_id = p_tenant_id AND e.state = 'enabled' AND e.created_at <= p_at
 	  AND (e.event_types IS NULL OR p_type = ANY (e.event_types));
 END;
 $$;
@@ -83,15 +92,13 @@ BEGIN
 	FOR h IN UPDATE cancel_history SET announce = false
 	         WHERE call_id = p_call_id AND announce
 	         RETURNING tenant_id, route, request_id, at LOOP
-		IF callstop_event_wanted(h.tenant_id, 'call.cancelled') THEN
-			PERFORM callstop_event_write(h.tenant_id, 'call.cancelled', 'call', p_call_id::text,
-				jsonb_build_object('call_log_id', c.id, 'status', 'cancelled',
-					'batch_job_id', (SELECT b.job_id FROM voice_call_batches b WHERE b.id = c.batch_id),
-					'end_reason', c.end_reason, 'cancelled_at', callstop_rfc3339(c.ended_at),
-					'route', nullif(h.route, ''), 'request_id', nullif(h.request_id, '')),
-				h.at)
-			FROM voice_call_logs c WHERE c.id = p_call_id;
-		END IF;
+		PERFORM callstop_event_write(h.tenant_id, 'call.cancelled', 'call', p_call_id::text,
+			jsonb_build_object('call_log_id', c.id, 'status', 'cancelled',
+				'batch_job_id', (SELECT b.job_id FROM voice_call_batches b WHERE b.id = c.batch_id),
+				'end_reason', c.end_reason, 'cancelled_at', callstop_rfc3339(c.ended_at),
+				'route', nullif(h.route, ''), 'request_id', nullif(h.request_id, '')),
+			h.at)
+		FROM voice_call_logs c WHERE c.id = p_call_id;
 		n := n + 1;
 	END LOOP;
 	RETURN n;

@@ -11,8 +11,8 @@
 #   without endpoints or an endpoint that does not want the type, nor for
 #   a no-op; the queue depth metric counts the marked row;
 # - publishing writes the event with the request's route and X-Request-Id,
-#   the cancel's time, one delivery per endpoint that wants it, and clears
-#   the mark; a second run publishes nothing;
+#   the cancel's time, one delivery per endpoint that wants it and was there
+#   at the cancel, and clears the mark; a second run publishes nothing;
 # - a later event of the call (call.terminated) publishes the marked row
 #   first: seq keeps the order of the changes;
 # - two publishers at once: the second skips what the first holds (it does
@@ -38,10 +38,13 @@ my $pkey = $t->key(tenant => 'picky', frontend_id => 'fe3');
 my $JSON = JSON::PP->new->utf8;
 
 sub add_endpoint ($tenant, @more) {
-	my ($rc) = $t->ctl('webhook', 'add', '--tenant', $tenant, '--url', "https://hooks.example/$tenant", @more);
+	my ($rc, undef, $err) = $t->ctl('webhook', 'add', '--tenant', $tenant, '--url',
+		"https://hooks.example/$tenant/" . fx_uuid(), @more);
 	is($rc, 0, "webhook add for $tenant");
+	my ($id) = $err =~ /endpoint (\d+)/;
+	return $id;
 }
-add_endpoint('acme');
+my $ep = add_endpoint('acme');
 add_endpoint('picky', '--events', 'batch.cancelled');
 
 sub cancel ($key, $fe, $id) {
@@ -77,6 +80,8 @@ is(cancel($pkey, 'fe3', $call_p)->{status}, 200, 'a call of a tenant whose endpo
 is(marked($call_p), 0, '... not marked');
 
 # ---- publishing ----
+my $ep_later = add_endpoint('acme');
+isnt($ep_later, $ep, 'a second endpoint added after the cancel');
 is(publish(), 1, 'callstop_webhook_announce() publishes one');
 my $ev = events_of($call);
 is(scalar @$ev, 1, 'one event');
@@ -91,8 +96,8 @@ is_deeply($body, { type => 'call.cancelled', timestamp => $at,
 	data => { call_log_id => $call, status => 'cancelled', batch_job_id => undef, end_reason => 'cancelled',
 		cancelled_at => $ended, route => $route, request_id => $rid } },
 	"the payload: the cancel's data, route, request id and time") or diag(explain($body));
-is($t->psql_value("SELECT count(*) FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
-	. " WHERE e.resource_id = '$call'"), 1, 'one delivery (one endpoint)');
+is_deeply($t->psql("SELECT d.endpoint_id FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
+	. " WHERE e.resource_id = '$call'"), [ [$ep] ], 'one delivery, to the endpoint there was at the cancel');
 is(marked($call), 0, 'the mark cleared');
 is(publish(), 0, 'a second run publishes nothing');
 is(scalar @{ events_of($call) }, 1, '... still one event');

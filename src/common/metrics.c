@@ -317,14 +317,16 @@ static void metrics_webhooks(struct metrics_buf *b, struct db *db)
 	}
 	metrics_header(b, "callstop_webhook_events_total", "counter", "Webhook events written.");
 	metrics_printf(b, "callstop_webhook_events_total %s\n", PQgetvalue(res, 0, WEBHOOK_DEPTH_EVENTS));
-	metrics_header(b, "callstop_webhook_queue_depth", "gauge",
-		       "Webhook deliveries by state: pending (not delivered yet) and failed (given up).");
+	metrics_header(
+		b, "callstop_webhook_queue_depth", "gauge",
+		"Webhook deliveries by state: pending (not delivered yet, cancels announced but not yet"
+		" written as events included) and failed (given up).");
 	metrics_printf(b, "callstop_webhook_queue_depth{state=\"pending\"} %s\n",
 		       PQgetvalue(res, 0, WEBHOOK_DEPTH_PENDING));
 	metrics_printf(b, "callstop_webhook_queue_depth{state=\"failed\"} %s\n",
 		       PQgetvalue(res, 0, WEBHOOK_DEPTH_FAILED));
 	metrics_header(b, "callstop_webhook_oldest_undelivered_seconds", "gauge",
-		       "Age of the oldest pending webhook delivery, 0 if none.");
+		       "Age of the oldest pending webhook delivery or announced cancel, 0 if none.");
 	metrics_printf(b, "callstop_webhook_oldest_undelivered_seconds %s\n",
 		       PQgetvalue(res, 0, WEBHOOK_DEPTH_OLDEST_S));
 	PQclear(res);

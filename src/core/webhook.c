@@ -47,6 +47,7 @@ struct webhook_sender {
 	CURLM *multi; /* kept for the process: its connection cache */
 	int in_flight;
 	struct webhook_send *finished;
+	int announced; /* announced cancels the last claim wrote as events first */
 };
 
 struct webhook_sender *webhook_sender_new(const struct conf *cfg)
@@ -170,9 +171,11 @@ static int webhook_claim(struct webhook_sender *ws, struct db *db, int want)
 		 (ws->cfg->webhook_timeout_ms + 999) / 1000 + WEBHOOK_LEASE_MARGIN_S);
 	/* the cancels announced since the last claim become events first
 	 * (sql/016_webhook_announce.sql) */
+	ws->announced = 0;
 	claimed = db_exec(db, DB_WEBHOOK_ANNOUNCE, 1, params);
 	if (claimed == NULL)
 		return -1;
+	ws->announced = atoi(PQgetvalue(claimed, 0, 0));
 	PQclear(claimed);
 	claimed = db_exec(db, DB_WEBHOOK_CLAIM, 2, params);
 	if (claimed == NULL)
@@ -308,12 +311,13 @@ static int webhook_nfinished(const struct webhook_sender *ws)
  * sends).  Answers are recorded together: when nothing else is in flight,
  * when a quarter of the slots wait for theirs, or WEBHOOK_RECORD_WINDOW_MS
  * after the first.  A recorded delivery may make its resource's next event
- * due: claim again after each record until a claim comes back short and
- * nothing is in flight.
+ * due: claim again after each record until a claim comes back short (and
+ * its announce step too: announced cancels that no endpoint takes any more
+ * make no delivery, but must still be cleared) and nothing is in flight.
  */
 int webhook_drain(struct webhook_sender *ws, struct db *db, int limit)
 {
-	int conc = ws->cfg->webhook_concurrency, processed = 0, exhausted = 0;
+	int conc = ws->cfg->webhook_concurrency, processed = 0, announced = 0, exhausted = 0;
 	long long first_done = 0;
 
 	if (db_connect(db) < 0)
@@ -328,10 +332,12 @@ int webhook_drain(struct webhook_sender *ws, struct db *db, int limit)
 
 			if (n < 0 && ws->in_flight == 0 && ws->finished == NULL)
 				return processed > 0 ? processed : -1;
-			exhausted = n < room;
+			/* a full announce may have left more to write */
+			exhausted = n < room && ws->announced < room;
 			processed += n > 0 ? n : 0;
+			announced += n >= 0 ? ws->announced : 0;
 		}
-		if (ws->in_flight == 0 && ws->finished == NULL)
+		if (ws->in_flight == 0 && ws->finished == NULL && (exhausted || room <= 0))
 			break;
 		if (ws->in_flight > 0) {
 			curl_multi_perform(ws->multi, &running);
@@ -354,5 +360,5 @@ int webhook_drain(struct webhook_sender *ws, struct db *db, int limit)
 		if (running > 0 && wait_ms > 0)
 			curl_multi_poll(ws->multi, NULL, 0, wait_ms, NULL);
 	}
-	return processed;
+	return processed + announced;
 }
