@@ -36,12 +36,14 @@ ALTER TABLE cancel_history ADD COLUMN announce boolean NOT NULL DEFAULT false;
 -- Only marked rows are in it: the publisher's queue, oldest first.
 CREATE INDEX cancel_history_announce_idx ON cancel_history (id) WHERE announce;
 
--- Whether an enabled endpoint of the tenant wants events of p_type (011's
--- test in callstop_event(); inlined into its callers' plans).
-CREATE FUNCTION callstop_event_wanted(p_tenant_id bigint, p_type text) RETURNS boolean
+-- Whether an enabled endpoint of the tenant, added before p_at, wants
+-- events of p_type (011's test in callstop_event(); inlined into its
+-- callers' plans).
+CREATE FUNCTION callstop_event_wanted(p_tenant_id bigint, p_type text, p_at timestamptz DEFAULT 'infinity')
+RETURNS boolean
 LANGUAGE sql STABLE AS $$
 	SELECT EXISTS (SELECT 1 FROM webhook_endpoints e
-	               WHERE e.tenant_id = p_tenant_id AND e.state = 'enabled'
+	               WHERE e.tenant_id = p_tenant_id AND e.state = 'enabled' AND e.created_at <= p_at
 	                 AND (e.event_types IS NULL OR p_type = ANY (e.event_types)))
 $$;
 
@@ -59,9 +61,7 @@ DECLARE
 	v_seq integer;
 	v_id bigint;
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM webhook_endpoints e
-	               WHERE e.tenant_id = p_tenant_id AND e.state = 'enabled' AND e.created_at <= p_at
-	                 AND (e.event_types IS NULL OR p_type = ANY (e.event_types))) THEN
+	IF NOT callstop_event_wanted(p_tenant_id, p_type, p_at) THEN
 		RETURN;
 	END IF;
 	SELECT coalesce(max(ev.seq), 0) + 1 INTO v_seq FROM webhook_events ev
