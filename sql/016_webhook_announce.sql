@@ -37,14 +37,17 @@ ALTER TABLE cancel_history ADD COLUMN announce boolean NOT NULL DEFAULT false;
 CREATE INDEX cancel_history_announce_idx ON cancel_history (id) WHERE announce;
 
 -- Whether an enabled endpoint of the tenant, added before p_at, wants
--- events of p_type (011's test in callstop_event(); inlined into its
--- callers' plans).
+-- events of p_type (011's test in callstop_event()).  plpgsql, so that its
+-- plan is cached: a LANGUAGE sql function with a subquery is not inlined,
+-- and would be parsed and planned on every cancel.
 CREATE FUNCTION callstop_event_wanted(p_tenant_id bigint, p_type text, p_at timestamptz DEFAULT 'infinity')
 RETURNS boolean
-LANGUAGE sql STABLE AS $$
-	SELECT EXISTS (SELECT 1 FROM webhook_endpoints e
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN EXISTS (SELECT 1 FROM webhook_endpoints e
 	               WHERE e.tenant_id = p_tenant_id AND e.state = 'enabled' AND e.created_at <= p_at
-	                 AND (e.event_types IS NULL OR p_type = ANY (e.event_types)))
+	                 AND (e.event_types IS NULL OR p_type = ANY (e.event_types)));
+END;
 $$;
 
 -- Write one event and its deliveries (011's callstop_event()): the caller
@@ -242,10 +245,6 @@ DECLARE
 	v_term record;
 	v_announce boolean;
 BEGIN
-	-- The request's context, for the events of this transaction (SPEC 9).
-	PERFORM set_config('callstop.route', coalesce(p_route, ''), true),
-		set_config('callstop.request_id', coalesce(p_request_id, ''), true);
-
 	v_one := v_n = 1 AND p_types[1] IN ('call', 'call_or_openai');
 	IF v_one THEN
 		-- One call: found without locking, its batch row locked, then the call.
@@ -262,6 +261,11 @@ BEGIN
 			PERFORM 1 FROM voice_call_batches b WHERE b.id = v_batch_id FOR NO KEY UPDATE;
 		END IF;
 	ELSE
+		-- The request's context, for the events it writes (SPEC 9: a
+		-- batch's, its force-cancelled calls'); a cancelled call's is in
+		-- its history row.
+		PERFORM set_config('callstop.route', coalesce(p_route, ''), true),
+			set_config('callstop.request_id', coalesce(p_request_id, ''), true);
 		-- Lock in a fixed order: every batch the request can touch (named,
 		-- or the batch of a named call) by id, then the named calls by id.
 		PERFORM 1 FROM voice_call_batches b

@@ -36,7 +36,7 @@ sub batch_status ($b) { return $t->psql_value("SELECT status FROM voice_call_bat
 
 subtest 'the helpers keep their plans' => sub {
 	for my $f (qw(callstop_terminate_calls callstop_history callstop_history_action callstop_batch_settle
-		callstop_count_entries callstop_cancel callstop_cancel_call))
+		callstop_count_entries callstop_cancel callstop_cancel_call callstop_event_wanted))
 	{
 		is($t->psql_value("SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 			WHERE p.proname = '$f'"), 'plpgsql', "$f is plpgsql (its statements' plans are cached)");
