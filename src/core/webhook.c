@@ -325,8 +325,8 @@ int webhook_drain(struct webhook_sender *ws, struct db *db, int limit)
 	for (;;) {
 		int room = conc - ws->in_flight, running = 0, wait_ms = 100;
 
-		if (room > limit - processed)
-			room = limit - processed;
+		if (room > limit - processed - announced) /* so that a drain ends: quit, log reopen */
+			room = limit - processed - announced;
 		if (!exhausted && room > 0 && (ws->in_flight == 0 || room >= (conc + 3) / 4)) {
 			int n = webhook_claim(ws, db, room);
 

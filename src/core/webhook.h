@@ -54,8 +54,9 @@ void webhook_sender_free(struct webhook_sender *ws);
 
 /* Claim due deliveries as slots free up, send and record them, until none is
  * due, no announced cancel is left to write as an event (sql/016) and none
- * is in flight, or limit claimed.  Returns the number of deliveries claimed
- * plus announced cancels written, or -1 if the database is unreachable. */
+ * is in flight, or limit claimed and written between them.  Returns the
+ * number of deliveries claimed plus announced cancels written, or -1 if the
+ * database is unreachable. */
 int webhook_drain(struct webhook_sender *ws, struct db *db, int limit) MUST_CHECK;
 
 #endif
