@@ -80,10 +80,16 @@ $r = $t->wait_until(sub {
 		&& $r;
 }, timeout => 10);
 is($r->{status}, 200, 'the API answers again') or diag($r->{body});
-$r = $t->api(POST => '/calls/cancel', json => { resource_id => $call }, key => $key, frontend => 'fe1');
+# (a worker that has not found out yet answers 503 and changes nothing)
+$r = $t->wait_until(sub {
+	my $r = $t->api(POST => '/calls/cancel', json => { resource_id => $call }, key => $key, frontend => 'fe1');
+	$r->{status} != 503 && $r;
+}, timeout => scaled(10)) || { status => 503 };
 is($r->{status}, 200, 'a cancel: 200');
 like($t->log, qr/database schema is at $needed, as this callstopd needs: serving again/, 'the log says so');
-$m = $t->metrics;
+# a scrape is answered by any worker, and each finds out at its next
+# connection attempt: wait for one that has
+$t->wait_until(sub { $m = $t->metrics; ($m->{callstop_schema_current} // 0) == 1 }, timeout => scaled(10));
 is($m->{callstop_schema_current}, 1, 'callstop_schema_current 1');
 like(join(' ', grep { /^callstop_build_info\{/ } keys %$m), qr/version="[^"]+"/, 'callstop_build_info{version}');
 
