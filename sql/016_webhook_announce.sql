@@ -355,6 +355,55 @@ BEGIN
 			RETURN NEXT;
 		ELSE
 			resource_type := 'call';
+			IF v_one AND v_id IS NOT NULL AND v_batch_id IS NULL THEN
+				-- A call outside any batch, active (the common case): its
+				-- cancel, outbox rows and history row in one statement, as
+				-- callstop_cancel_call() and the history insert below would
+				-- write them (nothing to count or settle).  A call that is
+				-- not active, or has a batch entry (hand-made data), goes on
+				-- below as before.
+				WITH c AS (
+					UPDATE voice_call_logs c SET status = 'cancelled', ended_at = now(),
+						end_reason = p_end_reason, updated_at = now()
+					WHERE c.id = v_id AND c.batch_entry_id IS NULL AND callstop_call_is_active(c.status)
+					RETURNING c.id, c.tenant_id, c.livekit_room, c.openai_call_id
+				), o AS (
+					INSERT INTO termination_outbox (tenant_id, call_id, provider, target, state, last_error,
+					                                idempotency_key)
+					SELECT c.tenant_id, c.id, t.provider, t.target,
+						CASE WHEN t.provider = ANY (p_providers) THEN 'pending' ELSE 'failed' END,
+						CASE WHEN t.provider = ANY (p_providers) THEN NULL ELSE t.label || ' not configured' END,
+						CASE WHEN p_end_reason = 'admin_cancel' AND t.provider = 'openai'
+							THEN 'admin_hangup_' || t.target || '_' || gen_random_uuid()
+							ELSE gen_random_uuid()::text END
+					FROM c CROSS JOIN LATERAL (VALUES ('livekit', 'LiveKit', c.livekit_room),
+					                                  ('openai', 'OpenAI', c.openai_call_id)) AS t (provider, label, target)
+					WHERE t.target IS NOT NULL
+					RETURNING id, provider
+				), h AS (
+					INSERT INTO cancel_history (tenant_id, resource_type, call_id, force, cancelled_count, route,
+					                            key_id, key_kind, request_id, announce)
+					SELECT c.tenant_id, 'call', c.id, p_force, 1, p_route, p_key_id,
+						CASE WHEN p_end_reason = 'admin_cancel' THEN 'admin_token' ELSE 'api_key' END,
+						p_request_id, callstop_event_wanted(c.tenant_id, 'call.cancelled')
+					FROM c
+					RETURNING announce
+				)
+				SELECT c.id, c.tenant_id, c.livekit_room, c.openai_call_id,
+					coalesce((SELECT array_agg(o.id ORDER BY o.id) FROM o), '{}'),
+					coalesce((SELECT array_agg(ROW(o.id, o.provider)::callstop_outbox_ref ORDER BY o.id) FROM o), '{}'),
+					(SELECT h.announce FROM h)
+				INTO resource_uuid, tenant_id, livekit_room, openai_call_id, outbox_ids, outbox_rows, v_announce
+				FROM c;
+				IF FOUND THEN
+					outcome := 'cancelled'; status := 'cancelled'; cancelled_count := 1;
+					IF v_announce THEN
+						PERFORM callstop_wake('callstop_webhook', '');
+					END IF;
+					RETURN NEXT;
+					CONTINUE;
+				END IF;
+			END IF;
 			IF v_one THEN
 				v_found := false;
 				IF v_id IS NOT NULL THEN

@@ -45,6 +45,30 @@ subtest 'the helpers keep their plans' => sub {
 		qr/\bEXECUTE\b/, 'the counting trigger runs no EXECUTE (planned once per trigger, not per statement)');
 };
 
+subtest 'a call outside any batch: one statement, not callstop_cancel_call()' => sub {
+	my $c = fx_call($t, $tid, status => 'running', livekit_room => 'room-g0-alone', openai_call_id => 'oa-g0-alone');
+	my $rows = $t->psql(<<~"SQL");
+		BEGIN;
+		SET LOCAL track_functions = 'all';
+		SELECT outcome, status, cancelled_count, array_length(outbox_ids, 1)
+		FROM callstop_cancel($tid, '{call}', ARRAY['$c'], false, 'test', NULL, 'r-alone', 'cancelled', '{livekit}');
+		SELECT coalesce(pg_stat_get_xact_function_calls('callstop_cancel_call'::regproc), 0);
+		COMMIT;
+		SQL
+	is_deeply($rows->[0], [ 'cancelled', 'cancelled', 1, 2 ], 'cancelled, two outbox rows');
+	is($rows->[1][0], 0, 'callstop_cancel_call() not called');
+	is_deeply([ map { [ $_->{provider}, $_->{state} ] } @{ fx_outbox($t, $c) } ],
+		[ [ 'livekit', 'pending' ], [ 'openai', 'failed' ] ], 'the outbox rows: LiveKit pending, OpenAI (not configured) failed');
+	is($t->psql_value("SELECT count(DISTINCT idempotency_key) FROM termination_outbox WHERE call_id = '$c'"), 2,
+		'... each its own Idempotency-Key');
+	is_deeply($t->psql("SELECT route, request_id, force, cancelled_count, announce FROM cancel_history WHERE call_id = '$c'"),
+		[ [ 'test', 'r-alone', 'f', 1, 'f' ] ], 'one history row');
+	is($t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$c'"), 'cancelled', 'the call cancelled');
+	is(sql_cancel($tid, 'call', $c)->{outcome}, 'terminal', 'again: terminal, nothing more written');
+	is(scalar @{ fx_outbox($t, $c) }, 2, '... still two outbox rows');
+	is(scalar @{ fx_history($t, call => $c) }, 1, '... still one history row');
+};
+
 subtest 'one call: none of the set-based helpers' => sub {
 	my $b = fx_batch($t, $tid, 'batch-g0-fast', 3);
 	my ($e) = fx_claim($t, $b, 'd1', 1);
