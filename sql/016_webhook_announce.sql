@@ -31,6 +31,11 @@
 -- commit.  The batch paths (a batch's force cancel, pause, suppression,
 -- cancel-matching) still write their events themselves; they are not the
 -- single-call hot path.
+--
+-- Also (issue 11 item 2), in the callstop_cancel() re-created here: a call
+-- outside any batch is cancelled in one statement (its UPDATE, outbox rows
+-- and history row in one data-modifying CTE, as t/bench/pgbench's floor),
+-- instead of five statements and a call of callstop_cancel_call().
 
 ALTER TABLE cancel_history ADD COLUMN announce boolean NOT NULL DEFAULT false;
 -- Only marked rows are in it: the publisher's queue, oldest first.
