@@ -8,6 +8,9 @@
 # batch, and a plain writer after a cancel in the same transaction (the
 # cancel's "counted myself" setting must not leak to it).  Outcomes of one
 # ref by id and by OpenAI call id, other tenants', unknown and terminal.
+# The one-call fast path (sql/015_cancel_fast_path.sql) takes refs exactly
+# as callstop_uuid_or_null() does, and a marked history row wakes the
+# delivery children through its trigger.
 
 use v5.36;
 use Test::More;
@@ -80,11 +83,15 @@ subtest 'one call: none of the set-based helpers' => sub {
 		  '{livekit,openai}');
 		SELECT coalesce(pg_stat_get_xact_function_calls('callstop_find_calls'::regproc), 0),
 		       coalesce(pg_stat_get_xact_function_calls('callstop_terminate_calls'::regproc), 0),
-		       coalesce(pg_stat_get_xact_function_calls('callstop_history'::regproc), 0);
+		       coalesce(pg_stat_get_xact_function_calls('callstop_history'::regproc), 0),
+		       coalesce(pg_stat_get_xact_function_calls('callstop_cancel_call'::regproc), 0),
+		       current_setting('callstop.entries_counted', true);
 		COMMIT;
 		SQL
 	is($rows->[0][0], 'cancelled', 'cancelled');
-	is_deeply($rows->[1], [ 0, 0, 0 ], 'no callstop_find_calls, callstop_terminate_calls, callstop_history');
+	is_deeply([ @{ $rows->[1] }[0 .. 2] ], [ 0, 0, 0 ], 'no callstop_find_calls, callstop_terminate_calls, callstop_history');
+	is($rows->[1][3], 0, 'one statement (015), not callstop_cancel_call()');
+	is($rows->[1][4], '', '... and its "counted myself" setting reset');
 	is(entry_status($e), 'cancelled', 'its entry cancelled');
 	is(scalar @{ fx_outbox($t, $c) }, 1, 'one outbox row');
 	is(scalar @{ fx_history($t, call => $c) }, 1, 'one history row');
@@ -162,6 +169,45 @@ subtest 'one ref: by id, by OpenAI call id, other tenant, unknown, terminal' => 
 	$r = sql_cancel($tid, 'call_or_openai', $c);
 	is_deeply([ @$r{qw(outcome status)} ], [ 'terminal', 'cancelled' ], 'again by id: terminal');
 	is(sql_cancel($other, 'call', $o)->{outcome}, 'cancelled', "the other tenant's own cancel works");
+};
+
+subtest 'one call, the fast path (015): refs as callstop_uuid_or_null() takes them' => sub {
+	my $c = fx_call($t, $tid, status => 'running', livekit_room => 'room-g0-refs');
+	(my $bare = $c) =~ tr/-//d;
+	(my $wrong = $c) =~ s/^./g/;    # 36 characters, not hex
+	for my $ref ("{$c}", $bare, " $c", "$c ", $wrong, substr($c, 0, 35), "${c}0") {
+		is(sql_cancel($tid, 'call', $ref)->{outcome}, 'not_found', "'$ref': not_found, as before");
+	}
+	is(sql_cancel($other, 'call', $c)->{outcome}, 'not_found', "by another tenant: not_found");
+	is($t->psql_value("SELECT status FROM voice_call_logs WHERE id = '$c'"), 'running', '... the call still running');
+	my $rows = $t->psql(<<~"SQL");
+		BEGIN;
+		SET LOCAL track_functions = 'all';
+		SELECT outcome, resource_uuid FROM callstop_cancel($tid, '{call}', ARRAY[upper('$c')], false, 'test', NULL,
+		  'r-upper', 'cancelled', '{livekit}');
+		SELECT coalesce(pg_stat_get_xact_function_calls('callstop_event_wanted'::regproc), 0);
+		COMMIT;
+		SQL
+	is_deeply($rows->[0], [ 'cancelled', $c ], 'its id in capitals: cancelled');
+	is($rows->[1][0], 0, '... its endpoint probe inline (callstop_event_wanted() not called)');
+	is_deeply($t->psql("SELECT key_kind, announce FROM cancel_history WHERE call_id = '$c'"), [ [ 'api_key', 'f' ] ],
+		'... its history row');
+};
+
+subtest 'a marked history row wakes the delivery children, whoever writes it (015)' => sub {
+	my $c = fx_call($t, $tid, status => 'cancelled');
+	my $heard = sub ($announce) {
+		my $rows = $t->psql(<<~"SQL");
+			LISTEN callstop_webhook;
+			INSERT INTO cancel_history (tenant_id, resource_type, call_id, force, cancelled_count, route, announce)
+			VALUES ($tid, 'call', '$c', false, 1, 'test', $announce);
+			SELECT 'done';
+			SQL
+		return scalar grep { $_->[0] =~ /^Asynchronous notification "callstop_webhook"/ } @$rows;
+	};
+	is($heard->('true'), 1, 'a marked row: NOTIFY callstop_webhook');
+	is($heard->('false'), 0, 'an unmarked row: none');
+	$t->psql("UPDATE cancel_history SET announce = false WHERE call_id = '$c'");
 };
 
 done_testing;
