@@ -1,9 +1,9 @@
--- 015_cancel_fast_path.sql - the cancel of one call at the cost of its
+-- 017_cancel_fast_path.sql - the cancel of one call at the cost of its
 -- effects (issue 11 item 2: single-call callstop_cancel() >= 0.8x the
 -- minimal transaction with the same durable effects, t/bench/pgbench).
 -- Add-only.
 --
--- 014 cancelled a call outside any batch in one statement, but only after
+-- 016 cancelled a call outside any batch in one statement, but only after
 -- the general path's set-up, and that statement cost more than its
 -- effects; a call of a batch took about eleven statements.  Counted in
 -- instructions (valgrind --tool=callgrind, a single-user backend, the
@@ -39,17 +39,25 @@
 -- each row, which makes the function's 14 columns cost more than they do
 -- over the wire: through pgbench the ratios are higher (t/bench/pgbench).
 --
--- Results, rows, locks and errors are those of 014's callstop_cancel().
+-- Results, rows, locks and errors are those of 016's callstop_cancel().
 
--- A history row marked for announcement (014) wakes the delivery
--- children (013's callstop_webhook_notify(): a NOTICE to this host's
--- callstopd, else NOTIFY).  Row-level, only for marked rows: an unmarked
--- insert pays the WHEN test alone.
+-- A history row marked for announcement (016) wakes the delivery
+-- children (013's callstop_wake(): a NOTICE to this host's callstopd, else
+-- NOTIFY).  Its own function: 013's trigger functions are not the same in
+-- every installed database (013 was shipped in two versions).  Row-level,
+-- only for marked rows: an unmarked insert pays the WHEN test alone.
+CREATE FUNCTION callstop_history_announce_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM callstop_wake('callstop_webhook', '');
+	RETURN NULL;
+END;
+$$;
 CREATE TRIGGER cancel_history_announce_notify AFTER INSERT ON cancel_history
-	FOR EACH ROW WHEN (NEW.announce) EXECUTE FUNCTION callstop_webhook_notify();
+	FOR EACH ROW WHEN (NEW.announce) EXECUTE FUNCTION callstop_history_announce_notify();
 
 -- ---------------------------------------------------------------------------
--- 014's callstop_cancel(), same signature, results, rows and locks, with the
+-- 016's callstop_cancel(), same signature, results, rows and locks, with the
 -- one-call case first.
 CREATE OR REPLACE FUNCTION callstop_cancel(p_tenant_id bigint, p_types text[], p_refs text[], p_force boolean,
                                 p_route text, p_key_id bigint, p_request_id text,
