@@ -1,6 +1,10 @@
 -- 012_cancel_core.sql - the cancel core at the cost of its effects (issue 11
--- item 2).  Add-only: the same functions, the same signatures, the same
--- results, rows, events and locks; what changes is what each costs.
+-- item 2).  Add-only: the same functions, the same signatures, results,
+-- rows and locks as 006_contracts.sql's; and the one place where the
+-- features of this release reach the core (re-created once, here, not in
+-- each migration): a paused batch is active (010, SPEC 10.1), and the core
+-- writes call.cancelled and batch.cancelled with the request's context
+-- (011, SPEC 9).  What else changes is what each costs.
 --
 -- Measured with t/bench/pgbench (pgbench against a minimal transaction with
 -- the same durable effects), a single-call callstop_cancel() spent most of
@@ -10,7 +14,8 @@
 -- ran its query through EXECUTE, planned on every statement.  Here:
 --
 --   * those helpers become plpgsql, whose statements keep their plans for the
---     life of the backend;
+--     life of the backend, and the predicates callstop_uuid_or_null(),
+--     callstop_call_is_active(), callstop_batch_is_active() are inlined;
 --   * callstop_count_entries() runs static SQL (planned once per trigger);
 --   * callstop_cancel() of one call finds it with two index probes instead of
 --     the set-based lock queries, and cancels it with plain statements (plans
@@ -109,6 +114,30 @@ END;
 $$;
 
 -- ---------------------------------------------------------------------------
+-- The predicates of 002 and 010, the same bodies, no longer STRICT: a STRICT
+-- SQL function is inlined only if the planner can prove its body strict,
+-- which it does not for these (a CASE; an IN list), so every call (the
+-- cancel's lookup and its "is it active", the status page's lookup) ran the
+-- SQL function executor, which parses and plans the body each time.
+-- Inlined, they are part of their caller's plan.  A NULL argument still
+-- gives NULL (a CASE of a NULL match; NULL IN (...)).
+CREATE OR REPLACE FUNCTION callstop_uuid_or_null(p text) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN p ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+		THEN p::uuid END
+$$;
+
+CREATE OR REPLACE FUNCTION callstop_call_is_active(p_status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT p_status IN ('initiated', 'connecting', 'ringing', 'running')
+$$;
+
+CREATE OR REPLACE FUNCTION callstop_batch_is_active(p_status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT p_status IN ('pending', 'processing', 'paused')
+$$;
+
+-- ---------------------------------------------------------------------------
 -- The helpers of 002, 003, 010 and 011, same signatures and bodies, in
 -- plpgsql so that their plans are cached.
 
@@ -146,7 +175,11 @@ BEGIN
 END;
 $$;
 
--- 011's callstop_terminate_calls(), the same statement run by plpgsql.
+-- callstop_terminate_calls() of 006_contracts.sql, the same statement run by
+-- plpgsql, with one more step, ev, which announces each call it cancels
+-- (SPEC 9; every call cancel goes through here).  ev is read by the final
+-- SELECT so that it runs (a plain SELECT in WITH runs only if read); it sees
+-- c's RETURNING, so the data is the call as cancelled.
 CREATE OR REPLACE FUNCTION callstop_terminate_calls(p_call_ids uuid[], p_end_reason text, p_providers text[])
 RETURNS TABLE (call_id uuid, livekit_room text, openai_call_id text, outbox_ids bigint[],
                outbox_rows callstop_outbox_ref[])
@@ -228,7 +261,7 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- call.cancelled (SPEC 9), 011's data; built only if an endpoint of the
+	-- call.cancelled (SPEC 9), the data of callstop_terminate_calls(); built only if an endpoint of the
 	-- tenant may want it (callstop_event() checks the type).
 	IF EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant_id = p_call.tenant_id AND e.state = 'enabled') THEN
 		PERFORM callstop_event(p_call.tenant_id, 'call.cancelled', 'call', p_call.id::text,
@@ -279,8 +312,11 @@ END;
 $$;
 
 -- ---------------------------------------------------------------------------
--- callstop_cancel() as last created in 011_webhooks.sql, same signature,
--- results, rows and events.  Two changes of cost:
+-- callstop_cancel() as last created in 006_contracts.sql, same signature,
+-- results and rows, and: a paused batch is active (SPEC 10.1); the request's
+-- route and request_id are set first as transaction-local settings for the
+-- events written below it (callstop.route, callstop.request_id); a batch it
+-- cancels is announced once (batch.cancelled, SPEC 9).  Two changes of cost:
 --
 --   * a request of one call ref (the common case: POST /calls/cancel with one
 --     id, DELETE /api/v1/calls/{id}, the admin cancel) finds the call with an

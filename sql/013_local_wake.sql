@@ -2,7 +2,7 @@
 -- after its commit, instead of by a NOTIFY inside the transaction (issue 11
 -- item 3, issue 14's cost on the cancel path).  Add-only: the three
 -- queueing triggers keep their names, tables and firing rules; only what
--- they do to wake someone changes.
+-- their functions do to wake someone changes.
 --
 -- Why: PostgreSQL serialises the commits of notifying transactions.  A
 -- transaction that issued NOTIFY holds one database-wide lock from its
@@ -35,33 +35,29 @@ BEGIN
 END;
 $$;
 
--- The three queueing triggers of 001, 009 and 011 each had a function of
--- their own that called pg_notify(); they become one function, told its
--- channel and payload by the trigger's arguments (the payload defaults to
--- TG_OP, as 001's was).  Same names, tables, events and conditions, so the
--- same firing order.
-CREATE FUNCTION callstop_wake_trigger() RETURNS trigger
+-- 001_schema.sql: rows queued (termination_outbox_notify, AFTER INSERT)
+CREATE OR REPLACE FUNCTION callstop_outbox_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM callstop_wake(TG_ARGV[0], coalesce(TG_ARGV[1], TG_OP));
+	PERFORM callstop_wake('callstop_outbox', TG_OP);
 	RETURN NULL;
 END;
 $$;
 
--- 001_schema.sql: rows queued
-DROP TRIGGER termination_outbox_notify ON termination_outbox;
-CREATE TRIGGER termination_outbox_notify AFTER INSERT ON termination_outbox
-	FOR EACH STATEMENT EXECUTE FUNCTION callstop_wake_trigger('callstop_outbox');
+-- 009_verify.sql: a row became sent, to be verified (termination_outbox_sent)
+CREATE OR REPLACE FUNCTION callstop_outbox_notify_sent() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM callstop_wake('callstop_outbox', 'sent');
+	RETURN NULL;
+END;
+$$;
 
--- 009_verify.sql: a row became sent, to be verified
-DROP TRIGGER termination_outbox_sent ON termination_outbox;
-CREATE TRIGGER termination_outbox_sent AFTER UPDATE OF state ON termination_outbox
-	FOR EACH ROW WHEN (NEW.state = 'sent' AND OLD.state IS DISTINCT FROM 'sent')
-	EXECUTE FUNCTION callstop_wake_trigger('callstop_outbox', 'sent');
-
--- 011_webhooks.sql: deliveries queued
-DROP TRIGGER webhook_deliveries_notify ON webhook_deliveries;
-CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON webhook_deliveries
-	FOR EACH STATEMENT EXECUTE FUNCTION callstop_wake_trigger('callstop_webhook', '');
-
-DROP FUNCTION callstop_outbox_notify(), callstop_outbox_notify_sent(), callstop_webhook_notify();
+-- 011_webhooks.sql: deliveries queued (webhook_deliveries_notify)
+CREATE OR REPLACE FUNCTION callstop_webhook_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM callstop_wake('callstop_webhook', '');
+	RETURN NULL;
+END;
+$$;

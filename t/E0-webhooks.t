@@ -35,7 +35,7 @@ sub events ($type = undef) {
 	return grep { !defined $type || $_->{body}{type} eq $type } @r;
 }
 # events written, and cancels announced but not yet written as events
-# (sql/016_webhook_announce.sql): a no-op must have done neither
+# (sql/014_webhook_announce.sql): a no-op must have done neither
 sub count_events () {
 	return $t->psql_value('SELECT (SELECT count(*) FROM webhook_events)'
 		. ' + (SELECT count(*) FROM cancel_history WHERE announce)');

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # SPEC 9, issue 14: a cancel of a call announces call.cancelled through its
-# cancel_history row (sql/016_webhook_announce.sql), not through an event row
+# cancel_history row (sql/014_webhook_announce.sql), not through an event row
 # written in its transaction; the delivery child's step before each claim,
 # callstop_webhook_announce(), writes the event exactly as the cancel did
 # before (data, timestamp, deliveries), once.  callstopd runs with its

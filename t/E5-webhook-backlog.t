@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# SPEC 9, sql/016_webhook_announce.sql: a backlog of announced cancels (more
+# SPEC 9, sql/014_webhook_announce.sql: a backlog of announced cancels (more
 # than one claim's worth: the delivery child stopped while 300 calls were
 # cancelled) is worked off by the drain that the cancels' wake-ups start, not
 # one claim's worth per sweep (the sweep is set to 60 s, so only that drain

@@ -8,7 +8,7 @@
 # batch, and a plain writer after a cancel in the same transaction (the
 # cancel's "counted myself" setting must not leak to it).  Outcomes of one
 # ref by id and by OpenAI call id, other tenants', unknown and terminal.
-# The one-call fast path (sql/017_cancel_fast_path.sql) takes refs exactly
+# The one-call fast path (sql/015_cancel_fast_path.sql) takes refs exactly
 # as callstop_uuid_or_null() does, and a marked history row wakes the
 # delivery children through its trigger.
 
@@ -90,7 +90,7 @@ subtest 'one call: none of the set-based helpers' => sub {
 		SQL
 	is($rows->[0][0], 'cancelled', 'cancelled');
 	is_deeply([ @{ $rows->[1] }[0 .. 2] ], [ 0, 0, 0 ], 'no callstop_find_calls, callstop_terminate_calls, callstop_history');
-	is($rows->[1][3], 0, 'one statement (017), not callstop_cancel_call()');
+	is($rows->[1][3], 0, 'one statement (015), not callstop_cancel_call()');
 	is($rows->[1][4], '', '... and its "counted myself" setting reset');
 	is(entry_status($e), 'cancelled', 'its entry cancelled');
 	is(scalar @{ fx_outbox($t, $c) }, 1, 'one outbox row');
@@ -171,7 +171,7 @@ subtest 'one ref: by id, by OpenAI call id, other tenant, unknown, terminal' => 
 	is(sql_cancel($other, 'call', $o)->{outcome}, 'cancelled', "the other tenant's own cancel works");
 };
 
-subtest 'one call, the fast path (017): refs as callstop_uuid_or_null() takes them' => sub {
+subtest 'one call, the fast path (015): refs as callstop_uuid_or_null() takes them' => sub {
 	my $c = fx_call($t, $tid, status => 'running', livekit_room => 'room-g0-refs');
 	(my $bare = $c) =~ tr/-//d;
 	(my $wrong = $c) =~ s/^./g/;    # 36 characters, not hex
@@ -194,7 +194,7 @@ subtest 'one call, the fast path (017): refs as callstop_uuid_or_null() takes th
 		'... its history row');
 };
 
-subtest 'a marked history row wakes the delivery children, whoever writes it (017)' => sub {
+subtest 'a marked history row wakes the delivery children, whoever writes it (015, 017)' => sub {
 	my $c = fx_call($t, $tid, status => 'cancelled');
 	my $heard = sub ($announce) {
 		my $rows = $t->psql(<<~"SQL");

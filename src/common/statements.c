@@ -247,7 +247,7 @@ const struct db_statement db_statements[DB_N_STMTS] = {
 	[DB_SCHEMA_VERSION] = { "schema_version", SCHEMA_VERSION_NCOLS, DB_SCHEMA_VERSION_SQL },
 	/* SPEC 9: sql/011_webhooks.sql says how the claim keeps the order of
 	 * each resource's events and why it is a function */
-	/* sql/016_webhook_announce.sql: a cancel's call.cancelled is written
+	/* sql/014_webhook_announce.sql: a cancel's call.cancelled is written
 	 * here, from its marked cancel_history row, before the claim */
 	[DB_WEBHOOK_ANNOUNCE] = { "webhook_announce", 1, "SELECT callstop_webhook_announce($1::integer)" },
 	[DB_WEBHOOK_CLAIM] = { "webhook_claim", WEBHOOK_CLAIM_NCOLS,

@@ -65,7 +65,7 @@ enum db_stmt {
 	/* GET /callstop-ready, /callstop-metrics (issue 16) */
 	DB_SCHEMA_VERSION, /* -> enum schema_version_col, the newest applied migration (common/db_schema.h) */
 	/* Webhooks (SPEC 9, sql/011_webhooks.sql) */
-	DB_WEBHOOK_ANNOUNCE, /* $1 limit: announced cancels made events (sql/016) -> one row, the count */
+	DB_WEBHOOK_ANNOUNCE, /* $1 limit: announced cancels made events (sql/014) -> one row, the count */
 	DB_WEBHOOK_CLAIM, /* $1 limit, $2 lease s: due deliveries, per-resource order kept -> enum webhook_claim_col */
 	DB_WEBHOOK_RESULT, /* $1 JSON [{id, state, status, last_error, delay_ms}]; ends the claims -> no rows */
 	DB_WEBHOOK_GONE,   /* $1 delivery id: 410, its endpoint disabled -> enum webhook_gone_col */
@@ -313,7 +313,7 @@ enum webhook_gone_col {                        /* DB_WEBHOOK_GONE */
 enum webhook_depth_col {                         /* DB_WEBHOOK_DEPTH */
 			 WEBHOOK_DEPTH_EVENTS,   /* events written since the migration */
 			 WEBHOOK_DEPTH_PENDING,  /* deliveries not delivered nor failed, and announced
-						  * cancels not yet made events (sql/016) */
+						  * cancels not yet made events (sql/014) */
 			 WEBHOOK_DEPTH_OLDEST_S, /* age of the oldest of them, s (0 if none) */
 			 WEBHOOK_DEPTH_FAILED,   /* deliveries given up */
 			 WEBHOOK_DEPTH_NCOLS

@@ -170,7 +170,7 @@ static int webhook_claim(struct webhook_sender *ws, struct db *db, int want)
 	snprintf(lease, sizeof(lease), "%d",
 		 (ws->cfg->webhook_timeout_ms + 999) / 1000 + WEBHOOK_LEASE_MARGIN_S);
 	/* the cancels announced since the last claim become events first
-	 * (sql/016_webhook_announce.sql) */
+	 * (sql/014_webhook_announce.sql) */
 	ws->announced = 0;
 	claimed = db_exec(db, DB_WEBHOOK_ANNOUNCE, 1, params);
 	if (claimed == NULL)

@@ -53,7 +53,7 @@ struct webhook_sender *webhook_sender_new(const struct conf *cfg) MUST_CHECK;
 void webhook_sender_free(struct webhook_sender *ws);
 
 /* Claim due deliveries as slots free up, send and record them, until none is
- * due, no announced cancel is left to write as an event (sql/016) and none
+ * due, no announced cancel is left to write as an event (sql/014) and none
  * is in flight, or limit claimed and written between them.  Returns the
  * number of deliveries claimed plus announced cancels written, or -1 if the
  * database is unreachable. */

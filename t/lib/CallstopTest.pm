@@ -144,11 +144,12 @@ C<base_url> is C<https://127.0.0.1:PORT> (undef with nginx_off).
 Current text of the callstopd log (log_file plus its stderr), nginx error
 log, nginx access log, PostgreSQL server log.
 
-=item psql($sql)
+=item psql($sql, db => $name)
 
-Runs C<psql -X -q -At -F TAB -v ON_ERROR_STOP=1> with the SQL on stdin;
-returns an arrayref of rows, each an arrayref of columns (NULL is ''; values
-containing a newline or a tab are not supported).  Dies on error.
+Runs C<psql -X -q -At -F TAB -v ON_ERROR_STOP=1> with the SQL on stdin, in
+database callstop or C<db>; returns an arrayref of rows, each an arrayref of
+columns (NULL is ''; values containing a newline or a tab are not
+supported).  Dies on error.
 
 =item psql_value($sql)
 
@@ -158,6 +159,11 @@ First column of the first row, or undef.
 
 Runs C<callstopctl -d CONNINFO @args>; returns C<($exit_code, $stdout,
 $stderr)>.
+
+=item create_database($name), ctl_in($name, @args)
+
+Another database in the test's cluster (empty, no migration run), and
+C<callstopctl> run against it, as C<ctl>.
 
 =item tenant($name, workspace_id => $w)
 
@@ -640,9 +646,15 @@ sub _migrate ($self) {
 	return;
 }
 
-sub psql ($self, $sql) {
+sub create_database ($self, $name) {
+	$self->_run_ok([ $self->{psql}, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $self->_conninfo('postgres'),
+		'-c', qq{CREATE DATABASE "$name"} ], "createdb $name");
+	return;
+}
+
+sub psql ($self, $sql, %o) {
 	my ($rc, $out, $err) = $self->_run([ $self->{psql}, '-X', '-q', '-At', '-F', "\t", '-v', 'ON_ERROR_STOP=1',
-		'-d', $self->conninfo, '-f', '-' ], stdin => $sql);
+		'-d', $self->_conninfo($o{db} // 'callstop'), '-f', '-' ], stdin => $sql);
 	croak "psql failed (exit $rc): $err\nSQL: $sql" if $rc != 0;
 	return [ map { [ split /\t/, $_, -1 ] } split /\n/, $out ];
 }
@@ -656,6 +668,10 @@ sub psql_value ($self, $sql) {
 
 sub ctl ($self, @args) {
 	return $self->_run([ $self->{callstopctl}, '-d', $self->conninfo, @args ]);
+}
+
+sub ctl_in ($self, $db, @args) {
+	return $self->_run([ $self->{callstopctl}, '-d', $self->_conninfo($db), @args ]);
 }
 
 sub _ctl_ok ($self, @args) {

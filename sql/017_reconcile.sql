@@ -1,64 +1,71 @@
--- 017_cancel_fast_path.sql - the cancel of one call at the cost of its
--- effects (issue 11 item 2: single-call callstop_cancel() >= 0.8x the
--- minimal transaction with the same durable effects, t/bench/pgbench).
--- Add-only.
+-- 017_reconcile.sql - one schema for every database a release migrated.
+-- Add-only.  Number 017 so that every installed database runs it: 016 is
+-- taken in some of them.
 --
--- 016 cancelled a call outside any batch in one statement, but only after
--- the general path's set-up, and that statement cost more than its
--- effects; a call of a batch took about eleven statements.  Counted in
--- instructions (valgrind --tool=callgrind, a single-user backend, the
--- difference between 600 and 100 prepared executions of t/bench/pgbench's
--- statements), the cancel of a call of no batch cost 1.74 M instructions
--- against its floor's 1.34 M.  Of the difference:
+-- callstopctl migrate records a migration by its version number, and two
+-- releases shipped different files under the same numbers:
 --
---   * 55 k  the ref's check, callstop_uuid_or_null()'s case-insensitive
---           regular expression (PostgreSQL's regex engine builds its
---           automaton's states on every match);
---   * 60 k  the general path's set-up before the statement;
---   * 40 k  the statement's shape: its outbox and history SELECTs called
---           volatile functions (gen_random_uuid() for the Idempotency-Key,
---           callstop_event_wanted()), so the planner did not flatten them
---           into the statement, and the outbox arrays were two ordered
---           aggregates in subqueries;
---   * the rest is the price of calling a set-returning function at all
---     (its plan, its result's tuple descriptor, the plpgsql frame), which
---     no rewrite of its body removes.
+--   * stop 19 (commit 5eb8ee0): 001-013, 014_inline_predicates,
+--     015_webhook_verdict_targets, 016_webhook_announce, with an 013 whose
+--     three wake triggers call one function, callstop_wake_trigger();
+--   * stop 20 (commit 4fdf8fa, and this tree): 001-013 as stop 18 shipped
+--     them (the changes of the 014 and 015 above are in its 011 and 012, and
+--     its 013 gives each wake trigger a function of its own),
+--     014_webhook_announce (016 above) and 015_cancel_fast_path.
 --
--- Now one call is tried first: the ref cast in a subtransaction (cheaper
--- than the regular expression), a lookup of the call's batch (so that a
--- call of a batch does not pay for a statement that cannot match it), then
--- one statement for a call of no batch, or the batch row locked and one
--- statement for a call of a batch whose entry is claimed or running; the
--- Idempotency-Key left to its column's default (gen_random_uuid()::text,
--- as before), the endpoint probe inline, the arrays as ARRAY() subqueries.
--- The history row's mark wakes the delivery children through a trigger
--- (below) instead of a call after the insert: the same wake-up, for any
--- writer of a marked row, and nothing volatile in the statement.  After:
--- 1.63 M (floor 1.34 M, ratio 0.77 -> 0.82); a call of a batch 2.43 M ->
--- 2.34 M (floor 2.04 M, 0.84 -> 0.87).  The single-user backend prints
--- each row, which makes the function's 14 columns cost more than they do
--- over the wire: through pgbench the ratios are higher (t/bench/pgbench).
+-- So a database at stop 19's version 16 never ran 015_cancel_fast_path (its
+-- 15 is recorded), and the wake triggers differ between the two.  Tables,
+-- columns, indexes, constraints and every other function are the same
+-- (t/F6-migrate-history.t compares them, comments aside).  This file brings
+-- either to the same end, and is a no-op in effect where 015 ran:
 --
--- Results, rows, locks and errors are those of 016's callstop_cancel().
+--   * every wake trigger calls callstop_wake_trigger(channel[, payload])
+--     (013's callstop_wake(): a NOTICE to this host's callstopd, else
+--     NOTIFY), the per-trigger functions go; same names, tables, events and
+--     conditions, so the same firing order;
+--   * callstop_cancel() is 015's (the one-call fast path, issue 11 item 2),
+--     its body unchanged.
+--
+-- Each trigger is dropped and created again in this one transaction; the
+-- ACCESS EXCLUSIVE locks it takes on the three tables are held for
+-- milliseconds.
 
--- A history row marked for announcement (016) wakes the delivery
--- children (013's callstop_wake(): a NOTICE to this host's callstopd, else
--- NOTIFY).  Its own function: 013's trigger functions are not the same in
--- every installed database (013 was shipped in two versions).  Row-level,
--- only for marked rows: an unmarked insert pays the WHEN test alone.
-CREATE FUNCTION callstop_history_announce_notify() RETURNS trigger
+CREATE OR REPLACE FUNCTION callstop_wake_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM callstop_wake('callstop_webhook', '');
+	PERFORM callstop_wake(TG_ARGV[0], coalesce(TG_ARGV[1], TG_OP));
 	RETURN NULL;
 END;
 $$;
+
+-- 001_schema.sql: rows queued
+DROP TRIGGER termination_outbox_notify ON termination_outbox;
+CREATE TRIGGER termination_outbox_notify AFTER INSERT ON termination_outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION callstop_wake_trigger('callstop_outbox');
+
+-- 009_verify.sql: a row became sent, to be verified
+DROP TRIGGER termination_outbox_sent ON termination_outbox;
+CREATE TRIGGER termination_outbox_sent AFTER UPDATE OF state ON termination_outbox
+	FOR EACH ROW WHEN (NEW.state = 'sent' AND OLD.state IS DISTINCT FROM 'sent')
+	EXECUTE FUNCTION callstop_wake_trigger('callstop_outbox', 'sent');
+
+-- 011_webhooks.sql: deliveries queued
+DROP TRIGGER webhook_deliveries_notify ON webhook_deliveries;
+CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON webhook_deliveries
+	FOR EACH STATEMENT EXECUTE FUNCTION callstop_wake_trigger('callstop_webhook', '');
+
+-- 015_cancel_fast_path.sql: a history row marked for announcement (014)
+-- wakes the delivery children.  Row-level, only for marked rows: an
+-- unmarked insert pays the WHEN test alone.
+DROP TRIGGER IF EXISTS cancel_history_announce_notify ON cancel_history;
 CREATE TRIGGER cancel_history_announce_notify AFTER INSERT ON cancel_history
-	FOR EACH ROW WHEN (NEW.announce) EXECUTE FUNCTION callstop_history_announce_notify();
+	FOR EACH ROW WHEN (NEW.announce) EXECUTE FUNCTION callstop_wake_trigger('callstop_webhook', '');
+
+DROP FUNCTION IF EXISTS callstop_outbox_notify(), callstop_outbox_notify_sent(), callstop_webhook_notify();
 
 -- ---------------------------------------------------------------------------
--- 016's callstop_cancel(), same signature, results, rows and locks, with the
--- one-call case first.
+-- 015's callstop_cancel(), unchanged: what it does and what it measured is
+-- in 015_cancel_fast_path.sql.
 CREATE OR REPLACE FUNCTION callstop_cancel(p_tenant_id bigint, p_types text[], p_refs text[], p_force boolean,
                                 p_route text, p_key_id bigint, p_request_id text,
                                 p_end_reason text, p_providers text[])

@@ -1,4 +1,4 @@
--- 016_webhook_announce.sql - call.cancelled leaves the cancel's path (issue
+-- 014_webhook_announce.sql - call.cancelled leaves the cancel's path (issue
 -- 14: cancel throughput with a webhook endpoint within 15 % of without).
 -- Add-only.
 --
