@@ -381,8 +381,7 @@ sub new ($class, %opt) {
 	$self->_sanitizer_env;
 	$self->_pg_init;
 	$self->pg_start;
-	$self->_run_ok([ $self->{psql}, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $self->_conninfo('postgres'),
-		'-c', 'CREATE DATABASE callstop' ], 'createdb');
+	$self->create_database('callstop');
 	$self->_migrate unless $self->{migrate_off};
 
 	# several instances talk TCP; instance 0 too, unless told otherwise
@@ -667,7 +666,7 @@ sub psql_value ($self, $sql) {
 # ---- callstopctl ----------------------------------------------------------------
 
 sub ctl ($self, @args) {
-	return $self->_run([ $self->{callstopctl}, '-d', $self->conninfo, @args ]);
+	return $self->ctl_in('callstop', @args);
 }
 
 sub ctl_in ($self, $db, @args) {
